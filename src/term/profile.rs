@@ -148,7 +148,11 @@ mod tests {
     #[test]
     fn locale_precedence_is_lc_all_then_lc_ctype_then_lang() {
         let p = TermProfile::detect(
-            env(&[("LC_ALL", "C"), ("LC_CTYPE", "en_US.UTF-8"), ("LANG", "en_US.UTF-8")]),
+            env(&[
+                ("LC_ALL", "C"),
+                ("LC_CTYPE", "en_US.UTF-8"),
+                ("LANG", "en_US.UTF-8"),
+            ]),
             false,
         );
         assert!(!p.utf8_locale);

@@ -172,7 +172,10 @@ mod tests {
         );
         assert_eq!(size_of(b"\x1b\x1b[24;80R").as_deref(), Some("80x24"));
         assert_eq!(size_of(b"\x1b[\x1b[24;80R").as_deref(), Some("80x24"));
-        assert_eq!(size_of("é日本\x1b[24;80R".as_bytes()).as_deref(), Some("80x24"));
+        assert_eq!(
+            size_of("é日本\x1b[24;80R".as_bytes()).as_deref(),
+            Some("80x24")
+        );
     }
 
     #[test]

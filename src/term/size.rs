@@ -59,10 +59,7 @@ pub fn parse_size(input: &str) -> Result<TermSize, SizeError> {
     let format = || SizeError::Format {
         input: input.to_owned(),
     };
-    let (cols, rows) = input
-        .trim()
-        .split_once(['x', 'X'])
-        .ok_or_else(format)?;
+    let (cols, rows) = input.trim().split_once(['x', 'X']).ok_or_else(format)?;
     let cols = parse_dimension(cols).ok_or_else(format)?;
     let rows = parse_dimension(rows).ok_or_else(format)?;
     if cols == 0 || rows == 0 {
@@ -108,13 +105,18 @@ mod tests {
         assert_eq!(parse_size("120x40"), Ok(TermSize::new(120, 40).unwrap()));
         assert_eq!(parse_size("80X24"), Ok(TermSize::FALLBACK));
         assert_eq!(parse_size(" 80x24\n"), Ok(TermSize::FALLBACK));
-        assert_eq!(parse_size("1000x1000").map(|s| s.to_string()), Ok("1000x1000".into()));
+        assert_eq!(
+            parse_size("1000x1000").map(|s| s.to_string()),
+            Ok("1000x1000".into())
+        );
         assert_eq!(parse_size("1x1").map(|s| (s.cols(), s.rows())), Ok((1, 1)));
     }
 
     #[test]
     fn rejects_junk_with_a_helpful_message() {
-        for bad in ["", "x", "80", "80x", "x24", "80y24", "+80x24", "80x-24", "80 x 24", "8o x24"] {
+        for bad in [
+            "", "x", "80", "80x", "x24", "80y24", "+80x24", "80x-24", "80 x 24", "8o x24",
+        ] {
             assert!(
                 matches!(parse_size(bad), Err(SizeError::Format { .. })),
                 "{bad:?}"
@@ -130,8 +132,14 @@ mod tests {
     fn rejects_zero_and_absurd_sizes() {
         assert!(matches!(parse_size("0x24"), Err(SizeError::Zero { .. })));
         assert!(matches!(parse_size("80x0"), Err(SizeError::Zero { .. })));
-        assert!(matches!(parse_size("1001x24"), Err(SizeError::TooLarge { .. })));
-        assert!(matches!(parse_size("80x65536"), Err(SizeError::TooLarge { .. })));
+        assert!(matches!(
+            parse_size("1001x24"),
+            Err(SizeError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            parse_size("80x65536"),
+            Err(SizeError::TooLarge { .. })
+        ));
         assert!(matches!(
             parse_size("99999999999999999999x24"),
             Err(SizeError::TooLarge { .. })
