@@ -1,0 +1,32 @@
+//! Writes a fixture host tree, to try the console and `phyllome host` on hardware you do not
+//! have: `cargo run --example fixture_tree -- desktop /tmp/desktop` then
+//! `phyllome --host-root /tmp/desktop`.
+
+use phyllome::host::fixture::presets;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(name), Some(dir)) = (args.next(), args.next()) else {
+        eprintln!(
+            "usage: fixture_tree laptop|desktop|two-gpus|no-iommu|no-kvm|server-bmc|scale DIR"
+        );
+        std::process::exit(2);
+    };
+    let spec = match name.as_str() {
+        "laptop" => presets::laptop(),
+        "desktop" => presets::desktop(),
+        "two-gpus" => presets::two_gpus_shared_group(),
+        "no-iommu" => presets::no_iommu(),
+        "no-kvm" => presets::no_kvm(),
+        "server-bmc" => presets::server_bmc(),
+        "scale" => presets::scale(2000),
+        other => {
+            eprintln!("unknown preset {other:?}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = spec.write(std::path::Path::new(&dir)) {
+        eprintln!("cannot write {dir}: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,85 @@
+//! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
+
+pub mod host;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "phyllome",
+    version,
+    about = "Console of a local-first VFIO virtualization host"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Read sys/, proc/ and dev/ under DIR instead of / (a copy or fixture of another host)
+    #[arg(long, global = true, value_name = "DIR", env = "PHYLLOME_HOST_ROOT")]
+    pub host_root: Option<PathBuf>,
+    /// Cloud Hypervisor binary, when it is not in /usr/bin or /usr/local/bin
+    #[arg(long, global = true, value_name = "FILE", env = "PHYLLOME_CH_BIN")]
+    pub ch_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Hide and refuse every action marked dangerous in the keymap
+    #[arg(long)]
+    pub read_only: bool,
+    /// Draw with ASCII only (automatic when the locale is not UTF-8)
+    #[arg(long)]
+    pub ascii: bool,
+    /// Terminal size when the terminal cannot tell, e.g. 80x24 (serial lines)
+    #[arg(long, value_name = "COLSxROWS")]
+    pub size: Option<String>,
+    /// Key bindings to merge over the defaults
+    #[arg(long, value_name = "FILE")]
+    pub keymap: Option<PathBuf>,
+    /// Log file (the console never logs to the terminal)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What this host can do: IOMMU groups, GPUs and their passthrough readiness, KVM
+    Host {
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("Host root {0} is not a directory")]
+    BadHostRoot(String),
+    #[error("Cannot write the output")]
+    Output(#[source] std::io::Error),
+}
+
+impl GlobalArgs {
+    pub fn sys_root(&self) -> Result<crate::host::SysRoot, CliError> {
+        let root = self.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        if !root.is_dir() {
+            return Err(CliError::BadHostRoot(root.display().to_string()));
+        }
+        Ok(crate::host::SysRoot::new(root))
+    }
+
+    pub fn collect_options(&self) -> crate::host::CollectOptions {
+        crate::host::CollectOptions {
+            ch_bin: self.ch_bin.clone(),
+        }
+    }
+}

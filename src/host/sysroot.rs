@@ -1,0 +1,257 @@
+//! Every host read goes through [`SysRoot`]: paths are taken relative to a root directory
+//! (`/` on a real host, a fixture tree in tests, `--host-root` for offline inspection) and
+//! symlinks are resolved inside it, so an absolute link can never escape the root.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Linux gives up after 40 links in one lookup; so do we.
+const MAX_LINK_HOPS: usize = 40;
+/// sysfs attributes are at most a page; anything larger is not what we expect to read.
+const MAX_ATTR_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    #[error("Cannot read {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Too many levels of symbolic links at {path}")]
+    LinkLoop { path: String },
+    #[error("{path} is larger than {MAX_ATTR_BYTES} bytes")]
+    TooLarge { path: String },
+}
+
+impl SysError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, SysError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SysRoot {
+    root: PathBuf,
+}
+
+impl SysRoot {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        SysRoot { root: root.into() }
+    }
+
+    pub fn host() -> Self {
+        SysRoot::new("/")
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// The path of `rel` under the root, without following any link. Only use it for the
+    /// leaf of an already resolved directory, or where a link is read rather than followed.
+    pub fn lexical(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let mut out = self.root.clone();
+        for c in rel.as_ref().components() {
+            if let Component::Normal(n) = c {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// Follows every symlink in `rel` inside the root; `..` stops at the root and absolute
+    /// link targets restart from the root. The result names no link but possibly a missing
+    /// leaf (callers get NotFound when they read it).
+    pub fn resolve(&self, rel: impl AsRef<Path>) -> Result<PathBuf, SysError> {
+        let mut pending: Vec<PathBuf> = Vec::new();
+        push_reversed(&mut pending, rel.as_ref());
+        let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            if part.as_os_str() == ".." {
+                resolved.pop();
+                continue;
+            }
+            let mut candidate = self.root.clone();
+            candidate.extend(&resolved);
+            candidate.push(&part);
+            match fs::symlink_metadata(&candidate) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    hops += 1;
+                    if hops > MAX_LINK_HOPS {
+                        return Err(SysError::LinkLoop {
+                            path: candidate.display().to_string(),
+                        });
+                    }
+                    let target = fs::read_link(&candidate).map_err(|source| SysError::Io {
+                        path: candidate.display().to_string(),
+                        source,
+                    })?;
+                    if target.is_absolute() {
+                        resolved.clear();
+                    }
+                    push_reversed(&mut pending, &target);
+                }
+                Ok(_) => resolved.push(part.into_os_string()),
+                Err(_) => {
+                    // Missing component: keep it literally so the caller's read reports it.
+                    resolved.push(part.into_os_string());
+                }
+            }
+        }
+        let mut out = self.root.clone();
+        out.extend(resolved);
+        Ok(out)
+    }
+
+    /// Reads a small text attribute `name` inside the resolved directory `dir`, refusing
+    /// to follow a link at the leaf (sysfs attributes are never links).
+    pub fn read_in(&self, dir: &Path, name: &str) -> Result<String, SysError> {
+        read_small(&dir.join(name))
+    }
+
+    /// Reads a small text file at `rel`, resolving links inside the root.
+    pub fn read(&self, rel: impl AsRef<Path>) -> Result<String, SysError> {
+        let path = self.resolve(rel)?;
+        read_small(&path)
+    }
+
+    /// The last component of the target of the link `dir/name` (e.g. the driver's name from
+    /// `driver -> ../../../bus/pci/drivers/nvidia`). The link itself is never followed.
+    pub fn link_name_in(&self, dir: &Path, name: &str) -> Result<Option<String>, SysError> {
+        let path = dir.join(name);
+        match fs::read_link(&path) {
+            Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(SysError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Names in a directory, sorted; a missing directory is empty.
+    pub fn list(&self, rel: impl AsRef<Path>) -> Result<Vec<String>, SysError> {
+        let path = self.resolve(rel)?;
+        list_dir(&path)
+    }
+
+    pub fn exists(&self, rel: impl AsRef<Path>) -> bool {
+        self.resolve(rel).map(|p| p.exists()).unwrap_or(false)
+    }
+}
+
+pub fn list_dir(path: &Path) -> Result<Vec<String>, SysError> {
+    let entries = match fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(SysError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn push_reversed(pending: &mut Vec<PathBuf>, path: &Path) {
+    let parts: Vec<PathBuf> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(PathBuf::from(n)),
+            Component::ParentDir => Some(PathBuf::from("..")),
+            _ => None,
+        })
+        .collect();
+    pending.extend(parts.into_iter().rev());
+}
+
+fn read_small(path: &Path) -> Result<String, SysError> {
+    let io_err = |source| SysError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(io_err)?;
+    let mut buf = Vec::new();
+    file.take(MAX_ATTR_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(io_err)?;
+    if buf.len() as u64 > MAX_ATTR_BYTES {
+        return Err(SysError::TooLarge {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn absolute_links_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/secret"), "inside").unwrap();
+        fs::create_dir_all(root.join("a")).unwrap();
+        symlink("/etc", root.join("a/link")).unwrap();
+        symlink("../../../../../../etc", root.join("a/up")).unwrap();
+        let sys = SysRoot::new(root);
+        assert_eq!(sys.read("a/link/secret").unwrap(), "inside");
+        assert_eq!(sys.read("a/up/secret").unwrap(), "inside");
+        assert!(sys.resolve("a/link/secret").unwrap().starts_with(root));
+    }
+
+    #[test]
+    fn link_loops_are_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        symlink("b", root.join("a")).unwrap();
+        symlink("a", root.join("b")).unwrap();
+        symlink("self", root.join("self")).unwrap();
+        let sys = SysRoot::new(root);
+        assert!(matches!(sys.read("a/x"), Err(SysError::LinkLoop { .. })));
+        assert!(matches!(sys.read("self"), Err(SysError::LinkLoop { .. })));
+    }
+
+    #[test]
+    fn leaf_links_are_not_followed_by_read_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("real"), "x").unwrap();
+        symlink("/etc/passwd", root.join("vendor")).unwrap();
+        let sys = SysRoot::new(root);
+        assert!(sys.read_in(root, "vendor").is_err());
+        assert!(sys.read_in(root, "missing").unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn oversized_and_binary_files_do_not_break_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("big"), vec![b'a'; 70_000]).unwrap();
+        fs::write(root.join("bin"), [0xff, 0xfe, 0x00, b'\n']).unwrap();
+        let sys = SysRoot::new(root);
+        assert!(matches!(sys.read("big"), Err(SysError::TooLarge { .. })));
+        assert_eq!(sys.read("bin").unwrap(), "\u{fffd}\u{fffd}\0");
+    }
+}

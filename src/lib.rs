@@ -1,0 +1,8 @@
+//! phyllome: the console of a local-first VFIO virtualization host.
+//!
+//! `host` reads what the machine can do, `cli` prints it for scripts, `tui` is the console
+//! and `term` adapts it to serial lines and small terminals.
+
+pub mod cli;
+pub mod host;
+pub mod term;
