@@ -1,0 +1,158 @@
+//! The runtime: one `tokio::select!` loop over terminal events, results of background work
+//! and timers. It turns actions into state changes through `update` and carries out the
+//! effects; it draws only when something changed, at most once per frame interval.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures::{Stream, StreamExt};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::host::{Inventory, SysRoot};
+use crate::term::TermProfile;
+
+use super::action::{Action, Loaded};
+use super::input::translate;
+use super::keymap::Keymap;
+use super::state::{State, Theme};
+use super::update::{update, Effect};
+use super::view;
+
+/// ~60 frames a second at most; on a serial line ratatui's diffing keeps each frame small.
+const FRAME: Duration = Duration::from_millis(16);
+/// How often to look at the terminal size: a serial line never signals a resize.
+const SIZE_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct ConsoleOptions {
+    /// `/` on a real host; a fixture tree in tests and demos.
+    pub host_root: PathBuf,
+    /// Drop every binding that changes the host.
+    pub read_only: bool,
+    pub profile: TermProfile,
+    /// User keymap merged over the built-in one.
+    pub keymap: Option<PathBuf>,
+}
+
+/// Runs the console on the process's terminal until the user quits.
+///
+/// The keymap is read before the terminal is touched, so its errors print normally. The
+/// terminal is restored on every return path; `ratatui::try_init` installs a panic hook that
+/// restores it on panics too.
+pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
+    let keymap = Keymap::load(opts.keymap.as_deref(), opts.read_only)?;
+    let result = match ratatui::try_init() {
+        Ok(mut terminal) => run_on(&mut terminal, EventStream::new(), keymap, &opts).await,
+        Err(e) => Err(e.into()),
+    };
+    ratatui::restore();
+    result
+}
+
+/// The event loop on any backend and event stream; ends when the user quits or the stream
+/// ends. Tests drive it with a `TestBackend` and a list of events.
+pub async fn run_on<B, S>(
+    terminal: &mut Terminal<B>,
+    mut events: S,
+    keymap: Keymap,
+    opts: &ConsoleOptions,
+) -> color_eyre::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+{
+    let size = terminal.size()?;
+    let theme = Theme::new(opts.profile.ascii, opts.profile.color);
+    let mut state = State::new(&keymap, theme, opts.read_only, size.width, size.height);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    load(&tx, &opts.host_root);
+
+    let mut size_poll = tokio::time::interval(SIZE_POLL);
+    size_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let due = last_draw.map_or(now, |t| t + FRAME);
+        if dirty && now >= due {
+            terminal.draw(|f| view::render(&state, f))?;
+            dirty = false;
+            last_draw = Some(now);
+        }
+        let action = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => translate(&state, &keymap, &event),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(action) = rx.recv() => Some(action),
+            _ = size_poll.tick() => resized(terminal, &state)?,
+            _ = tokio::time::sleep_until(due), if dirty => None,
+        };
+        let Some(action) = action else { continue };
+        dirty = true;
+        for effect in update(&mut state, action) {
+            match effect {
+                Effect::Quit => return Ok(()),
+                Effect::ReloadInventory => load(&tx, &opts.host_root),
+                Effect::Redraw => terminal.clear()?,
+                Effect::QueryTerminalSize => {
+                    if let Some(a) = resized(terminal, &state)? {
+                        update(&mut state, a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A resize action when the terminal's size differs from the state's.
+fn resized<B: Backend>(
+    terminal: &mut Terminal<B>,
+    state: &State,
+) -> Result<Option<Action>, B::Error> {
+    terminal.autoresize()?;
+    let size = terminal.size()?;
+    // A serial tty reports 0x0 until sized: keep the last known size rather than blank out.
+    if size.width == 0 || size.height == 0 || (size.width, size.height) == (state.cols, state.rows)
+    {
+        return Ok(None);
+    }
+    Ok(Some(Action::Resize {
+        cols: size.width,
+        rows: size.height,
+    }))
+}
+
+/// Reads the host on a blocking thread and sends the result back as an action.
+fn load(tx: &mpsc::UnboundedSender<Action>, host_root: &std::path::Path) {
+    let tx = tx.clone();
+    let root = host_root.to_path_buf();
+    tokio::spawn(async move {
+        let task = tokio::task::spawn_blocking(move || {
+            let root = SysRoot::new(root);
+            let inventory = Inventory::collect(&root);
+            let host_name = root
+                .read("proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty());
+            Loaded {
+                inventory,
+                host_name,
+            }
+        });
+        let action = match task.await {
+            Ok(loaded) => Action::InventoryLoaded(Box::new(loaded)),
+            Err(e) => Action::InventoryFailed(format!("reading the host failed: {e}")),
+        };
+        // The loop may have ended meanwhile; nobody is left to tell.
+        let _ = tx.send(action);
+    });
+}

@@ -1,0 +1,18 @@
+//! The text console: one event loop, a pure `update`, pure views.
+//!
+//! Keys become [`Action`]s through the [`Keymap`]; [`update`] changes the [`State`] and
+//! returns [`Effect`]s that the loop in [`app`] carries out (background reads, repaints).
+
+pub mod action;
+pub mod app;
+pub mod input;
+pub mod keymap;
+pub mod state;
+pub mod update;
+pub mod view;
+
+pub use action::Action;
+pub use app::{run, run_on, ConsoleOptions};
+pub use keymap::{Keymap, KeymapError};
+pub use state::{State, Theme, View};
+pub use update::{update, Effect};

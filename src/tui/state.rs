@@ -1,0 +1,129 @@
+//! Everything the views draw from. Plain data, changed only by [`super::update::update`].
+
+use phyllome_widgets::{Glyphs, GroupTreeState, HelpSection, KeyHint, Palette};
+
+use crate::host::Inventory;
+
+use super::keymap::Keymap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Overview,
+    Groups,
+    Gpus,
+    Kvm,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [View::Overview, View::Groups, View::Gpus, View::Kvm];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Overview => "Overview",
+            View::Groups => "IOMMU groups",
+            View::Gpus => "GPUs",
+            View::Kvm => "KVM",
+        }
+    }
+
+    fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> View {
+        View::ALL[(self.index() + 1) % View::ALL.len()]
+    }
+
+    pub fn prev(self) -> View {
+        View::ALL[(self.index() + View::ALL.len() - 1) % View::ALL.len()]
+    }
+}
+
+/// How the screen is drawn: glyph set and colours, from the terminal profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub glyphs: Glyphs,
+    pub palette: Palette,
+}
+
+impl Theme {
+    pub fn new(ascii: bool, color: bool) -> Self {
+        Self {
+            glyphs: Glyphs::new(ascii),
+            palette: Palette::new(color),
+        }
+    }
+}
+
+/// The filter prompt: rows whose text contains `text` (case-insensitive) stay visible.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub text: String,
+    /// True while the prompt takes keystrokes.
+    pub editing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Load {
+    Loading,
+    Loaded,
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub view: View,
+    pub theme: Theme,
+    pub read_only: bool,
+    pub inventory: Option<Inventory>,
+    pub host_name: Option<String>,
+    pub load: Load,
+    /// A refresh asked for while one runs: run it once the current one finishes.
+    pub reload_queued: bool,
+    pub cols: u16,
+    pub rows: u16,
+    /// Help popup scroll position, when open.
+    pub help: Option<usize>,
+    pub filter: Filter,
+    pub groups: GroupTreeState,
+    pub gpu_selected: usize,
+    /// Scroll of the text-only views.
+    pub overview_scroll: usize,
+    pub kvm_scroll: usize,
+    pub hints: Vec<KeyHint>,
+    pub help_sections: Vec<HelpSection>,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(keymap: &Keymap, theme: Theme, read_only: bool, cols: u16, rows: u16) -> Self {
+        Self {
+            view: View::Overview,
+            theme,
+            read_only,
+            inventory: None,
+            host_name: None,
+            load: Load::Loading,
+            reload_queued: false,
+            cols,
+            rows,
+            help: None,
+            filter: Filter::default(),
+            groups: GroupTreeState::default(),
+            gpu_selected: 0,
+            overview_scroll: 0,
+            kvm_scroll: 0,
+            hints: keymap.hints(),
+            help_sections: keymap.help(),
+            quit: false,
+        }
+    }
+
+    /// The terminal is big enough for the layouts.
+    pub fn fits(&self) -> bool {
+        self.cols >= MIN_COLS && self.rows >= MIN_ROWS
+    }
+}
+
+pub const MIN_COLS: u16 = 80;
+pub const MIN_ROWS: u16 = 24;

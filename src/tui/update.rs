@@ -1,0 +1,226 @@
+//! The only place state changes: `update(&mut State, Action) -> Vec<Effect>`. No I/O here;
+//! whatever needs the machine is returned as an [`Effect`] for the runtime.
+
+use phyllome_widgets::{GroupTree, HelpPanel};
+
+use super::action::Action;
+use super::state::{Load, State, View};
+use super::view::{self, layout};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Read the host again in the background; the result comes back as an action.
+    ReloadInventory,
+    /// Clear and repaint every cell.
+    Redraw,
+    /// Ask the terminal its size (serial lines never send SIGWINCH).
+    QueryTerminalSize,
+    Quit,
+}
+
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let effects = match action {
+        Action::Quit => quit(state),
+        Action::Resize { cols, rows } => {
+            state.cols = cols;
+            state.rows = rows;
+            Vec::new()
+        }
+        Action::InventoryLoaded(loaded) => {
+            state.inventory = Some(loaded.inventory);
+            state.host_name = loaded.host_name.or(state.host_name.take());
+            state.load = Load::Loaded;
+            reload_if_queued(state)
+        }
+        Action::InventoryFailed(e) => {
+            state.load = Load::Failed(e);
+            reload_if_queued(state)
+        }
+        Action::Refresh => refresh(state),
+        Action::Redraw => vec![Effect::Redraw, Effect::QueryTerminalSize],
+        _ if state.filter.editing => filter_input(state, action),
+        _ if state.help.is_some() => help(state, action),
+        other => navigate(state, other),
+    };
+    clamp(state);
+    effects
+}
+
+fn quit(state: &mut State) -> Vec<Effect> {
+    state.quit = true;
+    vec![Effect::Quit]
+}
+
+fn refresh(state: &mut State) -> Vec<Effect> {
+    // One read at a time; a refresh asked for meanwhile runs once, after it.
+    if state.load == Load::Loading {
+        state.reload_queued = true;
+        return Vec::new();
+    }
+    state.load = Load::Loading;
+    vec![Effect::ReloadInventory]
+}
+
+fn reload_if_queued(state: &mut State) -> Vec<Effect> {
+    if std::mem::take(&mut state.reload_queued) {
+        state.load = Load::Loading;
+        vec![Effect::ReloadInventory]
+    } else {
+        Vec::new()
+    }
+}
+
+fn filter_input(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::FilterInput(c) => state.filter.text.push(c),
+        Action::FilterBackspace => {
+            state.filter.text.pop();
+        }
+        Action::FilterAccept => state.filter.editing = false,
+        Action::Back => {
+            state.filter.editing = false;
+            state.filter.text.clear();
+        }
+        _ => {}
+    }
+    // The rows changed under the cursor: start from the top of what is left.
+    state.groups.select_first(group_rows(state));
+    state.gpu_selected = 0;
+    Vec::new()
+}
+
+fn help(state: &mut State, action: Action) -> Vec<Effect> {
+    let total = HelpPanel::line_count(&state.help_sections);
+    let page = (state.rows as usize).saturating_sub(6).max(1);
+    let max = total.saturating_sub(page);
+    let Some(scroll) = state.help.as_mut() else {
+        return Vec::new();
+    };
+    match action {
+        Action::Back | Action::Help => state.help = None,
+        Action::Up => *scroll = scroll.saturating_sub(1),
+        Action::Down => *scroll = (*scroll + 1).min(max),
+        Action::PageUp => *scroll = scroll.saturating_sub(page),
+        Action::PageDown => *scroll = (*scroll + page).min(max),
+        Action::Top => *scroll = 0,
+        Action::Bottom => *scroll = max,
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Back => {
+            if !state.filter.text.is_empty() {
+                state.filter.text.clear();
+            } else if state.view != View::Overview {
+                state.view = View::Overview;
+            } else {
+                return quit(state);
+            }
+        }
+        Action::Help => state.help = Some(0),
+        Action::NextView => state.view = state.view.next(),
+        Action::PrevView => state.view = state.view.prev(),
+        Action::ViewOverview => state.view = View::Overview,
+        Action::ViewGroups => state.view = View::Groups,
+        Action::ViewGpus => state.view = View::Gpus,
+        Action::ViewKvm => state.view = View::Kvm,
+        Action::Filter => {
+            if matches!(state.view, View::Groups | View::Gpus) {
+                state.filter.editing = true;
+            }
+        }
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom => move_cursor(state, &action),
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn group_rows(state: &State) -> usize {
+    GroupTree::row_count(&view::groups::tree(state).groups)
+}
+
+fn gpu_count(state: &State) -> usize {
+    state
+        .inventory
+        .as_ref()
+        .map_or(0, |inv| view::gpus::visible(state, inv).len())
+}
+
+/// Rows visible in the body of a text view.
+fn body_rows(state: &State) -> usize {
+    let chrome = layout::chrome(layout::full(state.cols, state.rows));
+    layout::inner_height(chrome.body)
+}
+
+fn text_lines(state: &State) -> usize {
+    let width = state.cols.saturating_sub(2) as usize;
+    match (&state.inventory, state.view) {
+        (Some(inv), View::Overview) => view::overview::lines(state, inv, width).len(),
+        (Some(inv), View::Kvm) => view::kvm::lines(state, inv, width).len(),
+        _ => 0,
+    }
+}
+
+fn move_cursor(state: &mut State, action: &Action) {
+    match state.view {
+        View::Groups => {
+            let len = group_rows(state);
+            let g = &mut state.groups;
+            match action {
+                Action::Up => g.select_prev(len),
+                Action::Down => g.select_next(len),
+                Action::PageUp => g.page_up(len),
+                Action::PageDown => g.page_down(len),
+                Action::Top => g.select_first(len),
+                _ => g.select_last(len),
+            }
+        }
+        View::Gpus => {
+            let last = gpu_count(state).saturating_sub(1);
+            let s = &mut state.gpu_selected;
+            *s = match action {
+                Action::Up | Action::PageUp => s.saturating_sub(1),
+                Action::Down | Action::PageDown => (*s + 1).min(last),
+                Action::Top => 0,
+                _ => last,
+            };
+        }
+        View::Overview | View::Kvm => {
+            let page = body_rows(state).max(1);
+            let max = text_lines(state).saturating_sub(page);
+            let scroll = if state.view == View::Overview {
+                &mut state.overview_scroll
+            } else {
+                &mut state.kvm_scroll
+            };
+            *scroll = match action {
+                Action::Up => scroll.saturating_sub(1),
+                Action::Down => (*scroll + 1).min(max),
+                Action::PageUp => scroll.saturating_sub(page.saturating_sub(1).max(1)),
+                Action::PageDown => (*scroll + page.saturating_sub(1).max(1)).min(max),
+                Action::Top => 0,
+                _ => max,
+            };
+        }
+    }
+}
+
+/// Keeps cursors and scroll positions valid after the data or the screen size changed.
+fn clamp(state: &mut State) {
+    let chrome = layout::chrome(layout::full(state.cols, state.rows));
+    let (tree, _) = layout::groups(chrome.body);
+    let len = group_rows(state);
+    state.groups.set_height(layout::inner_height(tree), len);
+    state.gpu_selected = state.gpu_selected.min(gpu_count(state).saturating_sub(1));
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Small helpers shared by the views.
+
+use phyllome_widgets::{wrap, Tone};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::host::{CheckStatus, Verdict};
+
+use super::super::state::Theme;
+
+pub fn verdict_tone(v: &Verdict) -> Tone {
+    match v {
+        Verdict::Ready => Tone::Ready,
+        Verdict::Warn => Tone::Warn,
+        Verdict::Blocked => Tone::Blocked,
+    }
+}
+
+pub fn verdict_word(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Ready => "ready",
+        Verdict::Warn => "warn",
+        Verdict::Blocked => "blocked",
+    }
+}
+
+pub fn check_tone(s: CheckStatus) -> Tone {
+    match s {
+        CheckStatus::Pass => Tone::Ready,
+        CheckStatus::Warn => Tone::Warn,
+        CheckStatus::Fail => Tone::Blocked,
+    }
+}
+
+/// `16M`, `256K`, `1G`, or bytes when not a whole unit.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    for (size, unit) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}")
+}
+
+pub fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// `text` word-wrapped to `width`, every line starting with `indent` spaces.
+pub fn wrapped(text: &str, indent: usize, width: usize, style: Style) -> Vec<Line<'static>> {
+    wrap(text, width.saturating_sub(indent).max(10))
+        .into_iter()
+        .map(|l| Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(l, style)]))
+        .collect()
+}
+
+/// `label` padded to a column, then a value.
+pub fn field(label: &str, width: usize, value: Vec<Span<'static>>, theme: &Theme) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        format!(" {label:<width$} "),
+        theme.palette.dim,
+    )];
+    spans.extend(value);
+    Line::from(spans)
+}
+
+/// Largest useful scroll for `total` lines in `height` rows.
+pub fn max_scroll(total: usize, height: usize) -> usize {
+    total.saturating_sub(height)
+}
+
+/// Lines in a bordered block, scrolled, with marks when more is above or below.
+pub fn scrolled(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'static>>,
+    scroll: usize,
+    theme: &Theme,
+) {
+    let (g, p) = (&theme.glyphs, &theme.palette);
+    let height = area.height.saturating_sub(2) as usize;
+    let scroll = scroll.min(max_scroll(lines.len(), height));
+    let more_below = scroll + height < lines.len();
+    let block = g.block().title(Line::styled(format!(" {title} "), p.title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let visible: Vec<Line> = lines.into_iter().skip(scroll).take(height).collect();
+    frame.render_widget(Paragraph::new(visible), inner);
+    let right = area.right().saturating_sub(1);
+    if scroll > 0 && area.height > 2 {
+        frame.render_widget(
+            Span::styled(g.more_above, p.dim),
+            Rect::new(right, area.y + 1, 1, 1),
+        );
+    }
+    if more_below && area.height > 2 {
+        let y = area.bottom() - 2;
+        frame.render_widget(Span::styled(g.more_below, p.dim), Rect::new(right, y, 1, 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_lspci() {
+        assert_eq!(human_size(16 << 20), "16M");
+        assert_eq!(human_size(256 << 30), "256G");
+        assert_eq!(human_size(128), "128");
+        assert_eq!(human_size(4096), "4K");
+        assert_eq!(human_size(1536), "1536");
+    }
+}

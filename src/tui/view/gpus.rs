@@ -1,0 +1,158 @@
+//! GPUs: one row each with its verdict, then everything about the selected one.
+
+use phyllome_widgets::{badge, fit, Tone};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::host::{Gpu, GpuRole, Inventory};
+
+use super::super::state::State;
+use super::common::{field, scrolled, verdict_tone, verdict_word, wrapped, yes_no};
+use super::layout;
+
+/// GPUs shown with the current filter, with their index in the inventory.
+pub fn visible<'a>(state: &State, inv: &'a Inventory) -> Vec<&'a Gpu> {
+    let f = state.filter.text.to_lowercase();
+    inv.gpus
+        .iter()
+        .filter(|g| {
+            f.is_empty()
+                || format!("{} {} {:?}", g.address, g.name, g.driver)
+                    .to_lowercase()
+                    .contains(&f)
+        })
+        .collect()
+}
+
+pub fn render(state: &State, frame: &mut Frame, area: Rect) {
+    let Some(inv) = &state.inventory else { return };
+    let t = &state.theme;
+    let (g, p) = (&t.glyphs, &t.palette);
+    let gpus = visible(state, inv);
+    let (list_area, detail_area) = layout::gpus(area, gpus.len());
+    let height = layout::inner_height(list_area);
+    let selected = state.gpu_selected.min(gpus.len().saturating_sub(1));
+    let offset = (selected + 1).saturating_sub(height);
+    let width = list_area.width.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    for (i, gpu) in gpus.iter().enumerate().skip(offset).take(height) {
+        let v = &gpu.passthrough.verdict;
+        let mark = badge(verdict_tone(v), verdict_word(v), g, p);
+        let pad = 10usize.saturating_sub(mark.width());
+        let role = match gpu.role {
+            GpuRole::Management => "  [management]",
+            GpuRole::Passthrough => "",
+        };
+        let driver = gpu.driver.as_deref().unwrap_or("no driver");
+        let text = format!("{}  {}  {driver}{role}", gpu.address, gpu.name);
+        let cursor = if i == selected { g.cursor } else { " " };
+        let room = width.saturating_sub(2 + mark.width() + pad);
+        let mut line = Line::from(vec![
+            Span::raw(format!("{cursor} ")),
+            mark,
+            Span::raw(" ".repeat(pad)),
+            Span::raw(fit(&text, room, g.ellipsis)),
+        ]);
+        if i == selected {
+            line = line.style(p.selected);
+        }
+        lines.push(line);
+    }
+    let title = format!(" GPUs ({}) ", gpus.len());
+    let block = g.block().title(Line::styled(title, p.title));
+    if gpus.is_empty() {
+        frame.render_widget(Paragraph::new(" No GPU found.").block(block), list_area);
+        return;
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), list_area);
+    let detail_w = detail_area.width.saturating_sub(2) as usize;
+    let detail = details(state, inv, gpus[selected], detail_w);
+    scrolled(frame, detail_area, "Details", detail, 0, t);
+}
+
+fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<'static>> {
+    let t = &state.theme;
+    let (g, p) = (&t.glyphs, &t.palette);
+    let w = 16;
+    let role = match gpu.role {
+        GpuRole::Passthrough => "passthrough candidate",
+        GpuRole::Management => "management display (stays with the host)",
+    };
+    let companions = if gpu.companions.is_empty() {
+        "none".to_string()
+    } else {
+        gpu.companions
+            .iter()
+            .map(|a| match inv.device(a) {
+                Some(d) => format!("{a} ({})", d.class_name),
+                None => a.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let outputs = if gpu.outputs.is_empty() {
+        "none".to_string()
+    } else {
+        gpu.outputs
+            .iter()
+            .map(|o| format!("{} {}", o.name, if o.connected { "connected" } else { "-" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let console = if gpu.shows_host_console {
+        badge(Tone::Warn, "yes: the host text console is drawn here", g, p)
+    } else {
+        Span::raw("no")
+    };
+    let v = &gpu.passthrough.verdict;
+    let mut out = vec![
+        Line::from(vec![
+            Span::styled(format!(" {} ", gpu.address), p.title),
+            Span::raw(gpu.name.clone()),
+        ]),
+        field(
+            "verdict",
+            w,
+            vec![badge(verdict_tone(v), verdict_word(v), g, p)],
+            t,
+        ),
+        field("role", w, vec![Span::raw(role)], t),
+        field(
+            "group",
+            w,
+            vec![Span::raw(
+                gpu.iommu_group.map_or("none".into(), |n| n.to_string()),
+            )],
+            t,
+        ),
+        field("companions", w, vec![Span::raw(companions)], t),
+        field(
+            "driver",
+            w,
+            vec![Span::raw(
+                gpu.driver.clone().unwrap_or_else(|| "none".into()),
+            )],
+            t,
+        ),
+        field("boot VGA", w, vec![Span::raw(yes_no(gpu.boot_vga))], t),
+        field("host console", w, vec![console], t),
+        field("outputs", w, vec![Span::raw(outputs)], t),
+    ];
+    if !gpu.drm_nodes.is_empty() {
+        out.push(field(
+            "DRM nodes",
+            w,
+            vec![Span::raw(gpu.drm_nodes.join(", "))],
+            t,
+        ));
+    }
+    if !gpu.passthrough.reasons.is_empty() {
+        out.push(Line::styled(" Reasons", p.title));
+        for r in &gpu.passthrough.reasons {
+            out.extend(wrapped(&format!("{} {r}", g.bullet), 2, width, p.normal));
+        }
+    }
+    out
+}

@@ -1,0 +1,131 @@
+//! Pure rendering: `render(&State, &mut Frame)` draws a whole screen and does no I/O.
+
+mod common;
+pub mod gpus;
+pub mod groups;
+pub mod kvm;
+pub mod layout;
+pub mod overview;
+
+use phyllome_widgets::{centered_rect, HelpPanel, KeyHints};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::state::{Load, State, View, MIN_COLS, MIN_ROWS};
+
+pub fn render(state: &State, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_COLS || area.height < MIN_ROWS {
+        too_small(state, frame, area);
+        return;
+    }
+    let chrome = layout::chrome(area);
+    header(state, frame, chrome.header);
+    match (&state.inventory, &state.load) {
+        (Some(_), _) => match state.view {
+            View::Overview => overview::render(state, frame, chrome.body),
+            View::Groups => groups::render(state, frame, chrome.body),
+            View::Gpus => gpus::render(state, frame, chrome.body),
+            View::Kvm => kvm::render(state, frame, chrome.body),
+        },
+        (None, Load::Failed(e)) => {
+            message(frame, chrome.body, &format!("Cannot read the host: {e}"))
+        }
+        (None, _) => message(frame, chrome.body, "Reading the host..."),
+    }
+    footer(state, frame, chrome.footer);
+    if let Some(scroll) = state.help {
+        let t = &state.theme;
+        let panel = HelpPanel::new(&state.help_sections, t.glyphs)
+            .palette(t.palette)
+            .scroll(scroll);
+        frame.render_widget(panel, area);
+    }
+}
+
+fn too_small(state: &State, frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "terminal too small ({}x{}), need {MIN_COLS}x{MIN_ROWS}",
+        area.width, area.height
+    );
+    let lines = phyllome_widgets::wrap(&text, area.width.max(1) as usize);
+    let h = lines.len() as u16;
+    let rect = centered_rect(area, area.width, h);
+    let lines: Vec<Line> = lines.into_iter().map(Line::raw).collect();
+    frame.render_widget(
+        Paragraph::new(lines)
+            .centered()
+            .style(state.theme.palette.bad),
+        rect,
+    );
+}
+
+fn message(frame: &mut Frame, area: Rect, text: &str) {
+    let lines: Vec<Line> = phyllome_widgets::wrap(text, area.width.saturating_sub(4) as usize)
+        .into_iter()
+        .map(Line::raw)
+        .collect();
+    let rect = centered_rect(area, area.width, lines.len() as u16);
+    frame.render_widget(Paragraph::new(lines).centered(), rect);
+}
+
+fn header(state: &State, frame: &mut Frame, area: Rect) {
+    let (g, p) = (&state.theme.glyphs, &state.theme.palette);
+    let host = state.host_name.as_deref().unwrap_or("host");
+    let mut spans = vec![
+        Span::styled(" phyllome ", p.title),
+        Span::styled(g.separator, p.dim),
+        Span::raw(format!(" {host} ")),
+        Span::styled(g.separator, p.dim),
+        Span::raw(" "),
+    ];
+    for v in View::ALL {
+        let name = match v {
+            View::Overview => "Overview",
+            View::Groups => "Groups",
+            View::Gpus => "GPUs",
+            View::Kvm => "KVM",
+        };
+        // Brackets mark the current view so it reads without reverse video.
+        if v == state.view {
+            spans.push(Span::styled(format!("[{name}]"), p.selected));
+        } else {
+            spans.push(Span::raw(format!(" {name} ")));
+        }
+    }
+    let mut right = Vec::new();
+    match &state.load {
+        Load::Loading => right.push("reading...".to_string()),
+        Load::Failed(_) if state.inventory.is_some() => right.push("refresh failed".to_string()),
+        _ => {}
+    }
+    if state.read_only {
+        right.push("read-only".to_string());
+    }
+    let right = right.join("  ");
+    let left = Line::from(spans);
+    let pad = (area.width as usize).saturating_sub(left.width() + right.len() + 1);
+    let mut line = left;
+    line.spans.push(Span::raw(" ".repeat(pad)));
+    line.spans.push(Span::styled(right, p.warn));
+    frame.render_widget(line, area);
+}
+
+fn footer(state: &State, frame: &mut Frame, area: Rect) {
+    let t = &state.theme;
+    if state.filter.editing {
+        let line = Line::from(vec![
+            Span::styled("/", t.palette.key),
+            Span::raw(format!("{}_", state.filter.text)),
+            Span::styled("   enter keep  esc clear", t.palette.dim),
+        ]);
+        frame.render_widget(line, area);
+        return;
+    }
+    frame.render_widget(
+        KeyHints::new(&state.hints, t.glyphs).palette(t.palette),
+        area,
+    );
+}
