@@ -52,14 +52,14 @@ fn root_block_device(root: &SysRoot) -> Option<(String, String)> {
     let mountinfo = root.read("proc/self/mountinfo").ok()?;
     let (majmin, source) = root_mount(&mountinfo)?;
     let dev = format!("sys/dev/block/{majmin}");
-    if root.exists(&dev) {
-        return Some((dev, source));
-    }
-    // Filesystems such as btrfs report an anonymous device: go by the source path instead.
     let name = Path::new(&source)
         .file_name()?
         .to_string_lossy()
         .into_owned();
+    if root.exists(&dev) {
+        return Some((dev, name));
+    }
+    // Filesystems such as btrfs report an anonymous device: go by the source path instead.
     let resolved = root.resolve(source.trim_start_matches('/')).ok()?;
     let real = resolved.file_name()?.to_string_lossy().into_owned();
     Some((format!("sys/class/block/{real}"), name))
