@@ -35,6 +35,52 @@ pub fn check_tone(s: CheckStatus) -> Tone {
     }
 }
 
+/// Cells the widest verdict badge takes, plus a space: verdict columns line up in both
+/// glyph sets.
+pub fn verdict_column(g: &phyllome_widgets::Glyphs) -> usize {
+    phyllome_widgets::width(g.bad) + " blocked ".len()
+}
+
+/// The vendor as people say it: `AMD/ATI` for "Advanced Micro Devices, Inc. [AMD/ATI]",
+/// `Intel` for "Intel Corporation". Long names would push the device name off an 80-column
+/// screen.
+pub fn short_vendor(vendor: &str) -> &str {
+    if let (Some(a), Some(b)) = (vendor.rfind('['), vendor.rfind(']')) {
+        if a < b {
+            return &vendor[a + 1..b];
+        }
+    }
+    const SUFFIXES: [&str; 6] = [
+        " Corporation",
+        ", Inc.",
+        " Inc.",
+        " Co., Ltd.",
+        " Co Ltd",
+        " Electronics",
+    ];
+    let mut v = vendor;
+    for s in SUFFIXES {
+        if let Some(stripped) = v.strip_suffix(s) {
+            v = stripped;
+        }
+    }
+    v
+}
+
+/// Short display name of a device: short vendor, then the device name.
+pub fn short_name(d: &crate::host::PciDevice) -> String {
+    match (&d.vendor_name, &d.device_name) {
+        (Some(v), Some(n)) => format!("{} {n}", short_vendor(v)),
+        _ => d.display_name(),
+    }
+}
+
+/// A GPU's short name, from its device entry when there is one.
+pub fn gpu_name(inv: &crate::host::Inventory, gpu: &crate::host::Gpu) -> String {
+    inv.device(&gpu.address)
+        .map_or_else(|| gpu.name.clone(), short_name)
+}
+
 /// `16M`, `256K`, `1G`, or bytes when not a whole unit.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 4] = [
@@ -44,7 +90,7 @@ pub fn human_size(bytes: u64) -> String {
         (1 << 10, "K"),
     ];
     for (size, unit) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }
@@ -124,5 +170,17 @@ mod tests {
         assert_eq!(human_size(128), "128");
         assert_eq!(human_size(4096), "4K");
         assert_eq!(human_size(1536), "1536");
+    }
+
+    #[test]
+    fn vendors_are_shortened() {
+        assert_eq!(
+            short_vendor("Advanced Micro Devices, Inc. [AMD/ATI]"),
+            "AMD/ATI"
+        );
+        assert_eq!(short_vendor("Intel Corporation"), "Intel");
+        assert_eq!(short_vendor("Samsung Electronics Co Ltd"), "Samsung");
+        assert_eq!(short_vendor("NVIDIA Corporation"), "NVIDIA");
+        assert_eq!(short_vendor("Weird [name"), "Weird [name");
     }
 }

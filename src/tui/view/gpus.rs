@@ -9,7 +9,9 @@ use ratatui::Frame;
 use crate::host::{Gpu, GpuRole, Inventory};
 
 use super::super::state::State;
-use super::common::{field, scrolled, verdict_tone, verdict_word, wrapped, yes_no};
+use super::common::{
+    field, gpu_name, scrolled, verdict_column, verdict_tone, verdict_word, wrapped, yes_no,
+};
 use super::layout;
 
 /// GPUs shown with the current filter, with their index in the inventory.
@@ -40,13 +42,13 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     for (i, gpu) in gpus.iter().enumerate().skip(offset).take(height) {
         let v = &gpu.passthrough.verdict;
         let mark = badge(verdict_tone(v), verdict_word(v), g, p);
-        let pad = 10usize.saturating_sub(mark.width());
+        let pad = verdict_column(g).saturating_sub(mark.width());
         let role = match gpu.role {
             GpuRole::Management => "  [management]",
             GpuRole::Passthrough => "",
         };
         let driver = gpu.driver.as_deref().unwrap_or("no driver");
-        let text = format!("{}  {}  {driver}{role}", gpu.address, gpu.name);
+        let text = format!("{}  {}  {driver}{role}", gpu.address, gpu_name(inv, gpu));
         let cursor = if i == selected { g.cursor } else { " " };
         let room = width.saturating_sub(2 + mark.width() + pad);
         let mut line = Line::from(vec![

@@ -9,7 +9,9 @@ use ratatui::Frame;
 use crate::host::{Gpu, Inventory, PciAddress, PciDevice, PowerState, Verdict};
 
 use super::super::state::{State, Theme};
-use super::common::{human_size, verdict_tone, verdict_word, wrapped, yes_no};
+use super::common::{
+    gpu_name, human_size, short_name, verdict_tone, verdict_word, wrapped, yes_no,
+};
 use super::layout;
 
 /// The tree rows and, in the same order, the group ids and member addresses they show.
@@ -63,7 +65,7 @@ fn member(inv: &Inventory, addr: &PciAddress) -> TreeMember {
             detail: format!(
                 "{}  {}  {}",
                 d.class_name,
-                d.display_name(),
+                short_name(d),
                 d.driver.as_deref().unwrap_or("no driver")
             ),
             bridge: d.class.is_bridge(),
@@ -169,15 +171,18 @@ fn group_lines(inv: &Inventory, id: u32, width: usize, t: &Theme) -> Vec<Line<'s
         .filter(|a| inv.device(a).is_some_and(|d| d.class.is_bridge()))
         .count();
     let endpoints = group.devices.len() - bridges;
-    let mut out = vec![Line::raw(format!(
-        " Group {id}: {endpoints} endpoint(s) move together, {bridges} bridge(s) stay"
-    ))];
+    let summary = match (endpoints, bridges) {
+        (0, _) => format!("Group {id}: bridges only, nothing to pass through"),
+        (n, 0) => format!("Group {id}: {n} device(s), all go to the same guest"),
+        (n, b) => format!("Group {id}: {n} device(s) go together; {b} bridge(s) stay"),
+    };
+    let mut out = wrapped(&summary, 1, width, t.palette.normal);
     for gpu in gpus_in(inv, id) {
         let v = &gpu.passthrough.verdict;
         out.push(Line::from(vec![
             Span::raw(" "),
             badge(verdict_tone(v), verdict_word(v), &t.glyphs, &t.palette),
-            Span::raw(format!("  {}", gpu.name)),
+            Span::raw(format!("  {}  {}", gpu.address, gpu_name(inv, gpu))),
         ]));
         for r in &gpu.passthrough.reasons {
             out.extend(wrapped(

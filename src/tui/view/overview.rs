@@ -9,7 +9,9 @@ use ratatui::Frame;
 use crate::host::{CpuVirt, GpuRole, Inventory, Vendor};
 
 use super::super::state::State;
-use super::common::{check_tone, scrolled, verdict_tone, verdict_word, wrapped};
+use super::common::{
+    check_tone, gpu_name, scrolled, verdict_column, verdict_tone, verdict_word, wrapped,
+};
 
 pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     let Some(inv) = &state.inventory else { return };
@@ -35,12 +37,12 @@ pub fn lines(state: &State, inv: &Inventory, width: usize) -> Vec<Line<'static>>
     for gpu in &inv.gpus {
         let v = &gpu.passthrough.verdict;
         let mark = badge(verdict_tone(v), verdict_word(v), g, p);
-        let pad = 10usize.saturating_sub(mark.width());
+        let pad = verdict_column(g).saturating_sub(mark.width());
         let mut role = String::new();
         if gpu.role == GpuRole::Management {
             role.push_str(" (management display)");
         }
-        let head = format!("{}  {}{role}", gpu.address, gpu.name);
+        let head = format!("{}  {}{role}", gpu.address, gpu_name(inv, gpu));
         let room = width.saturating_sub(3 + mark.width() + pad);
         out.push(Line::from(vec![
             Span::raw("   "),
@@ -49,7 +51,7 @@ pub fn lines(state: &State, inv: &Inventory, width: usize) -> Vec<Line<'static>>
             Span::raw(fit(&head, room, g.ellipsis)),
         ]));
         if let Some(reason) = gpu.passthrough.reasons.first() {
-            out.extend(wrapped(reason, 13, width, p.normal));
+            out.extend(wrapped(reason, 3 + verdict_column(g), width, p.normal));
         }
     }
     out.push(Line::raw(""));
