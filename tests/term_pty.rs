@@ -70,7 +70,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// A pty pair: the terminal (master, with a reader thread) and the tty (slave).
 fn pty(cols: u16, rows: u16) -> (Terminal, File) {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .unwrap();
     rustix::pty::grantpt(&master).unwrap();
     rustix::pty::unlockpt(&master).unwrap();
     let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
