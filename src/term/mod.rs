@@ -14,7 +14,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! and, while it runs, [`requery_size`] on Ctrl-L (see its notes on crossterm's `EventStream`).
+//! and, while it runs, [`requery_size`] on Ctrl-L, straight from the handler of the key event
+//! the `EventStream` yielded (see its notes: crossterm's reader lock decides where it can be
+//! called), followed by `terminal.autoresize()` and `terminal.clear()` for a full repaint.
+//!
+//! Parsing of the terminal's answers ([`scan_replies`]) is pure and separate from the tty I/O,
+//! which works on any tty given as a descriptor ([`ensure_size_on`], [`query_size`]) so that
+//! tests can run it against a pseudo-terminal.
 
 mod profile;
 mod query;

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use rustix::termios::{self, OptionalActions, SpecialCodeIndex, Termios, Winsize};
+use rustix::termios::{self, OptionalActions, QueueSelector, SpecialCodeIndex, Termios, Winsize};
 
 use super::reply::{scan_replies, Replies};
 use super::size::TermSize;
@@ -133,6 +133,12 @@ pub fn query_size(tty: impl AsFd, timeout: Duration) -> Result<Option<TermSize>,
     let tty = tty.as_fd();
     let guard = RawMode::enter(tty)?;
     let result = exchange(tty, timeout);
+    if matches!(&result, Ok(r) if !r.complete()) {
+        // A cursor report that turns up after we stopped waiting would sit in crossterm's queue
+        // and be taken by the first Ctrl-L re-query as if it were fresh. Drop what has arrived;
+        // losing keys typed in the first 300 ms is the lesser harm.
+        let _ = termios::tcflush(tty, QueueSelector::IFlush);
+    }
     // Restore before looking at the result: the terminal must be left as found either way.
     guard.restore()?;
     Ok(result?.size())
