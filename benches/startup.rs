@@ -3,11 +3,13 @@
 //! `cargo bench --bench startup` runs the `phyllome` binary that cargo built for this bench
 //! (release-like profile). Settings, all optional:
 //! - `PHYLLOME_BIN`: the binary to run instead.
-//! - `PHYLLOME_BENCH_HOST_ROOT`: the `--host-root` tree (default `/`).
+//! - `PHYLLOME_BENCH_HOST_ROOT`: the `--host-root` tree (default: the `desktop` fixture from
+//!   `phyllome::host::fixture`, written to a temporary directory).
 //! - `PHYLLOME_BENCH_READY`: text that appears once the first frame is complete; without it the
 //!   frame is complete when the bottom row (the key-hint footer) is drawn and output has been
 //!   quiet for 50 ms.
 //! - `PHYLLOME_BENCH_RUNS`: how many measured runs (default 20).
+//! - `PHYLLOME_BENCH_SHOW=1`: print the warm-up run's output timeline and its first frame.
 //!
 //! Each run: spawn the binary on a fresh pty slave sized 80x24 (through `setsid -c`, so the pty
 //! is its controlling terminal as on a real console), play the terminal on the master side
@@ -51,7 +53,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let host_root = std::env::var("PHYLLOME_BENCH_HOST_ROOT").unwrap_or_else(|_| "/".into());
+    // The fixture keeps runs comparable across machines; `/` measures this host instead.
+    let (host_root, fixture) = match std::env::var("PHYLLOME_BENCH_HOST_ROOT") {
+        Ok(root) => (root, None),
+        Err(_) => match desktop_fixture() {
+            Ok(dir) => (dir.path().display().to_string(), Some(dir)),
+            Err(e) => {
+                eprintln!("startup bench: cannot write the fixture host tree: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let ready = std::env::var("PHYLLOME_BENCH_READY")
         .ok()
         .filter(|s| !s.is_empty());
@@ -64,7 +76,12 @@ fn main() -> ExitCode {
 
     println!("phyllome startup: {}", bin.display());
     println!(
-        "  --host-root {host_root}, {COLS}x{ROWS} pty, {runs} runs after 1 warm-up, done when {}",
+        "  --host-root {host_root}{}, {COLS}x{ROWS} pty, {runs} runs after 1 warm-up, done when {}",
+        if fixture.is_some() {
+            " (desktop fixture)"
+        } else {
+            ""
+        },
         match &ready {
             Some(text) => format!("{text:?} is on screen"),
             None => format!(
@@ -86,10 +103,18 @@ fn main() -> ExitCode {
     let mut results = Vec::with_capacity(runs);
     for i in 0..=runs {
         match run_once(&opts) {
-            Ok(r) if i == 0 => println!(
-                "  warm-up: first frame {:.1} ms, peak RSS {:.1} MiB",
-                r.first_frame_ms, r.peak_rss_mb
-            ),
+            Ok(r) if i == 0 => {
+                println!(
+                    "  warm-up: first frame {:.1} ms, peak RSS {:.1} MiB",
+                    r.first_frame_ms, r.peak_rss_mb
+                );
+                if std::env::var_os("PHYLLOME_BENCH_SHOW").is_some() {
+                    for (ms, len) in &r.timeline {
+                        println!("    {ms:7.1} ms  {len:5} bytes");
+                    }
+                    println!("{}", r.screen);
+                }
+            }
             Ok(r) => results.push(r),
             Err(failure) => {
                 eprintln!("startup bench: run {i} failed: {}", failure.why);
@@ -125,6 +150,14 @@ fn report(what: &str, unit: &str, values: &[f64], target: Option<f64>) {
         None => String::new(),
     };
     println!("{what:>12}: median {median:7.1} {unit:<3} min {min:7.1}  max {max:7.1}{verdict}");
+}
+
+/// A desktop-like host (GPU with its audio function in one group, NVMe, NIC) in a temporary
+/// directory that lives as long as the returned handle.
+fn desktop_fixture() -> std::io::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    phyllome::host::fixture::presets::desktop().write(dir.path())?;
+    Ok(dir)
 }
 
 /// `PHYLLOME_BIN`, else the binary cargo built for this bench, else `target/release/phyllome`.
@@ -170,6 +203,9 @@ struct RunOptions<'a> {
 }
 
 struct RunResult {
+    /// When each chunk of output arrived (ms after spawn) and its size.
+    timeline: Vec<(f64, usize)>,
+    screen: String,
     first_frame_ms: f64,
     peak_rss_mb: f64,
     quit_ms: f64,
@@ -213,6 +249,7 @@ impl Drop for Reaper {
 fn run_once(opts: &RunOptions<'_>) -> Result<RunResult, Failure> {
     let mut parser = vt100::Parser::new(ROWS, COLS, 0);
     let mut raw = Vec::new();
+    let mut timeline = Vec::new();
     let (mut master, slave, output) = pty().map_err(|e| fail(format!("pty: {e}"), &raw))?;
 
     let mut cmd = match opts.setsid {
@@ -258,6 +295,7 @@ fn run_once(opts: &RunOptions<'_>) -> Result<RunResult, Failure> {
             Ok((at, bytes)) => {
                 parser.process(&bytes);
                 raw.extend_from_slice(&bytes);
+                timeline.push(((at - started).as_secs_f64() * 1000.0, bytes.len()));
                 answer_queries(&bytes, &parser, &mut master);
                 if frame_complete(&parser, opts.ready) {
                     last_output = Some(at);
@@ -286,6 +324,7 @@ fn run_once(opts: &RunOptions<'_>) -> Result<RunResult, Failure> {
         }
     }
     let first_frame = last_output.map(|t| t - started).unwrap_or_default();
+    let screen = parser.screen().contents();
 
     let mut peak_kb = vm_hwm_kb(pid).unwrap_or(0);
     let _ = master.write_all(b"q");
@@ -309,6 +348,8 @@ fn run_once(opts: &RunOptions<'_>) -> Result<RunResult, Failure> {
         return Err(fail("could not read VmHWM from /proc/<pid>/status", &raw));
     }
     Ok(RunResult {
+        timeline,
+        screen,
         first_frame_ms: first_frame.as_secs_f64() * 1000.0,
         peak_rss_mb: peak_kb as f64 / 1024.0,
         quit_ms: quit.as_secs_f64() * 1000.0,
