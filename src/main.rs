@@ -1,7 +1,12 @@
-use clap::Parser;
-use color_eyre::eyre::WrapErr;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
-use phyllome::cli::{self, Cli, Command, ConsoleArgs};
+use clap::Parser;
+use color_eyre::eyre::{bail, WrapErr};
+
+use phyllome::cli::{self, Cli, Command, ConsoleArgs, GlobalArgs};
+use phyllome::term::{self, TermProfile};
+use phyllome::tui::{self, ConsoleOptions};
 
 fn main() -> color_eyre::Result<()> {
     color_eyre::install()?;
@@ -15,6 +20,64 @@ fn main() -> color_eyre::Result<()> {
     Ok(())
 }
 
-fn run_console(_global: &cli::GlobalArgs, _args: ConsoleArgs) -> color_eyre::Result<()> {
-    color_eyre::eyre::bail!("the console is not wired yet")
+fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!("The console needs a terminal; for scripts use `phyllome host --json`");
+    }
+    // Checked before anything touches the terminal, so mistakes print plainly.
+    let size = args
+        .size
+        .as_deref()
+        .map(term::parse_size)
+        .transpose()
+        .wrap_err("Bad --size")?;
+    let root = global.sys_root()?;
+    let _log_guard = init_log(args.log.clone());
+    let outcome = term::ensure_size(size).wrap_err("Cannot size the terminal")?;
+    tracing::info!("terminal size: {outcome}");
+    let profile = TermProfile::from_env(args.ascii);
+    tracing::info!(?profile, "terminal profile");
+    let options = ConsoleOptions {
+        host_root: root.root().to_path_buf(),
+        read_only: args.read_only,
+        profile,
+        keymap: args.keymap.or_else(default_user_keymap),
+        ch_bin: global.ch_bin.clone(),
+        requery_size: Some(term::requery_size),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .wrap_err("Cannot start the runtime")?;
+    runtime.block_on(tui::run(options))
+}
+
+/// `~/.config/phyllome/keymap.toml` when it exists.
+fn default_user_keymap() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
+    let path = dirs.config_dir().join("keymap.toml");
+    path.is_file().then_some(path)
+}
+
+/// Logs go to a file: anything written to the terminal would tear the screen.
+fn init_log(explicit: Option<PathBuf>) -> Option<()> {
+    let path = explicit.or_else(|| {
+        let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
+        let dir = dirs.state_dir().unwrap_or(dirs.cache_dir()).to_path_buf();
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(dir.join("console.log"))
+    })?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHYLLOME_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .ok()
 }

@@ -265,6 +265,7 @@ fn missing_and_garbage_files_give_unknown_and_warnings_not_panics() {
     presets::desktop().write(dir.path()).unwrap();
     let gpu = dir.path().join("sys/bus/pci/devices/0000:0b:00.0");
     std::fs::write(gpu.join("class"), "not hex\n").unwrap();
+    std::fs::write(gpu.join("uevent"), "PCI_CLASS=zz\n\u{0}").unwrap();
     std::fs::remove_file(gpu.join("power_state")).unwrap();
     std::fs::write(gpu.join("resource"), "\u{0}\u{1} junk\n0x10").unwrap();
     std::fs::write(dir.path().join("proc/cmdline"), vec![0xffu8; 10]).unwrap();

@@ -29,6 +29,8 @@ fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
         read_only: true,
         profile: TermProfile::detect(env, false),
         keymap: None,
+        ch_bin: None,
+        requery_size: None,
     }
 }
 

@@ -68,15 +68,12 @@ fn root_block_device(root: &SysRoot) -> Option<(String, String)> {
 /// `(major:minor, source)` of the mount at `/` from /proc/self/mountinfo (the last one
 /// wins: it is the one on top).
 pub fn root_mount(mountinfo: &str) -> Option<(String, String)> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            (fields.get(4) == Some(&"/"))
-                .then(|| Some((fields.get(2)?.to_string(), fields.get(sep + 2)?.to_string())))?
-        })
-        .last()
+    mountinfo.lines().rev().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let sep = fields.iter().position(|f| *f == "-")?;
+        (fields.get(4) == Some(&"/"))
+            .then(|| Some((fields.get(2)?.to_string(), fields.get(sep + 2)?.to_string())))?
+    })
 }
 
 /// PCI controllers under a block device, following device-mapper and md slaves.
@@ -140,10 +137,7 @@ pub fn serial_consoles(cmdline: &str) -> Vec<String> {
 
 /// The nearest PCI function on the resolved sysfs path of `rel`.
 fn pci_ancestor_of(root: &SysRoot, rel: &str) -> Option<PciAddress> {
-    let path = root.resolve(rel).ok()?;
-    path.components()
-        .filter_map(|c| c.as_os_str().to_str()?.parse::<PciAddress>().ok())
-        .last()
+    super::pci_address::nearest_in_path(&root.resolve(rel).ok()?)
 }
 
 #[cfg(test)]

@@ -50,10 +50,7 @@ impl ConsoleState {
             let Ok(dev) = root.resolve(format!("sys/class/graphics/{fb}/device")) else {
                 continue;
             };
-            let owner = dev
-                .components()
-                .filter_map(|c| c.as_os_str().to_str()?.parse::<PciAddress>().ok())
-                .last();
+            let owner = super::pci_address::nearest_in_path(&dev);
             let leaf = dev
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

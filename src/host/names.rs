@@ -1,6 +1,7 @@
 //! Vendor and device names. The system's `pci.ids` (inside the host root) is preferred since
 //! distributions update it more often than the copy compiled into the `pci-ids` crate.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use pci_ids::FromId;
@@ -30,14 +31,14 @@ impl Names {
             names.scan(&String::from_utf8_lossy(&text), wanted);
         }
         for &(vendor, device) in wanted {
-            if !names.vendors.contains_key(&vendor) {
+            if let Entry::Vacant(slot) = names.vendors.entry(vendor) {
                 if let Some(v) = pci_ids::Vendor::from_id(vendor) {
-                    names.vendors.insert(vendor, v.name().to_string());
+                    slot.insert(v.name().to_string());
                 }
             }
-            if !names.devices.contains_key(&(vendor, device)) {
+            if let Entry::Vacant(slot) = names.devices.entry((vendor, device)) {
                 if let Some(d) = pci_ids::Device::from_vid_pid(vendor, device) {
-                    names.devices.insert((vendor, device), d.name().to_string());
+                    slot.insert(d.name().to_string());
                 }
             }
         }

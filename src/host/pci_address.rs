@@ -28,6 +28,14 @@ impl PciAddress {
     }
 }
 
+/// The PCI function nearest the end of a resolved sysfs path (the device a block device,
+/// NIC or framebuffer hangs off).
+pub fn nearest_in_path(path: &std::path::Path) -> Option<PciAddress> {
+    path.components()
+        .rev()
+        .find_map(|c| c.as_os_str().to_str()?.parse().ok())
+}
+
 impl FromStr for PciAddress {
     type Err = ParseAddressError;
 

@@ -2,10 +2,16 @@
 //! (`/` on a real host, a fixture tree in tests, `--host-root` for offline inspection) and
 //! symlinks are resolved inside it, so an absolute link can never escape the root.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 /// Linux gives up after 40 links in one lookup; so do we.
 const MAX_LINK_HOPS: usize = 40;
@@ -35,11 +41,30 @@ impl SysError {
 #[derive(Debug, Clone)]
 pub struct SysRoot {
     root: PathBuf,
+    /// Directories already seen not to be links. A directory never turns into a link, so
+    /// remembering them saves one `lstat` per path component on every later read; a
+    /// removed one simply fails the read that follows.
+    known_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The root opened once, for `openat2(RESOLVE_IN_ROOT)`: the kernel then resolves
+    /// links inside the root in one call. `None` where it could not be opened.
+    root_fd: Option<Arc<OwnedFd>>,
 }
 
 impl SysRoot {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        SysRoot { root: root.into() }
+        let root = root.into();
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .map(Arc::new);
+        SysRoot {
+            root,
+            known_dirs: Arc::default(),
+            root_fd,
+        }
     }
 
     pub fn host() -> Self {
@@ -82,6 +107,10 @@ impl SysRoot {
             let mut candidate = self.root.clone();
             candidate.extend(&resolved);
             candidate.push(&part);
+            if self.is_known_dir(&candidate) {
+                resolved.push(part.into_os_string());
+                continue;
+            }
             match fs::symlink_metadata(&candidate) {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     hops += 1;
@@ -99,7 +128,14 @@ impl SysRoot {
                     }
                     push_reversed(&mut pending, &target);
                 }
-                Ok(_) => resolved.push(part.into_os_string()),
+                Ok(meta) => {
+                    if meta.is_dir() {
+                        if let Ok(mut known) = self.known_dirs.lock() {
+                            known.insert(candidate);
+                        }
+                    }
+                    resolved.push(part.into_os_string());
+                }
                 Err(_) => {
                     // Missing component: keep it literally so the caller's read reports it.
                     resolved.push(part.into_os_string());
@@ -111,10 +147,74 @@ impl SysRoot {
         Ok(out)
     }
 
+    fn is_known_dir(&self, path: &Path) -> bool {
+        self.known_dirs
+            .lock()
+            .map(|known| known.contains(path))
+            .unwrap_or(false)
+    }
+
+    /// Forgets what [`Self::resolve`] learnt, before reading a changed tree again.
+    pub fn forget(&self) {
+        if let Ok(mut known) = self.known_dirs.lock() {
+            known.clear();
+        }
+    }
+
     /// Reads a small text attribute `name` inside the resolved directory `dir`, refusing
     /// to follow a link at the leaf (sysfs attributes are never links).
     pub fn read_in(&self, dir: &Path, name: &str) -> Result<String, SysError> {
         read_small(&dir.join(name))
+    }
+
+    /// Opens the directory `rel` (links resolved inside the root) for many reads. The
+    /// kernel resolves it when it can (Linux 5.6+); older kernels or seccomp filters that
+    /// refuse `openat2` get the same answer from [`Self::resolve`].
+    pub fn open_dir_in_root(&self, rel: &str) -> Result<SysDir, SysError> {
+        if let Some(root_fd) = &self.root_fd {
+            let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            match rustix::fs::openat2(root_fd.as_ref(), rel, flags, Mode::empty(), how) {
+                Ok(fd) => {
+                    return Ok(SysDir {
+                        path: self.lexical(rel),
+                        fd,
+                    })
+                }
+                Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {}
+                Err(rustix::io::Errno::LOOP) => {
+                    return Err(SysError::LinkLoop {
+                        path: self.lexical(rel).display().to_string(),
+                    })
+                }
+                Err(e) => {
+                    return Err(SysError::Io {
+                        path: self.lexical(rel).display().to_string(),
+                        source: e.into(),
+                    })
+                }
+            }
+        }
+        self.open_dir(&self.resolve(rel)?)
+    }
+
+    /// Opens a directory returned by [`Self::resolve`] for many reads: each read then
+    /// walks one path component instead of the whole path.
+    pub fn open_dir(&self, resolved: &Path) -> Result<SysDir, SysError> {
+        let fd = rustix::fs::openat(
+            rustix::fs::CWD,
+            resolved,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SysError::Io {
+            path: resolved.display().to_string(),
+            source: e.into(),
+        })?;
+        Ok(SysDir {
+            path: resolved.to_path_buf(),
+            fd,
+        })
     }
 
     /// Reads a small text file at `rel`, resolving links inside the root.
@@ -145,6 +245,54 @@ impl SysRoot {
 
     pub fn exists(&self, rel: impl AsRef<Path>) -> bool {
         self.resolve(rel).map(|p| p.exists()).unwrap_or(false)
+    }
+}
+
+/// An open directory of attributes (a PCI function's sysfs directory).
+#[derive(Debug)]
+pub struct SysDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl SysDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io_err(&self, name: &str, e: rustix::io::Errno) -> SysError {
+        SysError::Io {
+            path: self.path.join(name).display().to_string(),
+            source: e.into(),
+        }
+    }
+
+    /// A small text attribute; a link at `name` is refused, never followed.
+    pub fn read(&self, name: &str) -> Result<String, SysError> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io_err(name, e))?;
+        read_to_string(fs::File::from(fd), &self.path.join(name))
+    }
+
+    /// The last component of the link `name`'s target (`driver`, `iommu_group`), unfollowed.
+    pub fn link_name(&self, name: &str) -> Result<Option<String>, SysError> {
+        match rustix::fs::readlinkat(&self.fd, name, Vec::new()) {
+            Ok(target) => Ok(Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()))
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.io_err(name, e)),
+        }
+    }
+
+    /// Whether `name` exists in the directory (links are not followed).
+    pub fn has(&self, name: &str) -> bool {
+        rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
     }
 }
 
@@ -186,18 +334,38 @@ fn read_small(path: &Path) -> Result<String, SysError> {
     };
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .map_err(io_err)?;
-    let mut buf = Vec::new();
-    file.take(MAX_ATTR_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(io_err)?;
-    if buf.len() as u64 > MAX_ATTR_BYTES {
+    read_to_string(file, path)
+}
+
+fn read_to_string(mut file: fs::File, path: &Path) -> Result<String, SysError> {
+    let io_err = |source| SysError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    // sysfs hands over a whole attribute in one read: one syscall where read_to_end
+    // would make three.
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut buf[len..]).map_err(io_err)?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            break;
+        }
+        if len as u64 > MAX_ATTR_BYTES {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    if len as u64 > MAX_ATTR_BYTES {
         return Err(SysError::TooLarge {
             path: path.display().to_string(),
         });
     }
+    buf.truncate(len);
     Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::host::{Inventory, SysRoot};
-use crate::term::TermProfile;
+use crate::term::{SizeOutcome, TermError, TermProfile};
 
 use super::action::{Action, Loaded};
 use super::input::translate;
@@ -37,6 +37,11 @@ pub struct ConsoleOptions {
     pub profile: TermProfile,
     /// User keymap merged over the built-in one.
     pub keymap: Option<PathBuf>,
+    /// Cloud Hypervisor binary when not on the usual paths.
+    pub ch_bin: Option<PathBuf>,
+    /// Asks the terminal for its size again (Ctrl-L). Serial lines never signal a resize,
+    /// so this is how a new window size reaches the console. `None` in tests.
+    pub requery_size: Option<fn() -> Result<SizeOutcome, TermError>>,
 }
 
 /// Runs the console on the process's terminal until the user quits.
@@ -71,7 +76,7 @@ where
     let theme = Theme::new(opts.profile.ascii, opts.profile.color);
     let mut state = State::new(&keymap, theme, opts.read_only, size.width, size.height);
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    load(&tx, &opts.host_root);
+    load(&tx, opts);
 
     let mut size_poll = tokio::time::interval(SIZE_POLL);
     size_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -97,15 +102,28 @@ where
         };
         let Some(action) = action else { continue };
         dirty = true;
+        // The first complete screen should not wait out the loading frame's interval.
+        if matches!(action, Action::InventoryLoaded(_)) && state.inventory.is_none() {
+            last_draw = None;
+        }
         for effect in update(&mut state, action) {
             match effect {
                 Effect::Quit => return Ok(()),
-                Effect::ReloadInventory => load(&tx, &opts.host_root),
+                Effect::ReloadInventory => load(&tx, opts),
                 Effect::Redraw => terminal.clear()?,
                 Effect::QueryTerminalSize => {
+                    // Runs right after the key that asked for it was read, while the event
+                    // stream is not polling: crossterm's reader then hands over the reply.
+                    if let Some(requery) = opts.requery_size {
+                        match requery() {
+                            Ok(outcome) => tracing::info!("terminal size: {outcome}"),
+                            Err(e) => tracing::warn!("terminal size query failed: {e}"),
+                        }
+                    }
                     if let Some(a) = resized(terminal, &state)? {
                         update(&mut state, a);
                     }
+                    terminal.clear()?;
                 }
             }
         }
@@ -131,13 +149,16 @@ fn resized<B: Backend>(
 }
 
 /// Reads the host on a blocking thread and sends the result back as an action.
-fn load(tx: &mpsc::UnboundedSender<Action>, host_root: &std::path::Path) {
+fn load(tx: &mpsc::UnboundedSender<Action>, opts: &ConsoleOptions) {
     let tx = tx.clone();
-    let root = host_root.to_path_buf();
+    let root = opts.host_root.clone();
+    let collect = crate::host::CollectOptions {
+        ch_bin: opts.ch_bin.clone(),
+    };
     tokio::spawn(async move {
         let task = tokio::task::spawn_blocking(move || {
             let root = SysRoot::new(root);
-            let inventory = Inventory::collect(&root);
+            let inventory = Inventory::collect_with(&root, &collect);
             let host_name = root
                 .read("proc/sys/kernel/hostname")
                 .ok()
