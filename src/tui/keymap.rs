@@ -249,19 +249,26 @@ pub struct Keymap {
     bindings: Vec<Binding>,
 }
 
+impl Partial {
+    /// A binding with the defaults for whatever the entry leaves out.
+    fn into_binding(self) -> Binding {
+        Binding {
+            description: self.description.unwrap_or_else(|| self.action.name()),
+            section: self.section.unwrap_or_else(|| "Other".into()),
+            keys: self.keys,
+            action: self.action,
+            dangerous: self.dangerous,
+            hint: self.hint.unwrap_or(false),
+        }
+    }
+}
+
 impl Keymap {
     /// The embedded defaults only.
     pub fn defaults() -> Result<Keymap, KeymapError> {
         let bindings = parse(DEFAULT_KEYMAP, "(built-in)")?
             .into_iter()
-            .map(|p| Binding {
-                description: p.description.unwrap_or_else(|| p.action.name()),
-                section: p.section.unwrap_or_else(|| "Other".into()),
-                keys: p.keys,
-                action: p.action,
-                dangerous: p.dangerous,
-                hint: p.hint.unwrap_or(false),
-            })
+            .map(Partial::into_binding)
             .collect();
         Ok(Keymap { bindings })
     }
@@ -304,14 +311,7 @@ impl Keymap {
                         b.hint = h;
                     }
                 }
-                None => self.bindings.push(Binding {
-                    description: p.description.unwrap_or_else(|| p.action.name()),
-                    section: p.section.unwrap_or_else(|| "Other".into()),
-                    keys: p.keys,
-                    action: p.action,
-                    dangerous: p.dangerous,
-                    hint: p.hint.unwrap_or(false),
-                }),
+                None => self.bindings.push(p.into_binding()),
             }
         }
         Ok(())

@@ -115,11 +115,7 @@ impl Widget for ConfirmDialog<'_> {
             .title(Line::styled(format!(" {} ", self.title), p.danger));
         let inner = block.inner(popup);
         block.render(popup, buf);
-        let inner = Rect {
-            x: inner.x + 1,
-            width: inner.width.saturating_sub(2),
-            ..inner
-        };
+        let inner = crate::layout::padded(inner);
         let blank = Line::raw("");
         let lines = body.iter().chain([&blank]).chain(prompt.iter());
         for (y, line) in (inner.y..inner.bottom()).zip(lines) {

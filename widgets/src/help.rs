@@ -134,11 +134,7 @@ impl Widget for HelpPanel<'_> {
         // One column of padding inside the border on each side.
         let inner = block.inner(popup);
         block.render(popup, buf);
-        let inner = Rect {
-            x: inner.x + 1,
-            width: inner.width.saturating_sub(2),
-            ..inner
-        };
+        let inner = crate::layout::padded(inner);
         let lines = self.lines(inner.width as usize);
         for (y, line) in (inner.y..inner.bottom()).zip(lines.iter().skip(scroll)) {
             buf.set_line(inner.x, y, line, inner.width);

@@ -12,6 +12,15 @@ pub fn centered_rect(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// `area` less one column on each side: the padding inside a popup's border.
+pub fn padded(area: Rect) -> Rect {
+    Rect {
+        x: area.x + 1,
+        width: area.width.saturating_sub(2),
+        ..area
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
