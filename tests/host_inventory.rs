@@ -405,3 +405,90 @@ fn bad_host_root_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn firmware_framebuffer_console_sits_on_the_boot_gpu_only() {
+    let mut spec = presets::two_gpus_shared_group();
+    spec.console = phyllome::host::fixture::Console::FirmwareFb;
+    let (_dir, inv) = collect(&spec);
+    let shown: Vec<PciAddress> = inv
+        .gpus
+        .iter()
+        .filter(|g| g.shows_host_console)
+        .map(|g| g.address)
+        .collect();
+    assert_eq!(shown, [a("0000:00:02.0")]);
+}
+
+#[test]
+fn cloud_hypervisor_and_firmware_are_found_with_their_version() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    presets::desktop().write(dir.path()).unwrap();
+    let bin = dir.path().join("usr/bin/cloud-hypervisor");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(&bin, "#!/bin/sh\necho 'cloud-hypervisor v54.0'\n").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fw = dir.path().join("usr/share/cloud-hypervisor/CLOUDHV.fd");
+    std::fs::create_dir_all(fw.parent().unwrap()).unwrap();
+    std::fs::write(&fw, "").unwrap();
+    let inv = Inventory::collect(&SysRoot::new(dir.path()));
+    let ch = inv.kvm.cloud_hypervisor.as_ref().expect("found");
+    assert_eq!(ch.version.as_deref(), Some("v54.0"));
+    assert_eq!(inv.kvm.firmware, ["/usr/share/cloud-hypervisor/CLOUDHV.fd"]);
+    assert_eq!(check(&inv, "cloud_hypervisor"), CheckStatus::Pass);
+    assert_eq!(check(&inv, "guest_firmware"), CheckStatus::Pass);
+}
+
+#[test]
+fn a_hanging_cloud_hypervisor_does_not_hold_up_the_inventory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    presets::desktop().write(dir.path()).unwrap();
+    let bin = dir.path().join("usr/local/bin/cloud-hypervisor");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(&bin, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inv = Inventory::collect(&SysRoot::new(dir.path()));
+    let ch = inv.kvm.cloud_hypervisor.as_ref().expect("found");
+    assert_eq!(ch.version, None);
+}
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ATTRS: [&str; 10] = [
+        "class",
+        "vendor",
+        "device",
+        "uevent",
+        "resource",
+        "reset_method",
+        "power_state",
+        "boot_vga",
+        "driver_override",
+        "numa_node",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Any bytes in any attribute of any function: the inventory still lists every
+        /// function and never panics.
+        #[test]
+        fn any_bytes_in_any_attribute(
+            device in 0usize..8,
+            attr in 0usize..ATTRS.len(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = presets::desktop();
+            spec.write(dir.path()).unwrap();
+            let address = spec.devices[device].address.to_string();
+            let path = dir.path().join("sys/bus/pci/devices").join(&address).join(ATTRS[attr]);
+            std::fs::write(&path, &bytes).unwrap();
+            let inv = Inventory::collect(&SysRoot::new(dir.path()));
+            prop_assert_eq!(inv.pci_devices.len(), spec.devices.len());
+        }
+    }
+}
