@@ -6,4 +6,6 @@
 pub mod cli;
 pub mod host;
 pub mod term;
+pub mod vm;
+pub mod vmm;
 pub mod tui;

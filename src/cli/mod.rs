@@ -1,6 +1,9 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
 pub mod host;
+pub mod vm;
+pub mod vm_def;
+pub mod vm_run;
 
 use std::path::PathBuf;
 
@@ -29,6 +32,13 @@ pub struct GlobalArgs {
     /// Cloud Hypervisor binary, when it is not in /usr/bin or /usr/local/bin
     #[arg(long, global = true, value_name = "FILE", env = "PHYLLOME_CH_BIN")]
     pub ch_bin: Option<PathBuf>,
+    /// Where VM definitions live (default /var/lib/phyllome as root, the XDG data dir otherwise)
+    #[arg(long, global = true, value_name = "DIR", env = "PHYLLOME_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Where running VMs keep their sockets (default /run/phyllome as root, else
+    /// $XDG_RUNTIME_DIR/phyllome)
+    #[arg(long, global = true, value_name = "DIR", env = "PHYLLOME_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -58,6 +68,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Define, start, stop and change VMs
+    #[command(subcommand)]
+    Vm(vm::VmCommand),
+    /// Start every VM marked autostart (for a boot-time unit)
+    Autostart,
 }
 
 #[derive(Debug, thiserror::Error)]

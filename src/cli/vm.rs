@@ -1,0 +1,195 @@
+//! `phyllome vm …`: the same VM operations as the console, for scripts over SSH.
+//! Definitions are handled in [`super::vm_def`], running VMs in [`super::vm_run`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    /// Defined VMs with their state
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Define a VM from a TOML file and/or flags for the common fields
+    Define(DefineArgs),
+    /// Edit a VM's definition in $EDITOR; it is validated before it is saved
+    Edit { name: String },
+    /// Start a VM (its VMM outlives the console)
+    Start { name: String },
+    /// Stop a VM: ACPI power button, then a hard stop after the timeout
+    Stop {
+        name: String,
+        /// Pull the plug at once
+        #[arg(long)]
+        force: bool,
+        /// Seconds to wait for the guest to power off
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Reboot a VM
+    Reboot {
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Pause a running VM
+    Pause { name: String },
+    /// Resume a paused VM
+    Resume { name: String },
+    /// Delete a VM's definition (it must be stopped)
+    Delete {
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// A VM's definition and, when it runs, what Cloud Hypervisor reports
+    Info {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the VM as Cloud Hypervisor's VmConfig JSON or as cloud-hypervisor arguments
+    Export {
+        name: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+    },
+    /// Define a VM from a Cloud Hypervisor VmConfig JSON file
+    Import {
+        file: PathBuf,
+        /// Name of the VM (default: the file name without .json)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Earlier versions of a VM's definition
+    History { name: String },
+    /// Go back to an earlier version of a VM's definition
+    Rollback {
+        name: String,
+        /// Version number from `vm history` (default: the one before the current)
+        #[arg(long)]
+        to: Option<u32>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Cli,
+}
+
+/// Destructive commands ask on a terminal; scripts say `--yes`.
+#[derive(Debug, Clone, Args)]
+pub struct Confirm {
+    /// Do it without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DefineArgs {
+    pub name: String,
+    /// A VM definition in TOML; flags below override its fields
+    #[arg(long, value_name = "FILE.toml")]
+    pub from: Option<PathBuf>,
+    /// vCPUs at boot
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Memory size, e.g. 8G
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// A disk image (repeatable); append `,readonly` for a read-only disk
+    #[arg(long = "disk", value_name = "PATH[,readonly]")]
+    pub disks: Vec<String>,
+    /// UEFI or Rust hypervisor firmware to boot
+    #[arg(long, value_name = "FILE")]
+    pub firmware: Option<PathBuf>,
+    /// Kernel to boot directly (instead of firmware)
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub initramfs: Option<PathBuf>,
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// A network interface (repeatable): tap=NAME[,mac=..] or macvtap=NAME[,mac=..]
+    #[arg(long = "net", value_name = "SPEC")]
+    pub nets: Vec<String>,
+    /// A PCI device to pass through (repeatable), e.g. 0000:01:00.0
+    #[arg(long = "vfio", value_name = "ADDRESS")]
+    pub vfio: Vec<String>,
+    /// Hyper-V enlightenments, for Windows guests
+    #[arg(long)]
+    pub kvm_hyperv: bool,
+    /// Start the VM when the host boots
+    #[arg(long)]
+    pub autostart: bool,
+    /// Replace an existing definition of the same name
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error("Refusing to {0} without confirmation: no terminal to ask on; pass --yes")]
+    NoTerminal(String),
+    #[error("Not confirmed: {0} was left alone")]
+    Declined(String),
+    #[error("Cannot read the answer")]
+    Read(#[source] std::io::Error),
+}
+
+impl Confirm {
+    /// Asks "`what`? [y/N]" on the terminal unless `--yes` was given; without a terminal
+    /// and without `--yes` it refuses, so a script never blocks or acts by accident.
+    pub fn ask(&self, what: &str) -> Result<(), ConfirmError> {
+        use std::io::{BufRead, IsTerminal, Write};
+        if self.yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(ConfirmError::NoTerminal(what.to_string()));
+        }
+        eprint!("{what}? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(ConfirmError::Read)?;
+        match answer.trim() {
+            "y" | "Y" | "yes" | "YES" => Ok(()),
+            _ => Err(ConfirmError::Declined(what.to_string())),
+        }
+    }
+}
+
+pub fn run(global: &super::GlobalArgs, cmd: VmCommand) -> color_eyre::Result<()> {
+    use super::{vm_def, vm_run};
+    match cmd {
+        VmCommand::Define(args) => vm_def::define(global, args),
+        VmCommand::Edit { name } => vm_def::edit(global, &name),
+        VmCommand::Export { name, format } => vm_def::export(global, &name, format),
+        VmCommand::Import { file, name } => vm_def::import(global, &file, name.as_deref()),
+        VmCommand::History { name } => vm_def::history(global, &name),
+        VmCommand::Rollback { name, to, confirm } => vm_def::rollback(global, &name, to, &confirm),
+        VmCommand::List { json } => vm_run::list(global, json),
+        VmCommand::Info { name, json } => vm_run::info(global, &name, json),
+        VmCommand::Start { name } => vm_run::start(global, &name),
+        VmCommand::Stop {
+            name,
+            force,
+            timeout,
+            confirm,
+        } => vm_run::stop(global, &name, force, timeout, &confirm),
+        VmCommand::Reboot { name, confirm } => vm_run::reboot(global, &name, &confirm),
+        VmCommand::Pause { name } => vm_run::pause(global, &name),
+        VmCommand::Resume { name } => vm_run::resume(global, &name),
+        VmCommand::Delete { name, confirm } => vm_run::delete(global, &name, &confirm),
+    }
+}

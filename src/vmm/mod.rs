@@ -1,0 +1,1 @@
+//! Running VMs: the Cloud Hypervisor REST client, process launch and supervision.
