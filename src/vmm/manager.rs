@@ -1,0 +1,593 @@
+//! Running VMs: start, stop, reboot, pause, resume, delete and discovery, for the console and
+//! the CLI alike. Every method is async, bounded by timeouts, and safe to call from several
+//! processes at once: the per-VM lock plus a ping decide who starts a VM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::api::VmState;
+use super::client::ChClient;
+use super::defs::{self, Defs};
+use super::error::VmmError;
+use super::events::{EventTail, StateHint};
+use super::runtime::{now_secs, RunRoot, RuntimeError, VmRuntime};
+use super::supervisor::{self, Supervisor, SupervisorError};
+
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// VM definitions (None: the default state directory).
+    pub state_dir: Option<PathBuf>,
+    pub run_root: RunRoot,
+    /// `--ch-bin`; None: `cloud-hypervisor` from PATH.
+    pub ch_bin: Option<PathBuf>,
+    /// Bound of one API call (ping, info, pause, ...).
+    pub api_timeout: Duration,
+    /// Bound of `vm.create` + `vm.boot`, which block while the VMM sets the VM up.
+    pub boot_timeout: Duration,
+    /// How long a fresh VMM may take to open its API socket.
+    pub ready_timeout: Duration,
+}
+
+impl ManagerConfig {
+    pub fn new(state_dir: Option<PathBuf>, run_root: RunRoot, ch_bin: Option<PathBuf>) -> Self {
+        Self {
+            state_dir,
+            run_root,
+            ch_bin,
+            api_timeout: Duration::from_secs(5),
+            boot_timeout: Duration::from_secs(60),
+            ready_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("VM definitions")]
+    Defs(#[from] defs::DefsError),
+    #[error("VM {name} has an invalid definition: {message}")]
+    Invalid { name: String, message: String },
+    #[error("VM {0} is already running")]
+    AlreadyRunning(String),
+    #[error("VM {0} is not running")]
+    NotRunning(String),
+    #[error("VM {0} is running; stop it first")]
+    StillRunning(String),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error("VM {name}: {source}")]
+    Vmm {
+        name: String,
+        #[source]
+        source: VmmError,
+    },
+    #[error("The VMM of {name} exited before it answered; its log says: {log}")]
+    VmmExited { name: String, log: String },
+    #[error("The VMM of {name} did not open its API socket within {secs} s; its log says: {log}")]
+    NotReady { name: String, secs: u64, log: String },
+    #[error("VM {name} did not reach {state} within {secs} s")]
+    StateTimeout {
+        name: String,
+        state: &'static str,
+        secs: u64,
+    },
+}
+
+impl ManagerError {
+    /// Cloud Hypervisor's own messages, outermost first, when the VMM refused something.
+    pub fn causes(&self) -> &[String] {
+        match self {
+            ManagerError::Vmm { source, .. } => source.causes(),
+            _ => &[],
+        }
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ManagerError::Vmm { source, .. } if source.is_timeout())
+    }
+}
+
+type Result<T> = std::result::Result<T, ManagerError>;
+
+/// A VM's state for users: Cloud Hypervisor's own words, plus what only we can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RunState {
+    Created,
+    Running,
+    Paused,
+    Shutdown,
+    BreakPoint,
+    /// No VMM runs for this VM.
+    Stopped,
+    /// A VMM runs but did not answer in time (hung, or busy booting).
+    Unresponsive,
+    /// Another phyllome holds the VM's lock and its VMM does not answer yet.
+    Starting,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Created => "Created",
+            RunState::Running => "Running",
+            RunState::Paused => "Paused",
+            RunState::Shutdown => "Shutdown",
+            RunState::BreakPoint => "BreakPoint",
+            RunState::Stopped => "Stopped",
+            RunState::Unresponsive => "Unresponsive",
+            RunState::Starting => "Starting",
+        }
+    }
+
+    /// Whether a VMM process is (or may be) there.
+    pub fn has_vmm(self) -> bool {
+        self != RunState::Stopped
+    }
+}
+
+impl From<VmState> for RunState {
+    fn from(s: VmState) -> Self {
+        match s {
+            VmState::Created => RunState::Created,
+            VmState::Running => RunState::Running,
+            VmState::Paused => RunState::Paused,
+            VmState::Shutdown => RunState::Shutdown,
+            VmState::BreakPoint => RunState::BreakPoint,
+        }
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of the VM list.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmStatus {
+    pub name: String,
+    pub state: RunState,
+    /// False for a VMM found running whose definition is gone.
+    pub defined: bool,
+    pub autostart: bool,
+    pub vcpus: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    /// Seconds since `vm.boot` returned.
+    pub uptime_secs: Option<u64>,
+    pub devices: Vec<String>,
+    pub pid: Option<u32>,
+    /// Why the definition is invalid, or why the VMM could not be asked.
+    pub error: Option<String>,
+    /// `vm.info` as the VMM returned it, when asked for detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<serde_json::Value>,
+}
+
+/// What asking one runtime directory found.
+struct Probe {
+    state: RunState,
+    pid: Option<u32>,
+    booted_at: Option<u64>,
+    info: Option<super::api::VmInfo>,
+    failure: Option<VmmError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// ACPI power button, then `vm.shutdown` after the timeout.
+    Graceful { timeout: Duration },
+    /// `vm.shutdown`, `vmm.shutdown`, then SIGKILL.
+    Force,
+}
+
+#[derive(Debug)]
+pub struct VmManager {
+    cfg: ManagerConfig,
+    supervisor: tokio::sync::OnceCell<Supervisor>,
+}
+
+impl VmManager {
+    pub fn new(cfg: ManagerConfig) -> Self {
+        Self {
+            cfg,
+            supervisor: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &ManagerConfig {
+        &self.cfg
+    }
+
+    async fn supervisor(&self) -> &Supervisor {
+        self.supervisor.get_or_init(Supervisor::detect).await
+    }
+
+    fn defs(&self) -> Result<Defs> {
+        Ok(Defs::open(self.cfg.state_dir.as_deref())?)
+    }
+
+    fn client(&self, rt: &VmRuntime) -> ChClient {
+        ChClient::new(rt.api_socket.clone(), self.cfg.api_timeout)
+    }
+
+    fn vmm_err(name: &str) -> impl Fn(VmmError) -> ManagerError + '_ {
+        move |source| ManagerError::Vmm {
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    /// Every defined VM with its state, plus VMMs still running for a definition that is gone.
+    /// Stale runtime directories (their VMM died) are cleaned on the way.
+    pub async fn list(&self) -> Result<Vec<VmStatus>> {
+        let defs = self.defs()?;
+        let mut rows = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, spec) in defs.list() {
+            seen.insert(name.clone());
+            rows.push(self.status_of(&name, spec, false).await);
+        }
+        for name in self.cfg.run_root.names() {
+            if !seen.contains(&name) {
+                let row = self
+                    .status_of(&name, Err("no definition".to_string()), false)
+                    .await;
+                if row.state.has_vmm() {
+                    rows.push(VmStatus {
+                        defined: false,
+                        ..row
+                    });
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// One VM with the VMM's `vm.info` when it runs. A hung VMM gives a timeout error.
+    pub async fn info(&self, name: &str) -> Result<VmStatus> {
+        let defs = self.defs()?;
+        let spec = defs.get(name);
+        if let Err(defs::DefsError::NotDefined(_)) = &spec {
+            if !self.cfg.run_root.vm(name)?.exists() {
+                return Err(defs::DefsError::NotDefined(name.to_string()).into());
+            }
+        }
+        let spec = spec.map_err(|e| e.to_string());
+        let rt = self.cfg.run_root.vm(name)?;
+        let mut probe = self.probe(&rt, false).await;
+        if let Some(e) = probe.failure.take() {
+            // A hung VMM is an error here: the caller asked about this VM in particular.
+            return Err(Self::vmm_err(name)(e));
+        }
+        Ok(self.row(name, spec, probe, true))
+    }
+
+    async fn status_of(
+        &self,
+        name: &str,
+        spec: std::result::Result<defs::Spec, String>,
+        detail: bool,
+    ) -> VmStatus {
+        let probe = match self.cfg.run_root.vm(name) {
+            Ok(rt) => self.probe(&rt, false).await,
+            Err(_) => Probe {
+                state: RunState::Stopped,
+                pid: None,
+                booted_at: None,
+                info: None,
+                failure: None,
+            },
+        };
+        self.row(name, spec, probe, detail)
+    }
+
+    fn row(
+        &self,
+        name: &str,
+        spec: std::result::Result<defs::Spec, String>,
+        probe: Probe,
+        detail: bool,
+    ) -> VmStatus {
+        let summary = spec.as_ref().ok().map(defs::summary);
+        let (vcpus, memory, devices, autostart) = match summary {
+            Some(s) => (Some(s.vcpus), Some(s.memory_bytes), s.devices, s.autostart),
+            None => (None, None, Vec::new(), false),
+        };
+        let uptime = match probe.state {
+            RunState::Running | RunState::Paused => {
+                probe.booted_at.map(|b| now_secs().saturating_sub(b))
+            }
+            _ => None,
+        };
+        let error = match (&spec, &probe.failure) {
+            (Err(e), _) => Some(e.clone()),
+            (_, Some(e)) => Some(e.to_string()),
+            _ => None,
+        };
+        VmStatus {
+            name: name.to_string(),
+            state: probe.state,
+            defined: spec.is_ok() || error.as_deref() != Some("no definition"),
+            autostart,
+            vcpus,
+            memory_bytes: memory,
+            uptime_secs: uptime,
+            devices,
+            pid: probe.pid,
+            error,
+            info: if detail {
+                probe.info.and_then(|i| serde_json::to_value(i).ok())
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Asks a VM's runtime directory and VMM what state it is in. A directory whose VMM is gone
+    /// (or holds no VM) is cleaned, but only under the VM's lock: `locked` says the caller
+    /// holds it, else it is tried, and a lock held elsewhere means a start is under way.
+    async fn probe(&self, rt: &VmRuntime, locked: bool) -> Probe {
+        let mut p = Probe {
+            state: RunState::Stopped,
+            pid: None,
+            booted_at: None,
+            info: None,
+            failure: None,
+        };
+        if !rt.exists() {
+            return p;
+        }
+        let meta = rt.read_meta();
+        p.booted_at = meta.as_ref().and_then(|m| m.booted_at);
+        p.pid = rt.read_pid().filter(|&pid| supervisor::pid_alive(pid, rt));
+        let e = match self.client(rt).info().await {
+            Ok(info) => {
+                p.state = info.state.into();
+                p.info = Some(info);
+                return p;
+            }
+            Err(e) => e,
+        };
+        let no_vm = matches!(e, VmmError::Api { .. });
+        if e.is_timeout() || (!no_vm && p.pid.is_some()) {
+            // Hung, or alive with a broken socket: never clean up a live VMM behind its back.
+            p.state = RunState::Unresponsive;
+            p.failure = Some(e);
+            return p;
+        }
+        let _lock = if locked {
+            None
+        } else {
+            match self.cfg.run_root.lock(&rt.name, Duration::ZERO).await {
+                Ok(l) => Some(l),
+                Err(_) => {
+                    p.state = RunState::Starting;
+                    return p;
+                }
+            }
+        };
+        tracing::info!(vm = %rt.name, error = %e, "no VM behind this runtime dir: cleaning it");
+        if no_vm {
+            self.teardown(rt, Duration::from_secs(2)).await;
+        } else {
+            self.supervisor().await.forget(rt, meta.as_ref()).await;
+            rt.remove();
+        }
+        p.pid = None;
+        p
+    }
+
+    /// Starts a VM: launch its VMM under the supervisor, `vm.create`, `vm.boot`. On failure the
+    /// half-started VMM is stopped and the runtime directory removed.
+    pub async fn start(&self, name: &str) -> Result<VmStatus> {
+        let spec = self.defs()?.get(name)?;
+        let rt = self.cfg.run_root.vm(name)?;
+        let wait = self.cfg.ready_timeout + self.cfg.boot_timeout + self.cfg.api_timeout;
+        let _lock = self.cfg.run_root.lock(name, wait).await?;
+        let probe = self.probe(&rt, true).await;
+        match probe.state {
+            RunState::Stopped => {}
+            RunState::Shutdown | RunState::Created => {
+                // The guest powered itself off, or a VMM holds no VM: start over.
+                self.teardown(&rt, Duration::from_secs(5)).await;
+            }
+            _ => return Err(ManagerError::AlreadyRunning(name.to_string())),
+        }
+        let bin = super::launch::find_ch_bin(self.cfg.ch_bin.as_deref())
+            .map_err(SupervisorError::from)?;
+        let config = defs::vm_config(&spec, &rt)?;
+        rt.create_fresh()?;
+        supervisor::prepare_devices(&spec);
+        match self.launch_and_boot(&rt, &bin, &config).await {
+            Ok(()) => {}
+            Err(e) => {
+                self.teardown(&rt, Duration::from_secs(5)).await;
+                supervisor::release_devices(&spec);
+                return Err(e);
+            }
+        }
+        drop(_lock);
+        Ok(self.status_of(name, Ok(spec), false).await)
+    }
+
+    async fn launch_and_boot(
+        &self,
+        rt: &VmRuntime,
+        bin: &std::path::Path,
+        config: &serde_json::Value,
+    ) -> Result<()> {
+        let sup = self.supervisor().await;
+        let mut meta = sup.launch(rt, bin).await?;
+        rt.write_meta(&meta)?;
+        sup.wait_ready(rt, meta.pid, self.cfg.ready_timeout)
+            .await
+            .map_err(|e| match e {
+                supervisor::ReadyError::Exited(log) => ManagerError::VmmExited {
+                    name: rt.name.clone(),
+                    log,
+                },
+                supervisor::ReadyError::Timeout(log) => ManagerError::NotReady {
+                    name: rt.name.clone(),
+                    secs: self.cfg.ready_timeout.as_secs(),
+                    log,
+                },
+            })?;
+        let client = self.client(rt).with_timeout(self.cfg.boot_timeout);
+        let err = Self::vmm_err(&rt.name);
+        client.create(config).await.map_err(&err)?;
+        client.boot().await.map_err(err)?;
+        meta.booted_at = Some(now_secs());
+        rt.write_meta(&meta)?;
+        Ok(())
+    }
+
+    /// Stops the VMM of a VM: `vmm.shutdown`, then the supervisor's kill, and removes the
+    /// runtime directory. Best effort: used on failure paths too.
+    async fn teardown(&self, rt: &VmRuntime, grace: Duration) {
+        let client = self.client(rt).with_timeout(grace.min(self.cfg.api_timeout));
+        let _ = client.vmm_shutdown().await;
+        let meta = rt.read_meta();
+        let pid = rt.read_pid();
+        self.supervisor()
+            .await
+            .ensure_gone(rt, meta.as_ref(), pid, grace)
+            .await;
+        rt.remove();
+    }
+
+    /// Stops a VM and its VMM. Graceful: the ACPI power button, waiting (events and
+    /// `vm.info`) up to the timeout for the guest to power off, then `vm.shutdown`.
+    pub async fn stop(&self, name: &str, mode: StopMode) -> Result<()> {
+        let rt = self.cfg.run_root.vm(name)?;
+        let wait = match mode {
+            StopMode::Graceful { timeout } => timeout + self.cfg.api_timeout * 2,
+            StopMode::Force => self.cfg.api_timeout * 2,
+        };
+        let _lock = self.cfg.run_root.lock(name, wait).await?;
+        let probe = self.probe(&rt, true).await;
+        if !probe.state.has_vmm() {
+            return Err(ManagerError::NotRunning(name.to_string()));
+        }
+        let client = self.client(&rt);
+        let err = Self::vmm_err(name);
+        match mode {
+            StopMode::Graceful { timeout } => {
+                if matches!(probe.state, RunState::Running | RunState::Paused) {
+                    if probe.state == RunState::Paused {
+                        client.resume().await.map_err(&err)?;
+                    }
+                    client.power_button().await.map_err(&err)?;
+                    if !self.wait_shutdown(&rt, &client, timeout).await {
+                        tracing::info!(vm = name, "guest ignored the power button: vm.shutdown");
+                        client.shutdown().await.map_err(&err)?;
+                    }
+                }
+            }
+            StopMode::Force => {
+                let short = client.with_timeout(self.cfg.api_timeout.min(Duration::from_secs(2)));
+                let _ = short.shutdown().await;
+            }
+        }
+        self.teardown(&rt, Duration::from_secs(5)).await;
+        if let Ok(spec) = self.defs().and_then(|d| Ok(d.get(name)?)) {
+            supervisor::release_devices(&spec);
+        }
+        Ok(())
+    }
+
+    /// True once the events or `vm.info` say Shutdown (or the VMM is gone).
+    async fn wait_shutdown(&self, rt: &VmRuntime, client: &ChClient, timeout: Duration) -> bool {
+        let mut tail = EventTail::new(&rt.event_log);
+        let _ = tail.poll(); // history before the button press
+        let deadline = tokio::time::Instant::now() + timeout;
+        let step = Duration::from_millis(100);
+        let mut ticks = 0u32;
+        loop {
+            if tail
+                .poll()
+                .iter()
+                .any(|e| matches!(e.state_hint(), Some(StateHint::Shutdown | StateHint::Stopped)))
+            {
+                return true;
+            }
+            // vm.info every half second as well: events can be lost if the file is replaced.
+            if ticks % 5 == 0 {
+                match client.info().await {
+                    Ok(info) if info.state == VmState::Shutdown => return true,
+                    Err(VmmError::Connect { .. }) => return true,
+                    _ => {}
+                }
+            }
+            ticks += 1;
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(step).await;
+        }
+    }
+
+    pub async fn reboot(&self, name: &str) -> Result<()> {
+        self.running_client(name).await?.reboot().await.map_err(Self::vmm_err(name))
+    }
+
+    pub async fn pause(&self, name: &str) -> Result<()> {
+        self.running_client(name).await?.pause().await.map_err(Self::vmm_err(name))
+    }
+
+    pub async fn resume(&self, name: &str) -> Result<()> {
+        self.running_client(name).await?.resume().await.map_err(Self::vmm_err(name))
+    }
+
+    async fn running_client(&self, name: &str) -> Result<ChClient> {
+        let rt = self.cfg.run_root.vm(name)?;
+        let mut probe = self.probe(&rt, false).await;
+        if let Some(e) = probe.failure.take() {
+            return Err(Self::vmm_err(name)(e));
+        }
+        if !probe.state.has_vmm() {
+            return Err(ManagerError::NotRunning(name.to_string()));
+        }
+        Ok(self.client(&rt))
+    }
+
+    /// Deletes a VM's definition; refused while its VMM runs.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let defs = self.defs()?;
+        defs.get_any(name)?;
+        let rt = self.cfg.run_root.vm(name)?;
+        let _lock = self.cfg.run_root.lock(name, self.cfg.api_timeout).await?;
+        if self.probe(&rt, true).await.state.has_vmm() {
+            return Err(ManagerError::StillRunning(name.to_string()));
+        }
+        Ok(defs.delete(name)?)
+    }
+
+    /// Starts every VM marked autostart; one result per VM. A VM already running counts as done.
+    pub async fn autostart(&self) -> Result<Vec<(String, Result<()>)>> {
+        let defs = self.defs()?;
+        let mut out = Vec::new();
+        for (name, spec) in defs.list() {
+            match spec {
+                Ok(s) if defs::summary(&s).autostart => {
+                    let r = match self.start(&name).await {
+                        Ok(_) | Err(ManagerError::AlreadyRunning(_)) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    out.push((name, r));
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The event log of a VM, to follow its state changes (see [`EventTail::poll`]).
+    pub fn events(&self, name: &str) -> Result<EventTail> {
+        Ok(EventTail::new(self.cfg.run_root.vm(name)?.event_log))
+    }
+}
