@@ -3,3 +3,10 @@
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod defs;
+pub mod events;
+pub mod launch;
+pub mod manager;
+pub mod runtime;
+pub mod supervisor;
+pub mod systemd;
