@@ -1,37 +1,472 @@
-//! `phyllome vm define|edit|export|import|history|rollback`.
+//! `phyllome vm define|edit|export|import|history|rollback`: VM definitions for scripts.
 
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::bail;
+use color_eyre::eyre::{bail, eyre, WrapErr};
+use toml_edit::{value, DocumentMut};
 
 use super::vm::{Confirm, DefineArgs, ExportFormat};
 use super::GlobalArgs;
+use crate::host::PciAddress;
+use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
+use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
 
-pub fn define(_global: &GlobalArgs, _args: DefineArgs) -> color_eyre::Result<()> {
-    bail!("vm define is not available in this build")
+fn open_store(global: &GlobalArgs) -> color_eyre::Result<Store> {
+    Ok(Store::open(Store::default_dir(
+        global.state_dir.as_deref(),
+    )?)?)
 }
 
-pub fn edit(_global: &GlobalArgs, _name: &str) -> color_eyre::Result<()> {
-    bail!("vm edit is not available in this build")
+/// Host check findings go to stderr: a definition may name a disk that is created later,
+/// so they never stop a save (starting the VM is where they matter).
+fn report_host_checks(global: &GlobalArgs, store: &Store, spec: &VmSpec) {
+    let Ok(root) = global.sys_root() else { return };
+    let others: Vec<VmSpec> = store
+        .list()
+        .map(|l| l.into_iter().filter_map(|e| e.spec.ok()).collect())
+        .unwrap_or_default();
+    for p in crate::vm::host_check(spec, &root, &others) {
+        let tag = if p.is_error() {
+            "host check error"
+        } else {
+            "host check warning"
+        };
+        eprintln!("{tag}: {p}");
+    }
 }
 
-pub fn export(_global: &GlobalArgs, _name: &str, _format: ExportFormat) -> color_eyre::Result<()> {
-    bail!("vm export is not available in this build")
+fn problems_text(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  {p}\n")).collect()
 }
 
-pub fn import(_global: &GlobalArgs, _file: &Path, _name: Option<&str>) -> color_eyre::Result<()> {
-    bail!("vm import is not available in this build")
+pub fn define(global: &GlobalArgs, args: DefineArgs) -> color_eyre::Result<()> {
+    let name = args.name.as_str();
+    crate::vm::check_name(name).map_err(|e| eyre!(e))?;
+    let (source, text) = match &args.from {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .wrap_err_with(|| format!("Cannot read {}", file.display()))?;
+            (file.display().to_string(), text)
+        }
+        None => {
+            let mut doc = doc::to_document(&VmSpec::new(name));
+            doc.decor_mut()
+                .set_prefix("# Defined by `phyllome vm define`; see `phyllome vm edit`.\n");
+            ("the flags".to_string(), doc.to_string())
+        }
+    };
+    let mut doc: DocumentMut =
+        doc::parse(&text).map_err(|e| eyre!("{source} is not valid TOML: {}", e_source(&e)))?;
+    apply_flags(&mut doc, name, &args).wrap_err("Bad flag")?;
+    let text = doc.to_string();
+    let spec = crate::vm::load(&text, name).map_err(|p| {
+        eyre!(
+            "{source} is not a valid VM definition:\n{}",
+            problems_text(&p.0)
+        )
+    })?;
+    let store = open_store(global)?;
+    let mode = if args.replace {
+        SaveMode::Any
+    } else {
+        SaveMode::Create
+    };
+    let replaced = store.exists(name);
+    store.save(name, &text, mode)?;
+    let verb = if replaced { "Replaced" } else { "Defined" };
+    println!("{verb} VM {name} ({})", store.path(name).display());
+    report_host_checks(global, &store, &spec);
+    Ok(())
 }
 
-pub fn history(_global: &GlobalArgs, _name: &str) -> color_eyre::Result<()> {
-    bail!("vm history is not available in this build")
+fn e_source(e: &doc::DocError) -> String {
+    match e {
+        doc::DocError::Syntax(t) => t.to_string().trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Merges the flags over the document: each flag given replaces its field (a list flag
+/// replaces the whole list); everything else, comments included, stays as written.
+fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre::Result<()> {
+    if doc.get("name").is_some() {
+        doc::set(doc, "name", value(name))?;
+    }
+    if let Some(n) = a.vcpus {
+        doc::set(doc, "cpus.boot", value(i64::from(n)))?;
+    }
+    if let Some(m) = &a.memory {
+        let size: ByteSize = m.parse().map_err(|e| eyre!("--memory: {e}"))?;
+        doc::set(doc, "memory.size", value(size.to_string()))?;
+    }
+    if !a.disks.is_empty() {
+        let disks = a
+            .disks
+            .iter()
+            .map(|d| parse_disk_flag(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        doc::set(
+            doc,
+            "disks",
+            doc::tables(disks.iter().map(doc::disk_table).collect()),
+        )?;
+    }
+    if let Some(f) = &a.firmware {
+        doc::set(doc, "boot.firmware", value(abs(f)?))?;
+        for key in ["boot.kernel", "boot.initramfs", "boot.cmdline"] {
+            doc::remove(doc, key);
+        }
+    }
+    if let Some(k) = &a.kernel {
+        doc::set(doc, "boot.kernel", value(abs(k)?))?;
+        doc::remove(doc, "boot.firmware");
+    }
+    if let Some(i) = &a.initramfs {
+        doc::set(doc, "boot.initramfs", value(abs(i)?))?;
+    }
+    if let Some(c) = &a.cmdline {
+        doc::set(doc, "boot.cmdline", value(c.as_str()))?;
+    }
+    if !a.nets.is_empty() {
+        let nets = a
+            .nets
+            .iter()
+            .map(|n| parse_net_flag(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        doc::set(
+            doc,
+            "net",
+            doc::tables(nets.iter().map(doc::net_table).collect()),
+        )?;
+    }
+    if !a.vfio.is_empty() {
+        let devs = a
+            .vfio
+            .iter()
+            .map(|v| {
+                v.parse::<PciAddress>()
+                    .map(|address| Vfio { address, id: None })
+                    .map_err(|e| eyre!("--vfio: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        doc::set(
+            doc,
+            "vfio",
+            doc::tables(devs.iter().map(doc::vfio_table).collect()),
+        )?;
+    }
+    if a.kvm_hyperv {
+        doc::set(doc, "cpus.kvm_hyperv", value(true))?;
+    }
+    if a.autostart {
+        doc::set(doc, "autostart", value(true))?;
+    }
+    Ok(())
+}
+
+/// Definitions outlive the shell they were written in, so relative paths are made absolute.
+fn abs(p: &Path) -> color_eyre::Result<String> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    };
+    Ok(p.display().to_string())
+}
+
+/// `PATH[,readonly]`
+fn parse_disk_flag(s: &str) -> color_eyre::Result<Disk> {
+    let (path, readonly) = match s.strip_suffix(",readonly") {
+        Some(p) => (p, true),
+        None => (s, false),
+    };
+    if path.is_empty() {
+        bail!("--disk {s:?}: give a path, e.g. --disk /var/lib/images/vm.img,readonly");
+    }
+    Ok(Disk {
+        path: PathBuf::from(abs(Path::new(path))?),
+        readonly,
+        format: None,
+        id: None,
+    })
+}
+
+/// `tap=NAME[,mac=MAC][,id=ID]` or `macvtap=NAME[,...]`
+fn parse_net_flag(s: &str) -> color_eyre::Result<Net> {
+    let mut kind = None;
+    let mut mac = None;
+    let mut id = None;
+    for part in s.split(',') {
+        match part.split_once('=') {
+            Some(("tap", n)) => kind = Some(NetKind::Tap(n.to_string())),
+            Some(("macvtap", n)) => kind = Some(NetKind::Macvtap(n.to_string())),
+            Some(("mac", m)) => mac = Some(m.parse::<MacAddr>().map_err(|e| eyre!("--net {s:?}: {e}"))?),
+            Some(("id", i)) => id = Some(i.to_string()),
+            _ => bail!("--net {s:?}: {part:?} is not understood; write tap=NAME[,mac=MAC] or macvtap=NAME[,mac=MAC]"),
+        }
+    }
+    let kind = kind.ok_or_else(|| eyre!("--net {s:?}: give tap=NAME or macvtap=NAME"))?;
+    Ok(Net { kind, mac, id })
+}
+
+pub fn edit(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!(
+            "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
+        );
+    }
+    let store = open_store(global)?;
+    let original = store.get_text(name)?;
+    let tmp = EditFile::create(name, &original)?;
+    loop {
+        run_editor(&tmp.path)?;
+        let text = std::fs::read_to_string(&tmp.path)
+            .wrap_err_with(|| format!("Cannot read {}", tmp.path.display()))?;
+        if text == original {
+            println!("No change to VM {name}");
+            tmp.remove();
+            return Ok(());
+        }
+        match crate::vm::load(&text, name) {
+            Ok(spec) => {
+                // Someone else saved meanwhile: do not overwrite their change.
+                if store.get_text(name)? != original {
+                    bail!(
+                        "VM {name} was changed by someone else while you edited; your text is kept in {}",
+                        tmp.path.display()
+                    );
+                }
+                store.save(name, &text, SaveMode::Update)?;
+                tmp.remove();
+                println!("Saved VM {name}");
+                report_host_checks(global, &store, &spec);
+                return Ok(());
+            }
+            Err(problems) => {
+                eprintln!(
+                    "The definition is not valid:\n{}",
+                    problems_text(&problems.0)
+                );
+                if !ask_yes_default("Edit again") {
+                    bail!("Not saved; your text is kept in {}", tmp.path.display());
+                }
+            }
+        }
+    }
+}
+
+fn ask_yes_default(what: &str) -> bool {
+    use std::io::{BufRead, Write};
+    eprint!("{what}? [Y/n] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    !matches!(answer.trim(), "n" | "N" | "no" | "NO")
+}
+
+/// The user's text while they edit: private to them, kept whenever it was not saved.
+struct EditFile {
+    path: PathBuf,
+}
+
+impl EditFile {
+    fn create(name: &str, text: &str) -> color_eyre::Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path =
+            std::env::temp_dir().join(format!("phyllome-{name}-{}.toml", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .wrap_err_with(|| format!("Cannot create {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+        Ok(EditFile { path })
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `$VISUAL`, else `$EDITOR`, else `vi`, run through the shell so `EDITOR="code --wait"` works.
+fn run_editor(path: &Path) -> color_eyre::Result<()> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .status()
+        .wrap_err_with(|| format!("Cannot run the editor {editor:?}"))?;
+    if !status.success() {
+        bail!(
+            "The editor {editor:?} failed ({status}); your text is kept in {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where the supervisor will put VM `name`'s sockets (the same rule as `vmm`).
+fn runtime_paths(global: &GlobalArgs, name: &str) -> crate::vm::RuntimePaths {
+    let root = global.run_dir.clone().unwrap_or_else(|| {
+        let as_root = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false);
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(d) if !as_root && !d.is_empty() => PathBuf::from(d).join("phyllome"),
+            _ => PathBuf::from("/run/phyllome"),
+        }
+    });
+    crate::vm::RuntimePaths::in_dir(&root.join("vms").join(name))
+}
+
+pub fn export(global: &GlobalArgs, name: &str, format: ExportFormat) -> color_eyre::Result<()> {
+    let store = open_store(global)?;
+    let spec = store.get(name)?;
+    let rt = runtime_paths(global, name);
+    let macvtaps = crate::vm::macvtap_nets(&spec);
+    match format {
+        ExportFormat::Json => {
+            let config = crate::vm::to_vm_config(&spec, &rt);
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            for n in &macvtaps {
+                eprintln!(
+                    "note: macvtap {} is not in the JSON (a file cannot carry its descriptor); add it after create: ch-remote add-net fd=N{} with /dev/tapN open",
+                    n.kind.interface(),
+                    n.mac.map(|m| format!(",mac={m}")).unwrap_or_default()
+                );
+            }
+        }
+        ExportFormat::Cli => {
+            let args = crate::vm::to_cli_args(&spec, &rt);
+            let mut line = String::from("cloud-hypervisor");
+            for pair in args.chunks(2) {
+                line.push_str(" \\\n  ");
+                line.push_str(
+                    &pair
+                        .iter()
+                        .map(|a| shell_quote(a))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            for (i, n) in macvtaps.iter().enumerate() {
+                let ifname = n.kind.interface();
+                line.push_str(&format!(
+                    " \\\n  {}<>/dev/tap$(cat /sys/class/net/{}/ifindex)",
+                    i + 3,
+                    shell_quote(ifname)
+                ));
+            }
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> color_eyre::Result<()> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => {
+            let stem = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            stem.strip_suffix(".json").unwrap_or(stem).to_string()
+        }
+    };
+    crate::vm::check_name(&name).map_err(|e| eyre!("{e}; give another with --name"))?;
+    let text = std::fs::read_to_string(file)
+        .wrap_err_with(|| format!("Cannot read {}", file.display()))?;
+    let config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| eyre!("{} is not JSON: {e}", file.display()))?;
+    let imported = crate::vm::from_vm_config(&config, &name).map_err(|p| {
+        eyre!(
+            "{} cannot be imported:\n{}",
+            file.display(),
+            problems_text(&p.0)
+        )
+    })?;
+    for w in &imported.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut doc = doc::to_document(&imported.spec);
+    doc.decor_mut().set_prefix(format!(
+        "# Imported from {} by `phyllome vm import`.\n",
+        file.display()
+    ));
+    let store = open_store(global)?;
+    match store.save(&name, &doc.to_string(), SaveMode::Create) {
+        Err(StoreError::Exists(n)) => bail!(
+            "VM {n:?} already exists; import under another name with --name, or delete it first"
+        ),
+        r => {
+            r?;
+        }
+    }
+    println!("Imported VM {name} ({})", store.path(&name).display());
+    report_host_checks(global, &store, &imported.spec);
+    Ok(())
+}
+
+pub fn history(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
+    let store = open_store(global)?;
+    let versions = store.history(name)?;
+    if versions.is_empty() {
+        println!("VM {name} has no saved versions yet (its file was not written by phyllome)");
+        return Ok(());
+    }
+    println!("{:>7}  {:<23}  CHANGE", "VERSION", "SAVED");
+    for v in &versions {
+        let mark = if v.current { "*" } else { " " };
+        println!(
+            "{:>6}{mark}  {:<23}  {}",
+            v.number,
+            crate::vm::history::format_utc(v.saved_unix),
+            v.summary
+        );
+    }
+    if !store.exists(name) {
+        println!(
+            "VM {name} is deleted; `phyllome vm rollback {name} --to N` brings a version back"
+        );
+    } else {
+        println!("* current");
+    }
+    Ok(())
 }
 
 pub fn rollback(
-    _global: &GlobalArgs,
-    _name: &str,
-    _to: Option<u32>,
-    _confirm: &Confirm,
+    global: &GlobalArgs,
+    name: &str,
+    to: Option<u32>,
+    confirm: &Confirm,
 ) -> color_eyre::Result<()> {
-    bail!("vm rollback is not available in this build")
+    let store = open_store(global)?;
+    let target = store.rollback_target(name, to)?;
+    confirm.ask(&format!(
+        "Replace VM {name}'s definition with version {target}"
+    ))?;
+    store.rollback(name, Some(target))?;
+    println!("VM {name} is back at version {target}");
+    Ok(())
 }

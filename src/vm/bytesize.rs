@@ -34,9 +34,7 @@ impl FromStr for ByteSize {
             why,
         };
         let s = input.trim();
-        let split = s
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(s.len());
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (digits, unit) = s.split_at(split);
         if digits.is_empty() {
             return Err(fail(""));
@@ -49,7 +47,9 @@ impl FromStr for ByteSize {
             "G" | "g" | "GiB" | "Gi" => GIB,
             "T" | "t" | "TiB" | "Ti" => TIB,
             // Decimal units would give sizes that are not page multiples; say so.
-            "KB" | "kB" | "MB" | "GB" | "TB" => return Err(fail(" (units are binary: use G or GiB)")),
+            "KB" | "kB" | "MB" | "GB" | "TB" => {
+                return Err(fail(" (units are binary: use G or GiB)"))
+            }
             _ => return Err(fail("")),
         };
         number
@@ -94,9 +94,21 @@ mod tests {
 
     #[test]
     fn refuses_junk_with_the_fix() {
-        for s in ["", "2X", "G", "-1G", "1.5G", "8GB", "99999999999999999999", "16777216T"] {
+        for s in [
+            "",
+            "2X",
+            "G",
+            "-1G",
+            "1.5G",
+            "8GB",
+            "99999999999999999999",
+            "16777216T",
+        ] {
             let e = s.parse::<ByteSize>().unwrap_err().to_string();
-            assert!(e.contains("is not a size") && e.contains("write e.g. 2G"), "{s}: {e}");
+            assert!(
+                e.contains("is not a size") && e.contains("write e.g. 2G"),
+                "{s}: {e}"
+            );
         }
     }
 

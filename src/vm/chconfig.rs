@@ -39,7 +39,10 @@ pub fn vfio_sysfs_path(v: &Vfio) -> String {
 /// with `vm.add-net` and the descriptor (SCM_RIGHTS). In [`to_cli_args`] they are
 /// `--net fd=3,...`, `fd=4,...` in this order.
 pub fn macvtap_nets(spec: &VmSpec) -> Vec<&Net> {
-    spec.net.iter().filter(|n| matches!(n.kind, NetKind::Macvtap(_))).collect()
+    spec.net
+        .iter()
+        .filter(|n| matches!(n.kind, NetKind::Macvtap(_)))
+        .collect()
 }
 
 /// The `NetConfig` of one interface, without the tap name for macvtap (see [`macvtap_nets`]).
@@ -91,7 +94,11 @@ pub fn to_vm_config(spec: &VmSpec, rt: &RuntimePaths) -> Value {
     }
     let mut payload = Map::new();
     let b = &spec.boot;
-    for (key, path) in [("firmware", &b.firmware), ("kernel", &b.kernel), ("initramfs", &b.initramfs)] {
+    for (key, path) in [
+        ("firmware", &b.firmware),
+        ("kernel", &b.kernel),
+        ("initramfs", &b.initramfs),
+    ] {
         if let Some(p) = path {
             payload.insert(key.into(), json!(p.display().to_string()));
         }
@@ -118,7 +125,12 @@ pub fn to_vm_config(spec: &VmSpec, rt: &RuntimePaths) -> Value {
             .collect();
         out["disks"] = json!(disks);
     }
-    let nets: Vec<Value> = spec.net.iter().filter(|n| matches!(n.kind, NetKind::Tap(_))).map(net_config).collect();
+    let nets: Vec<Value> = spec
+        .net
+        .iter()
+        .filter(|n| matches!(n.kind, NetKind::Tap(_)))
+        .map(net_config)
+        .collect();
     if !nets.is_empty() {
         out["net"] = json!(nets);
     }
@@ -126,7 +138,9 @@ pub fn to_vm_config(spec: &VmSpec, rt: &RuntimePaths) -> Value {
         out["balloon"] = json!({ "size": bal.size.0, "deflate_on_oom": bal.deflate_on_oom });
     }
     out["serial"] = match &spec.serial {
-        SerialMode::Socket => json!({ "mode": "Socket", "socket": rt.serial_socket.display().to_string() }),
+        SerialMode::Socket => {
+            json!({ "mode": "Socket", "socket": rt.serial_socket.display().to_string() })
+        }
         SerialMode::Off => json!({ "mode": "Off" }),
         SerialMode::Pty => json!({ "mode": "Pty" }),
         SerialMode::File(p) => json!({ "mode": "File", "file": p.display().to_string() }),
@@ -198,7 +212,10 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
     let c = &spec.cpus;
     let mut cpus = format!("boot={},max={}", c.boot, c.max_vcpus());
     if let Some(t) = c.topology {
-        cpus += &format!(",topology={}:{}:{}:{}", t.threads_per_core, t.cores_per_die, t.dies_per_package, t.packages);
+        cpus += &format!(
+            ",topology={}:{}:{}:{}",
+            t.threads_per_core, t.cores_per_die, t.dies_per_package, t.packages
+        );
     }
     if c.kvm_hyperv {
         cpus += ",kvm_hyperv=on";
@@ -258,7 +275,14 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
         push("--net", v);
     }
     if let Some(bal) = &m.balloon {
-        push("--balloon", format!("size={},deflate_on_oom={}", ch_size(bal.size), on(bal.deflate_on_oom)));
+        push(
+            "--balloon",
+            format!(
+                "size={},deflate_on_oom={}",
+                ch_size(bal.size),
+                on(bal.deflate_on_oom)
+            ),
+        );
     }
     for v in &spec.vfio {
         let mut s = format!("path={}", vfio_sysfs_path(v));
@@ -274,7 +298,9 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
     };
     push("--serial", serial);
     let console = match &spec.console {
-        ConsoleMode::File(p) => format!("file={}", p.as_ref().unwrap_or(&rt.console_file).display()),
+        ConsoleMode::File(p) => {
+            format!("file={}", p.as_ref().unwrap_or(&rt.console_file).display())
+        }
         other => other.to_string(),
     };
     push("--console", console);

@@ -164,7 +164,11 @@ pub fn to_document(spec: &VmSpec) -> DocumentMut {
     doc["memory"] = Item::Table(mem);
     let mut boot = Table::new();
     let b = &spec.boot;
-    for (key, path) in [("firmware", &b.firmware), ("kernel", &b.kernel), ("initramfs", &b.initramfs)] {
+    for (key, path) in [
+        ("firmware", &b.firmware),
+        ("kernel", &b.kernel),
+        ("initramfs", &b.initramfs),
+    ] {
         if let Some(p) = path {
             boot[key] = value(p.display().to_string());
         }
@@ -195,4 +199,3 @@ pub fn to_document(spec: &VmSpec) -> DocumentMut {
     }
     doc
 }
-

@@ -20,7 +20,11 @@ pub struct Version {
 /// Leaf values by dotted key; lists are compared as a whole, by their key.
 fn flatten(prefix: &str, t: &Table, out: &mut BTreeMap<String, String>) {
     for (k, v) in t {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Table(inner) => flatten(&key, inner, out),
             Value::String(s) => {
@@ -35,7 +39,9 @@ fn flatten(prefix: &str, t: &Table, out: &mut BTreeMap<String, String>) {
 
 /// A short description of how `new` differs from `old` (`None` for the first version).
 pub fn summary(old: Option<&str>, new: &str) -> String {
-    let Some(old) = old else { return "created".into() };
+    let Some(old) = old else {
+        return "created".into();
+    };
     if old == new {
         return "no change".into();
     }
@@ -59,7 +65,11 @@ pub fn summary(old: Option<&str>, new: &str) -> String {
             Some(_) => {}
         }
     }
-    parts.extend(fa.keys().filter(|k| !fb.contains_key(*k)).map(|k| format!("-{k}")));
+    parts.extend(
+        fa.keys()
+            .filter(|k| !fb.contains_key(*k))
+            .map(|k| format!("-{k}")),
+    );
     match parts.len() {
         0 => "comments or layout only".into(),
         n if n > 3 => format!("{}; and {} more", parts[..3].join("; "), n - 3),
@@ -90,7 +100,9 @@ pub fn format_utc(unix: u64) -> String {
 }
 
 pub fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -108,8 +120,17 @@ mod tests {
         let a = "[memory]\nsize = \"8G\"\n[cpus]\nboot = 4\n";
         let b = "# hi\n[memory]\nsize = \"16G\"\n[cpus]\nboot = 4\nkvm_hyperv = true\n";
         assert_eq!(summary(None, a), "created");
-        assert_eq!(summary(Some(a), b), "+cpus.kvm_hyperv; memory.size 8G → 16G");
-        assert_eq!(summary(Some(a), &format!("# c\n{a}")), "comments or layout only");
-        assert_eq!(summary(Some(b), a), "memory.size 16G → 8G; -cpus.kvm_hyperv");
+        assert_eq!(
+            summary(Some(a), b),
+            "+cpus.kvm_hyperv; memory.size 8G → 16G"
+        );
+        assert_eq!(
+            summary(Some(a), &format!("# c\n{a}")),
+            "comments or layout only"
+        );
+        assert_eq!(
+            summary(Some(b), a),
+            "memory.size 16G → 8G; -cpus.kvm_hyperv"
+        );
     }
 }

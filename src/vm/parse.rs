@@ -14,20 +14,29 @@ use crate::host::PciAddress;
 /// Reads a definition. `name` is the VM's name from its file name: a `name` key in the text,
 /// if any, must agree with it.
 pub fn parse_named(text: &str, name: &str) -> Result<VmSpec, Problems> {
+    match parse_partial(text, name) {
+        (Some(spec), problems) if problems.is_empty() => Ok(spec),
+        (_, problems) => Err(Problems(problems)),
+    }
+}
+
+/// Like [`parse_named`], but also gives what could be read despite the problems (fields in
+/// error keep their defaults), so validation can report the rest at the same time. `None`
+/// when the text is not TOML at all.
+pub fn parse_partial(text: &str, name: &str) -> (Option<VmSpec>, Vec<Problem>) {
     let table: Table = match text.parse() {
         Ok(t) => t,
         Err(e) => {
             let msg = e.to_string().trim().replace('\n', "\n  ");
-            return Err(Problems(vec![Problem::error("", format!("Not valid TOML: {msg}"))]));
+            return (
+                None,
+                vec![Problem::error("", format!("Not valid TOML: {msg}"))],
+            );
         }
     };
     let mut r = Reader::default();
     let spec = r.spec(&table, name);
-    if r.problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(Problems(r.problems))
-    }
+    (Some(spec), r.problems)
 }
 
 #[derive(Default)]
@@ -36,7 +45,16 @@ struct Reader {
 }
 
 const TOP: &[&str] = &[
-    "name", "autostart", "serial", "console", "cpus", "memory", "boot", "disks", "net", "vfio",
+    "name",
+    "autostart",
+    "serial",
+    "console",
+    "cpus",
+    "memory",
+    "boot",
+    "disks",
+    "net",
+    "vfio",
     "platform",
 ];
 
@@ -92,10 +110,17 @@ impl Reader {
         if let Some(n) = self.uint(t, "cpus", "boot", u32::MAX.into()) {
             cpus.boot = n as u32;
         }
-        cpus.max = self.uint(t, "cpus", "max", u32::MAX.into()).map(|n| n as u32);
+        cpus.max = self
+            .uint(t, "cpus", "max", u32::MAX.into())
+            .map(|n| n as u32);
         cpus.kvm_hyperv = self.boolean(t, "cpus", "kvm_hyperv").unwrap_or(false);
         if let Some(topo) = self.table(t, "cpus", "topology") {
-            const KEYS: [&str; 4] = ["threads_per_core", "cores_per_die", "dies_per_package", "packages"];
+            const KEYS: [&str; 4] = [
+                "threads_per_core",
+                "cores_per_die",
+                "dies_per_package",
+                "packages",
+            ];
             self.known_keys(topo, "cpus.topology", &KEYS);
             let mut v = [1u8; 4];
             let mut complete = true;
@@ -121,10 +146,16 @@ impl Reader {
     }
 
     fn memory(&mut self, t: &Table, m: &mut Memory) {
-        self.known_keys(t, "memory", &["size", "hugepages", "hugepage_size", "shared", "balloon"]);
+        self.known_keys(
+            t,
+            "memory",
+            &["size", "hugepages", "hugepage_size", "shared", "balloon"],
+        );
         match self.size(t, "memory", "size") {
             Some(s) => m.size = s,
-            None if !t.contains_key("size") => self.err("memory.size", "missing; write e.g. size = \"8G\""),
+            None if !t.contains_key("size") => {
+                self.err("memory.size", "missing; write e.g. size = \"8G\"")
+            }
             None => {}
         }
         m.hugepages = self.boolean(t, "memory", "hugepages").unwrap_or(false);
@@ -134,11 +165,16 @@ impl Reader {
             self.known_keys(b, "memory.balloon", &["size", "deflate_on_oom"]);
             let size = self.size(b, "memory.balloon", "size");
             if size.is_none() && !b.contains_key("size") {
-                self.err("memory.balloon.size", "missing; write e.g. size = \"0\" to start deflated");
+                self.err(
+                    "memory.balloon.size",
+                    "missing; write e.g. size = \"0\" to start deflated",
+                );
             }
             m.balloon = size.map(|size| Balloon {
                 size,
-                deflate_on_oom: self.boolean(b, "memory.balloon", "deflate_on_oom").unwrap_or(false),
+                deflate_on_oom: self
+                    .boolean(b, "memory.balloon", "deflate_on_oom")
+                    .unwrap_or(false),
             });
         }
     }
@@ -163,7 +199,10 @@ impl Reader {
             "raw" => Some(DiskFormat::Raw),
             "qcow2" => Some(DiskFormat::Qcow2),
             _ => {
-                self.err(&format!("{at}.format"), format!("{f:?} is not a disk format; write raw or qcow2"));
+                self.err(
+                    &format!("{at}.format"),
+                    format!("{f:?} is not a disk format; write raw or qcow2"),
+                );
                 None
             }
         });
@@ -179,13 +218,15 @@ impl Reader {
         self.known_keys(t, at, &["tap", "macvtap", "mac", "id"]);
         let tap = self.string(t, at, "tap");
         let macvtap = self.string(t, at, "macvtap");
-        let mac = self.string(t, at, "mac").and_then(|m| match m.parse::<MacAddr>() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                self.err(&format!("{at}.mac"), e.to_string());
-                None
-            }
-        });
+        let mac = self
+            .string(t, at, "mac")
+            .and_then(|m| match m.parse::<MacAddr>() {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    self.err(&format!("{at}.mac"), e.to_string());
+                    None
+                }
+            });
         let id = self.string(t, at, "id");
         let kind = match (tap, macvtap) {
             (Some(n), None) => NetKind::Tap(n),
@@ -209,7 +250,10 @@ impl Reader {
         let id = self.string(t, at, "id");
         let Some(a) = self.string(t, at, "address") else {
             if !t.contains_key("address") {
-                self.err(&format!("{at}.address"), "missing; give the PCI address, e.g. 0000:01:00.0");
+                self.err(
+                    &format!("{at}.address"),
+                    "missing; give the PCI address, e.g. 0000:01:00.0",
+                );
             }
             return None;
         };
@@ -230,7 +274,10 @@ impl Reader {
             _ => match s.strip_prefix("file=") {
                 Some(p) if !p.is_empty() => SerialMode::File(PathBuf::from(p)),
                 _ => {
-                    self.err("serial", format!("{s:?} is not a serial mode; write socket, pty, file=PATH or off"));
+                    self.err(
+                        "serial",
+                        format!("{s:?} is not a serial mode; write socket, pty, file=PATH or off"),
+                    );
                     SerialMode::Socket
                 }
             },
@@ -245,7 +292,10 @@ impl Reader {
             _ => match s.strip_prefix("file=") {
                 Some(p) if !p.is_empty() => ConsoleMode::File(Some(PathBuf::from(p))),
                 _ => {
-                    self.err("console", format!("{s:?} is not a console mode; write off, pty, file or file=PATH"));
+                    self.err(
+                        "console",
+                        format!("{s:?} is not a console mode; write off, pty, file or file=PATH"),
+                    );
                     ConsoleMode::Off
                 }
             },
@@ -253,10 +303,20 @@ impl Reader {
     }
 
     /// An array of tables (`[[disks]]`), each read by `f` with its indexed field name.
-    fn each<T>(&mut self, t: &Table, key: &str, f: fn(&mut Self, &Table, &str) -> Option<T>) -> Vec<T> {
-        let Some(v) = t.get(key) else { return Vec::new() };
+    fn each<T>(
+        &mut self,
+        t: &Table,
+        key: &str,
+        f: fn(&mut Self, &Table, &str) -> Option<T>,
+    ) -> Vec<T> {
+        let Some(v) = t.get(key) else {
+            return Vec::new();
+        };
         let Some(items) = v.as_array() else {
-            self.err(key, format!("expected a list of tables ([[{key}]]), found {}", kind(v)));
+            self.err(
+                key,
+                format!("expected a list of tables ([[{key}]]), found {}", kind(v)),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -274,17 +334,30 @@ impl Reader {
         for key in t.keys() {
             if !allowed.contains(&key.as_str()) {
                 let field = join(at, key);
-                self.err(&field, format!("unknown field; expected one of {}", allowed.join(", ")));
+                self.err(
+                    &field,
+                    format!("unknown field; expected one of {}", allowed.join(", ")),
+                );
             }
         }
     }
 
-    fn get<'a>(&mut self, t: &'a Table, at: &str, key: &str, want: &str, ok: fn(&Value) -> bool) -> Option<&'a Value> {
+    fn get<'a>(
+        &mut self,
+        t: &'a Table,
+        at: &str,
+        key: &str,
+        want: &str,
+        ok: fn(&Value) -> bool,
+    ) -> Option<&'a Value> {
         let v = t.get(key)?;
         if ok(v) {
             Some(v)
         } else {
-            self.err(&join(at, key), format!("expected {want}, found {}", kind(v)));
+            self.err(
+                &join(at, key),
+                format!("expected {want}, found {}", kind(v)),
+            );
             None
         }
     }
@@ -294,28 +367,43 @@ impl Reader {
     }
 
     fn string(&mut self, t: &Table, at: &str, key: &str) -> Option<String> {
-        Some(self.get(t, at, key, "a string", Value::is_str)?.as_str()?.to_string())
+        Some(
+            self.get(t, at, key, "a string", Value::is_str)?
+                .as_str()?
+                .to_string(),
+        )
     }
 
     fn path(&mut self, t: &Table, at: &str, key: &str) -> Option<PathBuf> {
         let s = self.string(t, at, key)?;
         if s.is_empty() || !s.starts_with('/') {
-            self.err(&join(at, key), format!("{s:?} is not an absolute path; write e.g. /var/lib/phyllome/images/disk.img"));
+            self.err(
+                &join(at, key),
+                format!(
+                    "{s:?} is not an absolute path; write e.g. /var/lib/phyllome/images/disk.img"
+                ),
+            );
             return None;
         }
         Some(PathBuf::from(s))
     }
 
     fn boolean(&mut self, t: &Table, at: &str, key: &str) -> Option<bool> {
-        self.get(t, at, key, "true or false", Value::is_bool)?.as_bool()
+        self.get(t, at, key, "true or false", Value::is_bool)?
+            .as_bool()
     }
 
     fn uint(&mut self, t: &Table, at: &str, key: &str, max: u64) -> Option<u64> {
-        let n = self.get(t, at, key, "a whole number", Value::is_integer)?.as_integer()?;
+        let n = self
+            .get(t, at, key, "a whole number", Value::is_integer)?
+            .as_integer()?;
         match u64::try_from(n) {
             Ok(n) if n <= max => Some(n),
             _ => {
-                self.err(&join(at, key), format!("{n} is out of range; write 0 to {max}"));
+                self.err(
+                    &join(at, key),
+                    format!("{n} is out of range; write 0 to {max}"),
+                );
                 None
             }
         }
@@ -334,7 +422,10 @@ impl Reader {
             },
             Value::Integer(n) if *n >= 0 => Some(ByteSize(*n as u64)),
             v => {
-                self.err(&field, format!("expected a size such as \"8G\", found {}", kind(v)));
+                self.err(
+                    &field,
+                    format!("expected a size such as \"8G\", found {}", kind(v)),
+                );
                 None
             }
         }

@@ -109,7 +109,8 @@ impl Disk {
     /// given to Cloud Hypervisor, so a guest that writes a qcow2 header into a raw disk never
     /// changes how the image is opened next time.
     pub fn format(&self) -> DiskFormat {
-        self.format.unwrap_or_else(|| DiskFormat::from_path(&self.path))
+        self.format
+            .unwrap_or_else(|| DiskFormat::from_path(&self.path))
     }
 }
 

@@ -117,16 +117,25 @@ impl Store {
     /// Every `*.toml` in the store, sorted by name.
     pub fn list(&self) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
-        for e in fs::read_dir(&self.dir).map_err(io_err(&self.dir))?.flatten() {
+        for e in fs::read_dir(&self.dir)
+            .map_err(io_err(&self.dir))?
+            .flatten()
+        {
             let file = e.file_name().to_string_lossy().into_owned();
-            let Some(name) = file.strip_suffix(".toml") else { continue };
+            let Some(name) = file.strip_suffix(".toml") else {
+                continue;
+            };
             if file.starts_with('.') {
                 continue;
             }
             let spec = check_name(name)
                 .map_err(StoreError::BadName)
                 .and_then(|()| self.get(name));
-            out.push(Entry { name: name.to_string(), path: e.path(), spec });
+            out.push(Entry {
+                name: name.to_string(),
+                path: e.path(),
+                spec,
+            });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -193,7 +202,10 @@ impl Store {
         let path = self.path(name);
         atomic::write(&path, text.as_bytes()).map_err(io_err(&path))?;
         numbers.push(next);
-        for old in numbers.iter().take(numbers.len().saturating_sub(KEEP_VERSIONS)) {
+        for old in numbers
+            .iter()
+            .take(numbers.len().saturating_sub(KEEP_VERSIONS))
+        {
             let _ = fs::remove_file(self.version_path(name, *old));
         }
         Ok(spec)
@@ -231,8 +243,13 @@ impl Store {
         let mut previous: Option<String> = None;
         for number in self.version_numbers(name)? {
             let path = self.version_path(name, number);
-            let Ok(text) = fs::read_to_string(&path) else { continue };
-            let saved = fs::metadata(&path).and_then(|m| m.modified()).map(history::unix_secs).unwrap_or(0);
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let saved = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .map(history::unix_secs)
+                .unwrap_or(0);
             out.push(Version {
                 number,
                 saved_unix: saved,
@@ -262,20 +279,33 @@ impl Store {
         })
     }
 
-    /// Makes version `to` (default: the one before the current) current again, as a new
-    /// version, so a rollback can itself be undone. Returns the version restored.
-    pub fn rollback(&self, name: &str, to: Option<u32>) -> Result<u32, StoreError> {
+    /// The version [`Self::rollback`] would restore: `to`, checked, or the one before the
+    /// current.
+    pub fn rollback_target(&self, name: &str, to: Option<u32>) -> Result<u32, StoreError> {
         let versions = self.history(name)?;
-        let target = match to {
-            Some(n) => n,
+        match to {
+            Some(number) if versions.iter().any(|v| v.number == number) => Ok(number),
+            Some(number) => Err(StoreError::NoVersion {
+                name: name.into(),
+                number,
+            }),
             None => {
-                let cur = versions.iter().rposition(|v| v.current).unwrap_or(versions.len());
+                let cur = versions
+                    .iter()
+                    .rposition(|v| v.current)
+                    .unwrap_or(versions.len());
                 versions[..cur]
                     .last()
                     .map(|v| v.number)
-                    .ok_or_else(|| StoreError::NoEarlier(name.into()))?
+                    .ok_or_else(|| StoreError::NoEarlier(name.into()))
             }
-        };
+        }
+    }
+
+    /// Makes version `to` (default: the one before the current) current again, as a new
+    /// version, so a rollback can itself be undone. Returns the version restored.
+    pub fn rollback(&self, name: &str, to: Option<u32>) -> Result<u32, StoreError> {
+        let target = self.rollback_target(name, to)?;
         let text = self.version_text(name, target)?;
         self.save(name, &text, SaveMode::Any)?;
         Ok(target)

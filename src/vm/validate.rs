@@ -18,7 +18,10 @@ pub const MIN_MEMORY: u64 = 64 * MIB;
 /// A name for a VM: `[a-z0-9][a-z0-9_.-]{0,62}`. It is a file name, a unit name
 /// (`phyllome-vm-NAME.service`) and a directory under /run, so it is kept plain.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok_first = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok_first = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let ok_rest = name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
@@ -44,15 +47,31 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
         err("cpus.boot", "0 vCPUs; at least 1".into());
     }
     if c.max_vcpus() > MAX_VCPUS {
-        err("cpus.max", format!("{} vCPUs; at most {MAX_VCPUS}", c.max_vcpus()));
+        err(
+            "cpus.max",
+            format!("{} vCPUs; at most {MAX_VCPUS}", c.max_vcpus()),
+        );
     }
     if let Some(max) = c.max {
         if max < c.boot {
-            err("cpus.max", format!("{max} is below cpus.boot ({}); raise it or remove it", c.boot));
+            err(
+                "cpus.max",
+                format!(
+                    "{max} is below cpus.boot ({}); raise it or remove it",
+                    c.boot
+                ),
+            );
         }
     }
     if let Some(t) = c.topology {
-        if [t.threads_per_core, t.cores_per_die, t.dies_per_package, t.packages].contains(&0) {
+        if [
+            t.threads_per_core,
+            t.cores_per_die,
+            t.dies_per_package,
+            t.packages,
+        ]
+        .contains(&0)
+        {
             err("cpus.topology", "every count must be at least 1".into());
         } else if t.vcpus() != c.max_vcpus() {
             err(
@@ -64,32 +83,60 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
     }
     let m = &spec.memory;
     if m.size.0 < MIN_MEMORY {
-        err("memory.size", format!("{} is too small; at least 64M", m.size));
+        err(
+            "memory.size",
+            format!("{} is too small; at least 64M", m.size),
+        );
     } else if m.size.0 % (4 * 1024) != 0 {
-        err("memory.size", format!("{} is not a multiple of 4K pages; write e.g. 2G", m.size));
+        err(
+            "memory.size",
+            format!("{} is not a multiple of 4K pages; write e.g. 2G", m.size),
+        );
     }
     if let Some(h) = m.hugepage_size {
         if !m.hugepages {
-            err("memory.hugepage_size", "set, but hugepages is off; add hugepages = true or remove it".into());
+            err(
+                "memory.hugepage_size",
+                "set, but hugepages is off; add hugepages = true or remove it".into(),
+            );
         }
         if h != ByteSize(2 * MIB) && h != ByteSize(1 << 30) {
-            err("memory.hugepage_size", format!("{h} is not a hugepage size; write 2M or 1G"));
+            err(
+                "memory.hugepage_size",
+                format!("{h} is not a hugepage size; write 2M or 1G"),
+            );
         } else if m.size.0 % h.0 != 0 {
-            err("memory.size", format!("{} is not a multiple of the hugepage size {h}", m.size));
+            err(
+                "memory.size",
+                format!("{} is not a multiple of the hugepage size {h}", m.size),
+            );
         }
     }
     if let Some(b) = &m.balloon {
         if b.size >= m.size {
-            err("memory.balloon.size", format!("{} leaves the guest no memory; keep it below memory.size ({})", b.size, m.size));
+            err(
+                "memory.balloon.size",
+                format!(
+                    "{} leaves the guest no memory; keep it below memory.size ({})",
+                    b.size, m.size
+                ),
+            );
         }
     }
     let b = &spec.boot;
     match (&b.firmware, &b.kernel) {
         (Some(_), Some(_)) => err("boot", "give either firmware or kernel, not both".into()),
-        (None, None) => err("boot", "nothing to boot; give firmware = \"/path/CLOUDHV.fd\" or kernel = \"/path/vmlinuz\"".into()),
+        (None, None) => err(
+            "boot",
+            "nothing to boot; give firmware = \"/path/CLOUDHV.fd\" or kernel = \"/path/vmlinuz\""
+                .into(),
+        ),
         (Some(_), None) => {
             if b.initramfs.is_some() || b.cmdline.is_some() {
-                err("boot", "initramfs and cmdline go with kernel, not firmware; remove them".into());
+                err(
+                    "boot",
+                    "initramfs and cmdline go with kernel, not firmware; remove them".into(),
+                );
             }
         }
         (None, Some(_)) => {}
@@ -100,17 +147,29 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
     let mut ids = HashSet::new();
     let mut check_id = |field: String, id: &Option<String>, p: &mut Vec<Problem>| {
         let Some(id) = id else { return };
-        if id.is_empty() || id.starts_with('_') || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        if id.is_empty()
+            || id.starts_with('_')
+            || id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
             p.push(Problem::error(field, format!("{id:?} is not a device id; use letters, digits, '_', '.', '-', not starting with '_'")));
         } else if !ids.insert(id.clone()) {
-            p.push(Problem::error(field, format!("{id:?} is used by another device; ids must be unique")));
+            p.push(Problem::error(
+                field,
+                format!("{id:?} is used by another device; ids must be unique"),
+            ));
         }
     };
     let mut paths = HashSet::new();
     for (i, d) in spec.disks.iter().enumerate() {
         check_id(format!("disks[{i}].id"), &d.id, &mut p);
         if !paths.insert(&d.path) {
-            p.push(Problem::error(format!("disks[{i}].path"), format!("{} is listed twice", d.path.display())));
+            p.push(Problem::error(
+                format!("disks[{i}].path"),
+                format!("{} is listed twice", d.path.display()),
+            ));
         }
     }
     let mut macs = HashSet::new();
@@ -118,13 +177,21 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
         check_id(format!("net[{i}].id"), &n.id, &mut p);
         let ifname = n.kind.interface();
         if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']) {
-            p.push(Problem::error(format!("net[{i}]"), format!("{ifname:?} is not an interface name; up to 15 characters, no '/' or spaces")));
+            p.push(Problem::error(
+                format!("net[{i}]"),
+                format!(
+                    "{ifname:?} is not an interface name; up to 15 characters, no '/' or spaces"
+                ),
+            ));
         }
         if let Some(mac) = n.mac {
             if mac.is_multicast() || mac.0 == [0; 6] {
                 p.push(Problem::error(format!("net[{i}].mac"), format!("{mac} is not a unicast address; the first byte must be even, e.g. 52:54:00:..")));
             } else if !macs.insert(mac) {
-                p.push(Problem::error(format!("net[{i}].mac"), format!("{mac} is used twice")));
+                p.push(Problem::error(
+                    format!("net[{i}].mac"),
+                    format!("{mac} is used twice"),
+                ));
             }
         }
     }
@@ -132,26 +199,51 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
     for (i, v) in spec.vfio.iter().enumerate() {
         check_id(format!("vfio[{i}].id"), &v.id, &mut p);
         if !addrs.insert(v.address) {
-            p.push(Problem::error(format!("vfio[{i}].address"), format!("{} is listed twice", v.address)));
+            p.push(Problem::error(
+                format!("vfio[{i}].address"),
+                format!("{} is listed twice", v.address),
+            ));
         }
     }
     if let Some(u) = &spec.platform.uuid {
         if !is_uuid(u) {
-            p.push(Problem::error("platform.uuid", format!("{u:?} is not a UUID; write e.g. 9f3f1c2e-5b7a-4c1e-9d0f-3a2b1c4d5e6f")));
+            p.push(Problem::error(
+                "platform.uuid",
+                format!("{u:?} is not a UUID; write e.g. 9f3f1c2e-5b7a-4c1e-9d0f-3a2b1c4d5e6f"),
+            ));
         }
     }
     if let Some(s) = &spec.platform.serial_number {
         if s.is_empty() || s.len() > 64 || s.contains(',') || !s.is_ascii() {
-            p.push(Problem::error("platform.serial_number", "use 1 to 64 ASCII characters without ','".to_string()));
+            p.push(Problem::error(
+                "platform.serial_number",
+                "use 1 to 64 ASCII characters without ','".to_string(),
+            ));
         }
     }
     p
 }
 
-/// Parse, then validate: the definition if it is usable, else every problem found.
+/// Parse, then validate: the definition if it is usable, else every problem found. Rules
+/// about a field that could not be read are left out (its value was not the user's).
 pub fn load(text: &str, name: &str) -> Result<VmSpec, Problems> {
-    let spec = super::parse::parse_named(text, name)?;
-    let problems = validate(&spec);
+    let (spec, mut problems) = super::parse::parse_partial(text, name);
+    let Some(spec) = spec else {
+        return Err(Problems(problems));
+    };
+    let unread: Vec<String> = problems.iter().map(|p| p.field.clone()).collect();
+    // An unreadable list item is skipped, which shifts the indices after it: leave the
+    // whole list to the parse problems then.
+    let list_root = |f: &str| f.split_once('[').map(|(root, _)| root.to_string());
+    let related = |field: &str| {
+        unread.iter().any(|u| {
+            u == field
+                || u.starts_with(&format!("{field}."))
+                || field.starts_with(&format!("{u}."))
+                || (list_root(u).is_some() && list_root(u) == list_root(field))
+        })
+    };
+    problems.extend(validate(&spec).into_iter().filter(|p| !related(&p.field)));
     if problems.is_empty() {
         Ok(spec)
     } else {
@@ -162,7 +254,10 @@ pub fn load(text: &str, name: &str) -> Result<VmSpec, Problems> {
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Checks against this host (files under `root`) and the other definitions: what would make
@@ -171,10 +266,17 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
     let mut p = Vec::new();
     let others: Vec<&VmSpec> = others.iter().filter(|o| o.name != spec.name).collect();
     let file = |path: &Path| root.lexical(path);
-    for (field, path) in [("boot.firmware", &spec.boot.firmware), ("boot.kernel", &spec.boot.kernel), ("boot.initramfs", &spec.boot.initramfs)] {
+    for (field, path) in [
+        ("boot.firmware", &spec.boot.firmware),
+        ("boot.kernel", &spec.boot.kernel),
+        ("boot.initramfs", &spec.boot.initramfs),
+    ] {
         if let Some(path) = path {
             if !file(path).is_file() {
-                p.push(Problem::error(field, format!("{} does not exist", path.display())));
+                p.push(Problem::error(
+                    field,
+                    format!("{} does not exist", path.display()),
+                ));
             }
         }
     }
@@ -182,13 +284,27 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
         let at = format!("disks[{i}]");
         let host_path = file(&d.path);
         if !host_path.exists() {
-            p.push(Problem::error(format!("{at}.path"), format!("{} does not exist; create it first (e.g. qemu-img create)", d.path.display())));
+            p.push(Problem::error(
+                format!("{at}.path"),
+                format!(
+                    "{} does not exist; create it first (e.g. qemu-img create)",
+                    d.path.display()
+                ),
+            ));
             continue;
         }
         if let Some(actual) = sniff_format(&host_path) {
             if actual != d.format() {
-                p.push(Problem::warning(format!("{at}.format"), format!("{} looks like {} but will be opened as {}; set format = \"{}\"",
-                    d.path.display(), actual.as_str(), d.format().as_str(), actual.as_str())));
+                p.push(Problem::warning(
+                    format!("{at}.format"),
+                    format!(
+                        "{} looks like {} but will be opened as {}; set format = \"{}\"",
+                        d.path.display(),
+                        actual.as_str(),
+                        d.format().as_str(),
+                        actual.as_str()
+                    ),
+                ));
             }
         }
         for o in &others {
@@ -203,19 +319,45 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
     for (i, v) in spec.vfio.iter().enumerate() {
         let at = format!("vfio[{i}].address");
         let dir = format!("sys/bus/pci/devices/{}", v.address);
-        let Ok(resolved) = root.resolve(&dir) else { continue };
+        let Ok(resolved) = root.resolve(&dir) else {
+            continue;
+        };
         if !resolved.is_dir() {
-            p.push(Problem::error(at, format!("{} is not a PCI device on this host (see phyllome host)", v.address)));
+            p.push(Problem::error(
+                at,
+                format!(
+                    "{} is not a PCI device on this host (see phyllome host)",
+                    v.address
+                ),
+            ));
             continue;
         }
         match root.link_name_in(&resolved, "driver") {
             Ok(Some(d)) if d == "vfio-pci" => {}
-            Ok(driver) => p.push(Problem::warning(at.clone(), format!("{} is bound to {}, not vfio-pci; bind its IOMMU group before starting",
-                v.address, driver.as_deref().unwrap_or("no driver")))),
-            Err(e) => p.push(Problem::warning(at.clone(), format!("cannot read the driver of {}: {e}", v.address))),
+            Ok(driver) => p.push(Problem::warning(
+                at.clone(),
+                format!(
+                    "{} is bound to {}, not vfio-pci; bind its IOMMU group before starting",
+                    v.address,
+                    driver.as_deref().unwrap_or("no driver")
+                ),
+            )),
+            Err(e) => p.push(Problem::warning(
+                at.clone(),
+                format!("cannot read the driver of {}: {e}", v.address),
+            )),
         }
-        if let Some(o) = others.iter().find(|o| o.vfio.iter().any(|ov| ov.address == v.address)) {
-            p.push(Problem::warning(at, format!("{} is also passed to VM {}; only one of them can run at a time", v.address, o.name)));
+        if let Some(o) = others
+            .iter()
+            .find(|o| o.vfio.iter().any(|ov| ov.address == v.address))
+        {
+            p.push(Problem::warning(
+                at,
+                format!(
+                    "{} is also passed to VM {}; only one of them can run at a time",
+                    v.address, o.name
+                ),
+            ));
         }
     }
     for (i, n) in spec.net.iter().enumerate() {
@@ -232,13 +374,27 @@ fn host_resources(spec: &VmSpec, root: &SysRoot, p: &mut Vec<Problem>) {
     if let Ok(text) = root.read("sys/devices/system/cpu/online") {
         if let Some(n) = count_cpu_list(&text) {
             if spec.cpus.boot > n {
-                p.push(Problem::error("cpus.boot", format!("{} vCPUs but this host has {n} CPUs online; at most {n}", spec.cpus.boot)));
+                p.push(Problem::error(
+                    "cpus.boot",
+                    format!(
+                        "{} vCPUs but this host has {n} CPUs online; at most {n}",
+                        spec.cpus.boot
+                    ),
+                ));
             } else if spec.cpus.max_vcpus() > n {
-                p.push(Problem::warning("cpus.max", format!("{} vCPUs but this host has {n} CPUs online", spec.cpus.max_vcpus())));
+                p.push(Problem::warning(
+                    "cpus.max",
+                    format!(
+                        "{} vCPUs but this host has {n} CPUs online",
+                        spec.cpus.max_vcpus()
+                    ),
+                ));
             }
         }
     }
-    let Ok(meminfo) = root.read("proc/meminfo") else { return };
+    let Ok(meminfo) = root.read("proc/meminfo") else {
+        return;
+    };
     let kib = |key: &str| {
         meminfo.lines().find_map(|l| {
             let rest = l.strip_prefix(key)?.strip_prefix(':')?;
@@ -248,15 +404,33 @@ fn host_resources(spec: &VmSpec, root: &SysRoot, p: &mut Vec<Problem>) {
     let size = spec.memory.size.0;
     if let Some(total) = kib("MemTotal").map(|k| k * 1024) {
         if size > total {
-            p.push(Problem::error("memory.size", format!("{} is more than this host's {} of memory", spec.memory.size, ByteSize(total / MIB * MIB))));
+            p.push(Problem::error(
+                "memory.size",
+                format!(
+                    "{} is more than this host's {} of memory",
+                    spec.memory.size,
+                    ByteSize(total / MIB * MIB)
+                ),
+            ));
         } else if let Some(avail) = kib("MemAvailable").map(|k| k * 1024) {
             if size > avail && !spec.memory.hugepages {
-                p.push(Problem::warning("memory.size", format!("{} is more than the {} available now", spec.memory.size, ByteSize(avail / MIB * MIB))));
+                p.push(Problem::warning(
+                    "memory.size",
+                    format!(
+                        "{} is more than the {} available now",
+                        spec.memory.size,
+                        ByteSize(avail / MIB * MIB)
+                    ),
+                ));
             }
         }
     }
     if spec.memory.hugepages {
-        let page = spec.memory.hugepage_size.map(|s| s.0).or(kib("Hugepagesize").map(|k| k * 1024));
+        let page = spec
+            .memory
+            .hugepage_size
+            .map(|s| s.0)
+            .or(kib("Hugepagesize").map(|k| k * 1024));
         let default_page = kib("Hugepagesize").map(|k| k * 1024);
         // /proc/meminfo only counts the default size; other sizes are not checked here.
         if let (Some(page), Some(free)) = (page, kib("HugePages_Free")) {
@@ -310,8 +484,21 @@ mod tests {
         for ok in ["desktop", "t1", "win11.gaming", "a_b-c", "0"] {
             assert!(check_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".hidden", "a/b", "Desktop", "-x", "a b", &"x".repeat(64), "..", "é"] {
-            assert!(check_name(bad).unwrap_err().contains("is not a VM name"), "{bad}");
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "Desktop",
+            "-x",
+            "a b",
+            &"x".repeat(64),
+            "..",
+            "é",
+        ] {
+            assert!(
+                check_name(bad).unwrap_err().contains("is not a VM name"),
+                "{bad}"
+            );
         }
     }
 }
