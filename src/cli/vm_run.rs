@@ -157,7 +157,10 @@ pub fn info(global: &GlobalArgs, name: &str, as_json: bool) -> color_eyre::Resul
 pub fn start(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
     let m = manager(global)?;
     let status = block_on(m.start(name))?;
-    let pid = status.pid.map(|p| format!(" (VMM pid {p})")).unwrap_or_default();
+    let pid = status
+        .pid
+        .map(|p| format!(" (VMM pid {p})"))
+        .unwrap_or_default();
     out(&format!("Started {name}: {}{pid}\n", status.state))
 }
 

@@ -183,12 +183,13 @@ impl ChClient {
         method: Method,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| VmmError::Connect {
-                socket: self.socket.clone(),
-                source,
-            })?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| VmmError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
         let http = |source| VmmError::Http { op, source };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -274,7 +275,14 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR,
             br#"["Error from API","The VM could not boot","VM is not created"]"#,
         );
-        assert_eq!(c, ["Error from API", "The VM could not boot", "VM is not created"]);
+        assert_eq!(
+            c,
+            [
+                "Error from API",
+                "The VM could not boot",
+                "VM is not created"
+            ]
+        );
     }
 
     #[test]
@@ -283,10 +291,7 @@ mod tests {
             causes(StatusCode::BAD_REQUEST, b"  bad things\n"),
             ["bad things"]
         );
-        assert_eq!(
-            causes(StatusCode::NOT_FOUND, b""),
-            ["HTTP 404 Not Found"]
-        );
+        assert_eq!(causes(StatusCode::NOT_FOUND, b""), ["HTTP 404 Not Found"]);
         assert_eq!(causes(StatusCode::NOT_FOUND, br#"{"a":1}"#), [r#"{"a":1}"#]);
     }
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::vm::{Store, StoreError};
 pub use crate::vm::VmSpec as Spec;
+use crate::vm::{Store, StoreError};
 
 use super::runtime::VmRuntime;
 
@@ -84,7 +84,11 @@ pub fn summary(spec: &Spec) -> Summary {
         .iter()
         .map(|d| format!("disk:{}", d.path.display()))
         .collect();
-    devices.extend(spec.net.iter().map(|n| format!("net:{}", n.kind.interface())));
+    devices.extend(
+        spec.net
+            .iter()
+            .map(|n| format!("net:{}", n.kind.interface())),
+    );
     devices.extend(spec.vfio.iter().map(|v| format!("vfio:{}", v.address)));
     Summary {
         vcpus: spec.cpus.boot,

@@ -30,7 +30,10 @@ pub enum VmEvent {
     DeviceActivated(String),
     DeviceReset(String),
     /// Anything this version does not know, kept for the log.
-    Other { source: String, event: String },
+    Other {
+        source: String,
+        event: String,
+    },
 }
 
 /// The VM state an event implies, spelled as `vm.info` spells it.
@@ -187,10 +190,7 @@ impl EventTail {
         }
         let mut buf = Vec::new();
         // Cap one read so a runaway log cannot stall the caller.
-        let n = file
-            .take(1 << 20)
-            .read_to_end(&mut buf)
-            .unwrap_or_default();
+        let n = file.take(1 << 20).read_to_end(&mut buf).unwrap_or_default();
         self.offset += n as u64;
         self.parser.feed(&buf[..n])
     }
@@ -249,7 +249,10 @@ mod tests {
     #[test]
     fn parses_pretty_printed_stream() {
         let mut p = EventParser::default();
-        assert_eq!(p.feed(PRETTY.as_bytes()), vec![VmEvent::VmmStarting, VmEvent::Booted]);
+        assert_eq!(
+            p.feed(PRETTY.as_bytes()),
+            vec![VmEvent::VmmStarting, VmEvent::Booted]
+        );
     }
 
     #[test]
@@ -292,7 +295,10 @@ mod tests {
         assert!(tail.poll().is_empty());
         std::fs::write(&path, r#"{"source":"vm","event":"paused"}"#).unwrap();
         // Same length as before: a rewrite is seen only when the file shrinks, so append.
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         std::io::Write::write_all(&mut f, br#"{"source":"vm","event":"shutdown"}"#).unwrap();
         assert_eq!(tail.poll(), vec![VmEvent::Shutdown]);
         std::fs::write(&path, r#"{"source":"vm","event":"x"}"#).unwrap();

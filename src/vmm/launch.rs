@@ -149,7 +149,10 @@ pub fn pid_is_vmm(pid: u32, marker: &Path) -> bool {
 
 /// Sends a signal; a pid that is gone is not an error.
 pub fn signal(pid: u32, sig: rustix::process::Signal) {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return;
     };
     let _ = rustix::process::kill_process(pid, sig);
@@ -164,7 +167,10 @@ mod tests {
     fn argv_points_into_the_runtime_dir() {
         let rt = RunRoot::new("/run/phyllome").vm("t1").unwrap();
         let argv = vmm_argv(Path::new("/usr/bin/cloud-hypervisor"), &rt);
-        let argv: Vec<_> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let argv: Vec<_> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
             argv,
             [
@@ -188,7 +194,10 @@ mod tests {
     #[test]
     fn own_pid_is_checked_by_cmdline() {
         let me = std::process::id();
-        assert!(!pid_is_vmm(me, Path::new("/definitely/not/in/cmdline.sock")));
+        assert!(!pid_is_vmm(
+            me,
+            Path::new("/definitely/not/in/cmdline.sock")
+        ));
         assert!(!pid_is_vmm(u32::MAX, Path::new("x")));
     }
 }

@@ -68,7 +68,11 @@ pub enum ManagerError {
     #[error("The VMM of {name} exited before it answered; its log says: {log}")]
     VmmExited { name: String, log: String },
     #[error("The VMM of {name} did not open its API socket within {secs} s; its log says: {log}")]
-    NotReady { name: String, secs: u64, log: String },
+    NotReady {
+        name: String,
+        secs: u64,
+        log: String,
+    },
     #[error("VM {name} did not reach {state} within {secs} s")]
     StateTimeout {
         name: String,
@@ -449,7 +453,9 @@ impl VmManager {
     /// Stops the VMM of a VM: `vmm.shutdown`, then the supervisor's kill, and removes the
     /// runtime directory. Best effort: used on failure paths too.
     async fn teardown(&self, rt: &VmRuntime, grace: Duration) {
-        let client = self.client(rt).with_timeout(grace.min(self.cfg.api_timeout));
+        let client = self
+            .client(rt)
+            .with_timeout(grace.min(self.cfg.api_timeout));
         let _ = client.vmm_shutdown().await;
         let meta = rt.read_meta();
         let pid = rt.read_pid();
@@ -508,11 +514,12 @@ impl VmManager {
         let step = Duration::from_millis(100);
         let mut ticks = 0u32;
         loop {
-            if tail
-                .poll()
-                .iter()
-                .any(|e| matches!(e.state_hint(), Some(StateHint::Shutdown | StateHint::Stopped)))
-            {
+            if tail.poll().iter().any(|e| {
+                matches!(
+                    e.state_hint(),
+                    Some(StateHint::Shutdown | StateHint::Stopped)
+                )
+            }) {
                 return true;
             }
             // vm.info every half second as well: events can be lost if the file is replaced.
@@ -532,15 +539,27 @@ impl VmManager {
     }
 
     pub async fn reboot(&self, name: &str) -> Result<()> {
-        self.running_client(name).await?.reboot().await.map_err(Self::vmm_err(name))
+        self.running_client(name)
+            .await?
+            .reboot()
+            .await
+            .map_err(Self::vmm_err(name))
     }
 
     pub async fn pause(&self, name: &str) -> Result<()> {
-        self.running_client(name).await?.pause().await.map_err(Self::vmm_err(name))
+        self.running_client(name)
+            .await?
+            .pause()
+            .await
+            .map_err(Self::vmm_err(name))
     }
 
     pub async fn resume(&self, name: &str) -> Result<()> {
-        self.running_client(name).await?.resume().await.map_err(Self::vmm_err(name))
+        self.running_client(name)
+            .await?
+            .resume()
+            .await
+            .map_err(Self::vmm_err(name))
     }
 
     async fn running_client(&self, name: &str) -> Result<ChClient> {

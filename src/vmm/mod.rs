@@ -2,8 +2,8 @@
 
 pub mod api;
 pub mod client;
-pub mod error;
 pub mod defs;
+pub mod error;
 pub mod events;
 pub mod launch;
 pub mod manager;

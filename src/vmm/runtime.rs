@@ -17,7 +17,9 @@ const MAX_SOCKET_PATH: usize = 107;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("No runtime directory: XDG_RUNTIME_DIR is not set; pass --run-dir or set PHYLLOME_RUN_DIR")]
+    #[error(
+        "No runtime directory: XDG_RUNTIME_DIR is not set; pass --run-dir or set PHYLLOME_RUN_DIR"
+    )]
     NoRunDir,
     #[error("VM name {0:?} cannot name a runtime directory: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')")]
     BadName(String),
@@ -315,7 +317,16 @@ mod tests {
         for good in ["win11", "a", "dev-box_2.0"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", ".hidden", "-x", "a/b", "..", "x y", "é", &"n".repeat(65)] {
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            "..",
+            "x y",
+            "é",
+            &"n".repeat(65),
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

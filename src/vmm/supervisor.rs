@@ -101,7 +101,7 @@ impl Supervisor {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ReadyError::Timeout(log_tail(&rt.vmm_log)));
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -141,10 +141,13 @@ impl Supervisor {
 
     /// The VMM died on its own: let systemd drop the failed unit so the name is free again.
     pub async fn forget(&self, _rt: &VmRuntime, meta: Option<&LaunchMeta>) {
-        if let (Supervisor::Systemd(sd), Some(LaunchMeta {
-            supervisor: SupervisorKind::Systemd { unit },
-            ..
-        })) = (self, meta)
+        if let (
+            Supervisor::Systemd(sd),
+            Some(LaunchMeta {
+                supervisor: SupervisorKind::Systemd { unit },
+                ..
+            }),
+        ) = (self, meta)
         {
             let _ = sd.stop(unit).await;
         }

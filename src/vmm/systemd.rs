@@ -98,7 +98,11 @@ pub fn unit_properties(
 ) -> Result<Vec<(String, OwnedValue)>, SystemdError> {
     let args: Vec<String> = argv
         .iter()
-        .map(|a| a.to_str().map(str::to_string).ok_or_else(|| SystemdError::NotUtf8(a.clone())))
+        .map(|a| {
+            a.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| SystemdError::NotUtf8(a.clone()))
+        })
         .collect::<Result<_, _>>()?;
     let path = args.first().cloned().unwrap_or_default();
     let exec_start: Vec<(String, Vec<String>, bool)> = vec![(path, args, false)];
@@ -166,7 +170,9 @@ impl Systemd {
     }
 
     async fn manager(&self) -> Result<ManagerProxy<'_>, SystemdError> {
-        ManagerProxy::new(&self.conn).await.map_err(SystemdError::Bus)
+        ManagerProxy::new(&self.conn)
+            .await
+            .map_err(SystemdError::Bus)
     }
 
     async fn bounded<T>(

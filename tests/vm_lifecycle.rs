@@ -1,0 +1,504 @@
+//! Running VMs end to end: the real `phyllome` binary drives the Cloud Hypervisor test double
+//! (`examples/ch_double`, built by `cargo test`; a filtered run needs
+//! `cargo build --example ch_double` first), or a real `cloud-hypervisor` when `CH_BIN` is set.
+//! Every test kills whatever VMM it left behind, by pidfile.
+
+#[path = "support/vmm_double.rs"]
+mod vmm_double;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    state: PathBuf,
+    run: PathBuf,
+    ch_bin: PathBuf,
+    kernel: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self::with_bin(vmm_double::ch_double_path())
+    }
+
+    fn with_bin(ch_bin: PathBuf) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let kernel = tmp.path().join("vmlinuz");
+        std::fs::write(&kernel, b"not a kernel").unwrap();
+        Env {
+            state: tmp.path().join("state"),
+            run: tmp.path().join("run"),
+            _tmp: tmp,
+            ch_bin,
+            kernel,
+            // The host may run systemd; these tests are about the detached-process path.
+            env: vec![
+                ("PHYLLOME_SUPERVISOR".into(), "process".into()),
+                ("PHYLLOME_VMM_TIMEOUT".into(), "2".into()),
+            ],
+        }
+    }
+
+    fn set(&mut self, k: &str, v: &str) {
+        self.env.push((k.into(), v.into()));
+    }
+
+    fn define(&self, name: &str, extra: &str) {
+        let payload = format!("kernel = {:?}\ncmdline = \"console=ttyS0\"", self.kernel);
+        self.define_with(name, &payload, extra)
+    }
+
+    fn define_with(&self, name: &str, boot: &str, extra: &str) {
+        let dir = self.state.join("vms");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text =
+            format!("{extra}\n[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\n{boot}\n");
+        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_phyllome"));
+        c.arg("--state-dir")
+            .arg(&self.state)
+            .arg("--run-dir")
+            .arg(&self.run)
+            .arg("--ch-bin")
+            .arg(&self.ch_bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "phyllome {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn info(&self, name: &str) -> Value {
+        serde_json::from_str(&self.ok(&["vm", "info", name, "--json"])).unwrap()
+    }
+
+    fn state(&self, name: &str) -> String {
+        self.info(name)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn list(&self) -> Vec<Value> {
+        let v: Value = serde_json::from_str(&self.ok(&["vm", "list", "--json"])).unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    fn list_state(&self, name: &str) -> Option<String> {
+        self.list()
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn vm_dir(&self, name: &str) -> PathBuf {
+        self.run.join("vms").join(name)
+    }
+
+    fn pid(&self, name: &str) -> Option<u32> {
+        std::fs::read_to_string(self.vm_dir(name).join("vmm.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Live (non-zombie) processes whose command line names this VM's API socket.
+    fn vmm_processes(&self, name: &str) -> Vec<u32> {
+        let marker = self.vm_dir(name).join("api.sock");
+        let marker = marker.to_string_lossy().into_owned();
+        let mut pids = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if !alive(pid) {
+                continue;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&marker) && !cmdline.contains("phyllome ") {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    fn wait_state(&self, name: &str, want: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.list_state(name).unwrap_or_default();
+            if s == want || start.elapsed() > limit {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Ok(dirs) = std::fs::read_dir(self.run.join("vms")) else {
+            return;
+        };
+        for d in dirs.flatten() {
+            if let Some(pid) = std::fs::read_to_string(d.path().join("vmm.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+            {
+                kill(pid);
+            }
+        }
+    }
+}
+
+fn kill(pid: u32) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
+}
+
+fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while alive(pid) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+fn lifecycle(env: &Env, name: &str) {
+    let out = env.ok(&["vm", "start", name]);
+    assert!(out.contains("Started"), "{out}");
+    let info = env.info(name);
+    assert_eq!(info["state"], "Running", "{info:#}");
+    assert!(
+        info["info"]["config"].is_object(),
+        "vm.info config: {info:#}"
+    );
+    let pid = env.pid(name).expect("pidfile");
+    assert!(alive(pid));
+    assert!(env.vm_dir(name).join("events.json").exists());
+
+    env.ok(&["vm", "pause", name]);
+    assert_eq!(env.state(name), "Paused");
+    env.ok(&["vm", "resume", name]);
+    assert_eq!(env.state(name), "Running");
+
+    // Graceful: the power button, the guest powers off, the VMM goes away.
+    env.ok(&["vm", "stop", name, "--timeout", "20"]);
+    assert_eq!(env.state(name), "Stopped");
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "VMM {pid} still runs"
+    );
+    assert!(!env.vm_dir(name).exists(), "runtime dir left behind");
+
+    env.ok(&["vm", "delete", name, "--yes"]);
+    assert!(env.list_state(name).is_none());
+}
+
+#[test]
+fn start_pause_resume_stop_delete() {
+    let env = Env::new();
+    env.define("t1", "");
+    lifecycle(&env, "t1");
+}
+
+#[test]
+fn list_shows_definitions_states_and_invalid_files() {
+    let env = Env::new();
+    env.define("good", "autostart = true");
+    std::fs::write(env.state.join("vms/bad.toml"), "[memory]\nsize = \"2X\"\n").unwrap();
+    let rows = env.list();
+    let good = rows.iter().find(|r| r["name"] == "good").unwrap();
+    assert_eq!(good["state"], "Stopped");
+    assert_eq!(good["vcpus"], 2);
+    assert_eq!(good["memory_bytes"], 512u64 << 20);
+    let bad = rows.iter().find(|r| r["name"] == "bad").unwrap();
+    assert!(
+        bad["error"].as_str().unwrap().contains("memory.size"),
+        "{bad}"
+    );
+    let table = env.ok(&["vm", "list"]);
+    assert!(
+        table.contains("good") && table.contains("Stopped"),
+        "{table}"
+    );
+    assert!(
+        table.contains("bad") && table.contains("memory.size"),
+        "{table}"
+    );
+}
+
+#[test]
+fn vms_outlive_a_killed_cli_and_are_found_again() {
+    let mut env = Env::new();
+    env.define("a", "");
+    env.define("b", "");
+    env.ok(&["vm", "start", "a"]);
+    let pid_a = env.pid("a").unwrap();
+
+    // Kill a CLI in the middle of starting b (vm.boot takes a while): SIGKILL, no cleanup.
+    env.set("CH_DOUBLE_BOOT_MS", "1500");
+    let mut cli = env.cmd(&["vm", "start", "b"]).spawn().unwrap();
+    let start = Instant::now();
+    while env.pid("b").is_none() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    cli.kill().unwrap();
+    let _ = cli.wait();
+    let pid_b = env.pid("b").expect("b's VMM was launched");
+
+    assert!(alive(pid_a) && alive(pid_b));
+    assert_eq!(
+        env.wait_state("a", "Running", Duration::from_secs(5)),
+        "Running"
+    );
+    assert_eq!(
+        env.wait_state("b", "Running", Duration::from_secs(10)),
+        "Running"
+    );
+    env.ok(&["vm", "stop", "a", "--force", "--yes"]);
+    env.ok(&["vm", "stop", "b", "--force", "--yes"]);
+    assert!(wait_gone(pid_a, Duration::from_secs(5)));
+    assert!(wait_gone(pid_b, Duration::from_secs(5)));
+}
+
+#[test]
+fn two_concurrent_starts_make_one_vmm() {
+    let mut env = Env::new();
+    env.set("CH_DOUBLE_BOOT_MS", "300");
+    env.define("t1", "");
+    let children: Vec<_> = (0..2)
+        .map(|_| env.cmd(&["vm", "start", "t1"]).spawn().unwrap())
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    let refused: Vec<String> = outs
+        .iter()
+        .filter(|o| !o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    assert_eq!(ok, 1, "exactly one start succeeds: {refused:?}");
+    assert!(refused[0].contains("already running"), "{refused:?}");
+    assert_eq!(env.vmm_processes("t1").len(), 1);
+    assert_eq!(env.state("t1"), "Running");
+}
+
+#[test]
+fn hung_vmm_socket_gives_a_timeout_not_a_hang() {
+    let mut env = Env::new();
+    env.set("CH_DOUBLE_HANG", "vm.info");
+    env.set("PHYLLOME_VMM_TIMEOUT", "1");
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+
+    let start = Instant::now();
+    let out = env.run(&["vm", "info", "t1", "--json"]);
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("timed out"), "{err}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    let start = Instant::now();
+    assert_eq!(env.list_state("t1").as_deref(), Some("Unresponsive"));
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    // A hung VMM still goes away when forced.
+    let pid = env.pid("t1").unwrap();
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    assert!(wait_gone(pid, Duration::from_secs(5)));
+    assert!(!env.vm_dir("t1").exists());
+}
+
+#[test]
+fn a_dead_vmm_is_shown_stopped_and_cleaned() {
+    let env = Env::new();
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let pid = env.pid("t1").unwrap();
+    kill(pid);
+    assert!(wait_gone(pid, Duration::from_secs(5)));
+    assert_eq!(env.list_state("t1").as_deref(), Some("Stopped"));
+    assert!(!env.vm_dir("t1").exists(), "stale runtime dir kept");
+    // And it starts again.
+    env.ok(&["vm", "start", "t1"]);
+    assert_eq!(env.state("t1"), "Running");
+}
+
+#[test]
+fn failed_boot_reports_causes_and_cleans_up() {
+    let mut env = Env::new();
+    env.set("CH_DOUBLE_FAIL", "vm.boot");
+    env.define("t1", "");
+    let out = env.run(&["vm", "start", "t1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("vm.boot"), "{err}");
+    assert!(err.contains("caused by"), "{err}");
+    assert!(!env.vm_dir("t1").exists(), "runtime dir left behind");
+    assert!(env.vmm_processes("t1").is_empty(), "VMM left running");
+}
+
+#[test]
+fn missing_binary_is_a_clear_error() {
+    let mut env = Env::new();
+    env.ch_bin = PathBuf::from("/nonexistent/cloud-hypervisor");
+    env.define("t1", "");
+    let out = env.run(&["vm", "start", "t1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("/nonexistent/cloud-hypervisor"), "{err}");
+    assert!(!env.vm_dir("t1").exists());
+}
+
+#[test]
+fn destructive_commands_refuse_without_a_terminal() {
+    let env = Env::new();
+    env.define("t1", "");
+    for args in [
+        &["vm", "delete", "t1"][..],
+        &["vm", "stop", "t1", "--force"][..],
+        &["vm", "reboot", "t1"][..],
+    ] {
+        let out = env.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains("--yes"), "{args:?}: {err}");
+    }
+    assert!(env.state.join("vms/t1.toml").exists());
+}
+
+#[test]
+fn delete_is_refused_while_running() {
+    let env = Env::new();
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let out = env.run(&["vm", "delete", "t1", "--yes"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop it first"));
+    assert!(env.state.join("vms/t1.toml").exists());
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+}
+
+#[test]
+fn reboot_keeps_it_running() {
+    let env = Env::new();
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    env.ok(&["vm", "reboot", "t1", "--yes"]);
+    assert_eq!(
+        env.wait_state("t1", "Running", Duration::from_secs(5)),
+        "Running"
+    );
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+}
+
+#[test]
+fn autostart_starts_only_marked_vms() {
+    let env = Env::new();
+    env.define("on", "autostart = true");
+    env.define("off", "");
+    let out = env.ok(&["autostart"]);
+    assert!(out.contains("on: running"), "{out}");
+    assert!(!out.contains("off:"), "{out}");
+    assert_eq!(env.state("on"), "Running");
+    assert_eq!(env.state("off"), "Stopped");
+    // Again: already running counts as done.
+    env.ok(&["autostart"]);
+    assert_eq!(env.vmm_processes("on").len(), 1);
+}
+
+/// The same lifecycle against a real Cloud Hypervisor: `CH_BIN=/path/to/cloud-hypervisor` plus
+/// `CH_TEST_KERNEL` (a bootable vmlinux/bzImage, with `CH_TEST_INITRAMFS` optionally) or
+/// `CH_TEST_FIRMWARE` (hypervisor-fw/CLOUDHV.fd, with `CH_TEST_DISK`).
+#[test]
+fn real_cloud_hypervisor_lifecycle() {
+    let Some(bin) = std::env::var_os("CH_BIN").map(PathBuf::from) else {
+        eprintln!("SKIPPED: real Cloud Hypervisor lifecycle (set CH_BIN=/path/to/cloud-hypervisor and CH_TEST_KERNEL or CH_TEST_FIRMWARE)");
+        return;
+    };
+    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+    let boot = match (var("CH_TEST_KERNEL"), var("CH_TEST_FIRMWARE")) {
+        (Some(k), _) => {
+            let mut s = format!("kernel = {k:?}\ncmdline = \"console=ttyS0 panic=1\"\n");
+            if let Some(i) = var("CH_TEST_INITRAMFS") {
+                s.push_str(&format!("initramfs = {i:?}\n"));
+            }
+            s
+        }
+        (None, Some(f)) => format!("firmware = {f:?}\n"),
+        (None, None) => {
+            eprintln!("SKIPPED: real Cloud Hypervisor lifecycle (CH_BIN is set but neither CH_TEST_KERNEL nor CH_TEST_FIRMWARE)");
+            return;
+        }
+    };
+    let mut env = Env::with_bin(bin);
+    env.set("PHYLLOME_VMM_TIMEOUT", "10");
+    let disk = var("CH_TEST_DISK")
+        .map(|d| format!("[[disks]]\npath = {d:?}\n"))
+        .unwrap_or_default();
+    // `[[disks]]` after the `[boot]` keys, as the last table of the file.
+    env.define_with("real", &format!("{boot}\n{disk}"), "");
+    real_lifecycle(&env, "real");
+}
+
+fn real_lifecycle(env: &Env, name: &str) {
+    env.ok(&["vm", "start", name]);
+    assert_eq!(env.state(name), "Running");
+    env.ok(&["vm", "pause", name]);
+    assert_eq!(env.state(name), "Paused");
+    env.ok(&["vm", "resume", name]);
+    assert_eq!(env.state(name), "Running");
+    // A test guest may ignore ACPI: the timeout falls back to vm.shutdown.
+    env.ok(&["vm", "stop", name, "--timeout", "10"]);
+    assert_eq!(env.state(name), "Stopped");
+    env.ok(&["vm", "delete", name, "--yes"]);
+}
