@@ -108,7 +108,7 @@ fn table(rows: &[VmStatus]) -> String {
 fn human_bytes(b: u64) -> String {
     const G: u64 = 1 << 30;
     const M: u64 = 1 << 20;
-    if b >= G && b % G == 0 {
+    if b >= G && b.is_multiple_of(G) {
         format!("{}G", b / G)
     } else if b >= M {
         format!("{}M", b / M)

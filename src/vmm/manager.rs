@@ -523,7 +523,7 @@ impl VmManager {
                 return true;
             }
             // vm.info every half second as well: events can be lost if the file is replaced.
-            if ticks % 5 == 0 {
+            if ticks.is_multiple_of(5) {
                 match client.info().await {
                     Ok(info) if info.state == VmState::Shutdown => return true,
                     Err(VmmError::Connect { .. }) => return true,

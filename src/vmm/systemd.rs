@@ -20,8 +20,9 @@ const BUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SystemdError {
+    // zbus errors are large; boxed so every Result carrying them stays small.
     #[error("Cannot reach systemd over D-Bus")]
-    Bus(#[source] zbus::Error),
+    Bus(#[source] Box<zbus::Error>),
     #[error("systemd did not answer within {0:?}")]
     Timeout(Duration),
     #[error("systemd refused {what} for {unit}")]
@@ -29,7 +30,7 @@ pub enum SystemdError {
         what: &'static str,
         unit: String,
         #[source]
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     #[error("Cannot pass {0:?} to systemd: not UTF-8")]
     NotUtf8(OsString),
@@ -165,14 +166,14 @@ impl Systemd {
         let conn = tokio::time::timeout(BUS_TIMEOUT, fut)
             .await
             .map_err(|_| SystemdError::Timeout(BUS_TIMEOUT))?
-            .map_err(SystemdError::Bus)?;
+            .map_err(|e| SystemdError::Bus(Box::new(e)))?;
         Ok(Self { conn })
     }
 
     async fn manager(&self) -> Result<ManagerProxy<'_>, SystemdError> {
         ManagerProxy::new(&self.conn)
             .await
-            .map_err(SystemdError::Bus)
+            .map_err(|e| SystemdError::Bus(Box::new(e)))
     }
 
     async fn bounded<T>(
@@ -186,7 +187,7 @@ impl Systemd {
             .map_err(|source| SystemdError::Call {
                 what,
                 unit: unit.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 
