@@ -389,8 +389,11 @@ impl Importer {
             );
             return None;
         };
+        let path = PathBuf::from(path);
+        // A format the file name implies is left implicit, as a person would write it.
+        let format = format.filter(|f| *f != DiskFormat::from_path(&path));
         Some(Disk {
-            path: PathBuf::from(path),
+            path,
             readonly: self.boolean(d, at, "readonly"),
             format,
             id: self.user_id(d, at),
