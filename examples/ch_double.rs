@@ -1,0 +1,10 @@
+//! A Cloud Hypervisor test double for the integration tests and for trying the console
+//! without KVM: `cargo run --example ch_double -- --api-socket path=/tmp/ch.sock`, or
+//! `phyllome --ch-bin target/debug/examples/ch_double`. See `tests/support/ch_double.rs`.
+
+#[path = "../tests/support/ch_double.rs"]
+mod ch_double;
+
+fn main() -> std::process::ExitCode {
+    ch_double::main()
+}

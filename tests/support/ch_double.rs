@@ -1,0 +1,585 @@
+//! A Cloud Hypervisor test double: takes `cloud-hypervisor`'s command line and serves its REST
+//! API on the Unix socket, with CH's state machine and error replies but no VM.
+//!
+//! Built as `examples/ch_double.rs` (which includes this file), so `cargo test` builds it at
+//! `target/<profile>/examples/ch_double`; `tests/support/vmm_double.rs` finds and spawns it.
+//!
+//! Command line: `--api-socket path=P` (or `--api-socket P`), `--event-monitor path=E`,
+//! `--serial socket=S|off|null|pty|tty|file=F`, `--console ...`, `--version`; other CH flags are
+//! accepted and ignored. Environment knobs for fault injection (routes as `vm.boot`, comma
+//! separated lists allowed):
+//! - `CH_DOUBLE_HANG=<routes>`: never answer; like a stuck CH API thread, later requests queue.
+//! - `CH_DOUBLE_FAIL=<routes>`: answer HTTP 500 with a CH error array.
+//! - `CH_DOUBLE_BOOT_MS=<n>`: `vm.boot` takes n ms and blocks the API meanwhile, as in CH.
+//! - `CH_DOUBLE_POWEROFF_MS=<n>`: delay before the guest acts on `vm.power-button` (200).
+//! - `CH_DOUBLE_POWEROFF=exit|stay`: on guest power-off the VMM exits (`exit`, what CH does)
+//!   or keeps the VM in `Shutdown` (`stay`).
+//! - `CH_DOUBLE_REQUEST_LOG=<file>`: append one JSON line per request (`method`, `route`,
+//!   `body`), so tests can check everything a client sent.
+//!
+//! Bodies are validated against the real spec (`openapi.rs`): a bad one gets a 400.
+#![allow(dead_code)]
+
+#[path = "ch_double_vm.rs"]
+mod machine;
+#[path = "openapi.rs"]
+mod openapi;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, Mutex, Notify};
+
+use machine::{Effect, Machine, Reply};
+
+pub const VERSION: &str = "v54.0-double";
+/// Request bodies larger than this are refused (CH's own limit is similar in spirit).
+const MAX_BODY: usize = 1 << 20;
+
+#[derive(Debug, Default)]
+pub struct Args {
+    pub api_socket: Option<PathBuf>,
+    pub event_monitor: Option<PathBuf>,
+    /// `socket=S` of `--serial`: served from start, before any VM exists.
+    pub serial_socket: Option<PathBuf>,
+    pub serial_file: Option<PathBuf>,
+    pub version: bool,
+}
+
+/// Parses CH's command line. Unknown flags are skipped with their value (an argument that
+/// does not start with `-`), since the double only needs the plumbing flags.
+pub fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut out = Args::default();
+    let mut i = 0;
+    while i < args.len() {
+        let (flag, inline) = match args[i].split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (args[i].clone(), None),
+        };
+        i += 1;
+        if flag == "--version" || flag == "-V" {
+            out.version = true;
+            continue;
+        }
+        if !flag.starts_with('-') {
+            continue;
+        }
+        let value = match inline {
+            Some(v) => Some(v),
+            None if i < args.len() && !args[i].starts_with('-') => {
+                i += 1;
+                Some(args[i - 1].clone())
+            }
+            None => None,
+        };
+        let need = |v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--api-socket" => out.api_socket = Some(path_option(&need(value)?, "path")?),
+            "--event-monitor" => out.event_monitor = Some(path_option(&need(value)?, "path")?),
+            "--serial" => {
+                let v = need(value)?;
+                if let Some(s) = v.strip_prefix("socket=") {
+                    out.serial_socket = Some(PathBuf::from(s));
+                } else if let Some(f) = v.strip_prefix("file=") {
+                    out.serial_file = Some(PathBuf::from(f));
+                } else if !["off", "null", "pty", "tty"].contains(&v.as_str()) {
+                    return Err(format!("--serial {v}: unknown mode"));
+                }
+            }
+            "--console" => {
+                let v = need(value)?;
+                let ok = ["off", "null", "pty", "tty"].contains(&v.as_str())
+                    || v.starts_with("file=")
+                    || v.starts_with("socket=");
+                if !ok {
+                    return Err(format!("--console {v}: unknown mode"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `path=P` (with other `k=v` options) or a bare `P`.
+fn path_option(v: &str, key: &str) -> Result<PathBuf, String> {
+    if !v.contains('=') {
+        return Ok(PathBuf::from(v));
+    }
+    v.split(',')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{v}: no {key}= (file descriptors are not supported)"))
+}
+
+struct Faults {
+    hang: Vec<String>,
+    fail: Vec<String>,
+    boot: Duration,
+    poweroff_after: Duration,
+    poweroff_exits: bool,
+}
+
+impl Faults {
+    fn from_env() -> Faults {
+        let routes = |k: &str| -> Vec<String> {
+            std::env::var(k)
+                .unwrap_or_default()
+                .split(',')
+                .map(|r| {
+                    openapi::normalize_route(r.trim())
+                        .trim_start_matches('/')
+                        .to_owned()
+                })
+                .filter(|r| !r.is_empty())
+                .collect()
+        };
+        let ms = |k: &str, default: u64| {
+            let v = std::env::var(k).ok().and_then(|v| v.trim().parse().ok());
+            Duration::from_millis(v.unwrap_or(default))
+        };
+        Faults {
+            hang: routes("CH_DOUBLE_HANG"),
+            fail: routes("CH_DOUBLE_FAIL"),
+            boot: ms("CH_DOUBLE_BOOT_MS", 0),
+            poweroff_after: ms("CH_DOUBLE_POWEROFF_MS", 200),
+            poweroff_exits: std::env::var("CH_DOUBLE_POWEROFF").as_deref() != Ok("stay"),
+        }
+    }
+}
+
+struct Vmm {
+    /// One lock for the whole API: CH serves one request at a time on its API thread.
+    machine: Mutex<Machine>,
+    faults: Faults,
+    start: Instant,
+    events: Option<std::sync::Mutex<std::fs::File>>,
+    request_log: Option<std::sync::Mutex<std::fs::File>>,
+    serial: broadcast::Sender<Bytes>,
+    serial_file: Option<PathBuf>,
+    exit: Notify,
+    /// Sockets this process created, removed again on exit.
+    created: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Vmm {
+    /// Appends a CH-style event: pretty JSON followed by a blank line, as CH writes them.
+    fn event(&self, source: &str, event: &str) {
+        let Some(file) = &self.events else { return };
+        let t = self.start.elapsed();
+        let ev = json!({
+            "timestamp": {"secs": t.as_secs(), "nanos": t.subsec_nanos()},
+            "source": source,
+            "event": event,
+            "properties": null,
+        });
+        let text = serde_json::to_string_pretty(&ev).unwrap_or_default();
+        if let Ok(mut f) = file.lock() {
+            let _ = f.write_all(format!("{text}\n\n").as_bytes());
+        }
+    }
+
+    fn log_request(&self, method: &str, route: &str, body: &[u8]) {
+        let Some(file) = &self.request_log else {
+            return;
+        };
+        let body: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
+            if body.is_empty() {
+                Value::Null
+            } else {
+                Value::String(String::from_utf8_lossy(body).into_owned())
+            }
+        });
+        let line = json!({"method": method, "route": route, "body": body});
+        if let Ok(mut f) = file.lock() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ch_double: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.version {
+        println!("cloud-hypervisor {VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    let Some(socket) = args.api_socket.clone() else {
+        eprintln!("ch_double: --api-socket is required");
+        return ExitCode::from(2);
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ch_double: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args, socket)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ch_double: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, socket: PathBuf) -> Result<(), String> {
+    let open_append = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let events = args.event_monitor.as_deref().map(open_append).transpose()?;
+    let log_path = std::env::var_os("CH_DOUBLE_REQUEST_LOG").map(PathBuf::from);
+    let request_log = log_path.as_deref().map(open_append).transpose()?;
+    let listener = bind(&socket)?;
+    let vmm = Arc::new(Vmm {
+        machine: Mutex::new(Machine::default()),
+        faults: Faults::from_env(),
+        start: Instant::now(),
+        events: events.map(std::sync::Mutex::new),
+        request_log: request_log.map(std::sync::Mutex::new),
+        serial: broadcast::channel(256).0,
+        serial_file: args.serial_file.clone(),
+        exit: Notify::new(),
+        created: std::sync::Mutex::new(vec![socket.clone()]),
+    });
+    vmm.event("vmm", "starting");
+    if let Some(s) = &args.serial_socket {
+        serve_serial(&vmm, s)?;
+    }
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("SIGINT handler: {e}"))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(vmm.clone(), stream));
+                }
+                Err(e) => eprintln!("ch_double: accept: {e}"),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = vmm.exit.notified() => break,
+        }
+    }
+    let created = vmm.created.lock().map(|c| c.clone()).unwrap_or_default();
+    for path in created {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Binds a Unix socket, replacing a stale socket file (as CH does) but never another file.
+fn bind(path: &Path) -> Result<UnixListener, String> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!("{}: exists and is not a socket", path.display()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn serve_connection(vmm: Arc<Vmm>, stream: UnixStream) {
+    let service = hyper::service::service_fn(move |req| {
+        let vmm = vmm.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(vmm, req).await) }
+    });
+    // Malformed HTTP gets hyper's own 400 and the connection ends; nothing else to do.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+fn respond(status: u16, body: Option<&Value>) -> Response<Full<Bytes>> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut r = Response::builder().status(status);
+    if body.is_some() {
+        r = r.header("Content-Type", "application/json");
+    }
+    r.body(Full::new(Bytes::from(bytes)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+async fn handle(vmm: Arc<Vmm>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = req.method().as_str().to_ascii_lowercase();
+    let path = req.uri().path().to_owned();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let e = json!(["Error from API", "Cannot read the request body"]);
+            return respond(400, Some(&e));
+        }
+    };
+    let Some(route) = path.strip_prefix("/api/v1/").map(str::to_owned) else {
+        return respond(404, None);
+    };
+    vmm.log_request(&method, &route, &body);
+    match openapi::spec().method(&route) {
+        None => return respond(404, None),
+        Some(m) if m != method => {
+            let e = json!([
+                "Error from API",
+                format!("{route} takes {}", m.to_uppercase())
+            ]);
+            return respond(405, Some(&e));
+        }
+        Some(_) => {}
+    }
+    // In a task of its own: a client that gives up (timeout) must not cancel the work, just as
+    // CH's API thread carries on with a boot whose caller went away.
+    let work = tokio::spawn(process(vmm, route, body));
+    work.await.unwrap_or_else(|_| respond(500, None))
+}
+
+async fn process(vmm: Arc<Vmm>, route: String, body: Bytes) -> Response<Full<Bytes>> {
+    let mut machine = vmm.machine.lock().await;
+    if vmm.faults.hang.contains(&route) {
+        // Holding the API lock forever: like CH's API thread stuck on this request.
+        std::future::pending::<()>().await;
+    }
+    if vmm.faults.fail.contains(&route) {
+        let r = Reply::error(
+            500,
+            "Error from API",
+            &format!("Injected failure of {route}"),
+        );
+        return respond(r.status, r.body.as_ref());
+    }
+    if route == "vm.boot" && !vmm.faults.boot.is_zero() {
+        tokio::time::sleep(vmm.faults.boot).await;
+    }
+    let mut reply = machine.handle(&route, &body, Instant::now());
+    if reply.status < 300 {
+        if let Err(e) = snapshot_files(&mut machine, &route, &body, &mut reply) {
+            reply = Reply::error(500, "The VM could not be snapshotted or restored", &e);
+        }
+    }
+    drop(machine);
+
+    for (source, event) in &reply.events {
+        vmm.event(source, event);
+    }
+    match &reply.effect {
+        Effect::None => {}
+        Effect::Booted { serial_socket } => on_boot(&vmm, serial_socket.as_deref()),
+        Effect::GuestPowerOff { boot } => {
+            tokio::spawn(guest_poweroff(vmm.clone(), *boot));
+        }
+        Effect::ExitVmm => {
+            let mut r = respond(reply.status, reply.body.as_ref());
+            // The exit waits for this reply to be written: see the spawned task.
+            r.headers_mut().insert(
+                "Connection",
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            let v = vmm.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                v.exit.notify_one();
+            });
+            return r;
+        }
+    }
+    if let Some(fail) = invalid_reply(&route, &reply) {
+        let e = json!([
+            "Error from API",
+            "The double's reply does not match the spec",
+            fail
+        ]);
+        return respond(500, Some(&e));
+    }
+    respond(reply.status, reply.body.as_ref())
+}
+
+/// The double checks its own replies too, so a test can trust what it reads.
+fn invalid_reply(route: &str, reply: &Reply) -> Option<String> {
+    let schema = match route {
+        "vm.info" => "VmInfo",
+        "vmm.ping" => "VmmPingResponse",
+        "vm.counters" => "VmCounters",
+        "vm.add-device" => "PciDeviceInfo",
+        _ => return None,
+    };
+    let body = reply.body.as_ref().filter(|_| reply.status == 200)?;
+    openapi::validate_reply(schema, body, openapi::Mode::Request).err()
+}
+
+/// `vm.snapshot` writes `config.json` into the destination directory; `vm.restore` reads it.
+fn snapshot_files(
+    m: &mut Machine,
+    route: &str,
+    body: &[u8],
+    reply: &mut Reply,
+) -> Result<(), String> {
+    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let dir = |key: &str| -> Result<PathBuf, String> {
+        let url = req.get(key).and_then(Value::as_str).unwrap_or_default();
+        url.strip_prefix("file://")
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("{url}: only file:// URLs are supported"))
+    };
+    match route {
+        "vm.snapshot" => {
+            let dir = dir("destination_url")?;
+            let config = reply.body.take().and_then(|b| b.get("config").cloned());
+            let text =
+                serde_json::to_string_pretty(&config.unwrap_or(Value::Null)).unwrap_or_default();
+            std::fs::write(dir.join("config.json"), text)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            reply.status = 204;
+        }
+        "vm.restore" => {
+            let dir = dir("source_url")?;
+            let path = dir.join("config.json");
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let config: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let resume = req.get("resume").and_then(Value::as_bool).unwrap_or(false);
+            m.restored(config, resume, Instant::now());
+            reply.events.push(("vm", "restored"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn guest_poweroff(vmm: Arc<Vmm>, boot: u64) {
+    tokio::time::sleep(vmm.faults.poweroff_after).await;
+    let mut machine = vmm.machine.lock().await;
+    if !machine.guest_poweroff(boot, Instant::now()) {
+        return;
+    }
+    vmm.event("vm", "shutdown");
+    if vmm.faults.poweroff_exits {
+        // CH exits when its guest powers off: the VM is deleted and the VMM shuts down.
+        vmm.event("vm", "deleted");
+        vmm.event("vmm", "shutdown");
+        vmm.exit.notify_one();
+    }
+}
+
+fn on_boot(vmm: &Arc<Vmm>, serial_socket: Option<&str>) {
+    if let Some(s) = serial_socket {
+        let path = PathBuf::from(s);
+        let already = vmm
+            .created
+            .lock()
+            .map(|c| c.contains(&path))
+            .unwrap_or(true);
+        if !already {
+            if let Err(e) = serve_serial(vmm, &path) {
+                eprintln!("ch_double: serial socket: {e}");
+            }
+        }
+    }
+    let banner = [
+        "Linux version 6.1.0-double (phyllome test double) #1 SMP",
+        "Command line: console=ttyS0",
+        "Run /sbin/init as init process",
+        "",
+        "double login: ",
+    ]
+    .join("\r\n");
+    serial_out(vmm, banner.as_bytes());
+}
+
+/// Sends bytes to every client of the serial socket and to the serial file.
+fn serial_out(vmm: &Vmm, bytes: &[u8]) {
+    let _ = vmm.serial.send(Bytes::copy_from_slice(bytes));
+    if let Some(p) = &vmm.serial_file {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = f.write_all(bytes);
+        }
+    }
+}
+
+/// Listens on the serial socket: clients get the guest's output (a boot banner, then a line a
+/// second while it runs) and their input is echoed, as by a getty.
+fn serve_serial(vmm: &Arc<Vmm>, path: &Path) -> Result<(), String> {
+    let listener = bind(path)?;
+    if let Ok(mut c) = vmm.created.lock() {
+        c.push(path.to_owned());
+    }
+    let v = vmm.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(serial_client(v.clone(), stream));
+        }
+    });
+    let v = vmm.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut n = 0u64;
+        loop {
+            tick.tick().await;
+            let running = v.machine.lock().await.state() == Some(machine::State::Running);
+            if running {
+                n += 1;
+                let secs = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                serial_out(
+                    &v,
+                    format!("\r\n[{n:>6}] double: heartbeat at {secs}").as_bytes(),
+                );
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn serial_client(vmm: Arc<Vmm>, stream: UnixStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut rx = vmm.serial.subscribe();
+    let (mut r, mut w) = stream.into_split();
+    let mut buf = [0u8; 256];
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Ok(bytes) => if w.write_all(&bytes).await.is_err() { return },
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            },
+            n = r.read(&mut buf) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => if w.write_all(&buf[..n]).await.is_err() { return },
+            },
+        }
+    }
+}
