@@ -241,7 +241,10 @@ impl Store {
         let current = self.get_text(name).ok();
         let mut out = Vec::new();
         let mut previous: Option<String> = None;
-        for number in self.version_numbers(name)? {
+        let numbers = self.version_numbers(name)?;
+        // A writer killed before pruning may leave one more; show the kept ones only.
+        let kept = &numbers[numbers.len().saturating_sub(KEEP_VERSIONS)..];
+        for &number in kept {
             let path = self.version_path(name, number);
             let Ok(text) = fs::read_to_string(&path) else {
                 continue;
