@@ -64,7 +64,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (scale, unit) in [(TIB, "T"), (GIB, "G"), (MIB, "M"), (KIB, "K")] {
-            if n != 0 && n % scale == 0 {
+            if n != 0 && n.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", n / scale);
             }
         }

@@ -185,7 +185,7 @@ pub fn to_vm_config(spec: &VmSpec, rt: &RuntimePaths) -> Value {
 fn ch_size(s: ByteSize) -> String {
     let n = s.0;
     for (scale, unit) in [(GIB, "G"), (MIB, "M"), (KIB, "K")] {
-        if n != 0 && n % scale == 0 {
+        if n != 0 && n.is_multiple_of(scale) {
             return format!("{}{unit}", n / scale);
         }
     }

@@ -87,7 +87,7 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
             "memory.size",
             format!("{} is too small; at least 64M", m.size),
         );
-    } else if m.size.0 % (4 * 1024) != 0 {
+    } else if !m.size.0.is_multiple_of(4 * 1024) {
         err(
             "memory.size",
             format!("{} is not a multiple of 4K pages; write e.g. 2G", m.size),
@@ -105,7 +105,7 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
                 "memory.hugepage_size",
                 format!("{h} is not a hugepage size; write 2M or 1G"),
             );
-        } else if m.size.0 % h.0 != 0 {
+        } else if !m.size.0.is_multiple_of(h.0) {
             err(
                 "memory.size",
                 format!("{} is not a multiple of the hugepage size {h}", m.size),
