@@ -288,7 +288,11 @@ fn cli_define_export_import_history_rollback() {
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(v["cpus"]["boot_vcpus"], 3);
-    assert_eq!(v["memory"]["size"], 1u64 << 30, "--replace starts again from the file");
+    assert_eq!(
+        v["memory"]["size"],
+        1u64 << 30,
+        "--replace starts again from the file"
+    );
     assert_eq!(v["disks"][0]["readonly"], true);
     let (ok, cli, _) = phyllome(&st, &["vm", "export", "web", "--format", "cli"]);
     assert!(
