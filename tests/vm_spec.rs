@@ -1,5 +1,8 @@
 //! VM definitions: parse and validation messages, Cloud Hypervisor export and import.
 
+#[path = "support/openapi.rs"]
+mod openapi;
+
 use phyllome::host::SysRoot;
 use phyllome::vm::{self, load, to_cli_args, to_vm_config, RuntimePaths, VmSpec, EXAMPLE_TOML};
 use proptest::prelude::*;
@@ -402,5 +405,28 @@ fn host_checks_read_the_host_root() {
     assert_eq!(found.len(), want.len(), "{found:#?}");
     for (f, w) in found.iter().zip(want) {
         assert!(f.starts_with(w), "{f}\nshould start with\n{w}");
+    }
+}
+
+#[test]
+fn vm_config_validates_against_the_real_spec() {
+    let kernel = "[cpus]\nboot = 2\n[memory]\nsize = \"1G\"\n[boot]\nkernel = \"/k\"\ninitramfs = \"/i\"\ncmdline = \"x\"\n";
+    let examples = [
+        full_spec(),
+        load(EXAMPLE_TOML, "desktop").expect("example"),
+        load(kernel, "k").expect("kernel"),
+    ];
+    for spec in &examples {
+        let config = to_vm_config(spec, &rt());
+        if let Err(e) = openapi::validate("VmConfig", &config) {
+            panic!("{}: {e}\n{config:#}", spec.name);
+        }
+    }
+    for serial in ["off", "pty", "file=/var/log/s.log"] {
+        for console in ["off", "pty", "file", "file=/c.log"] {
+            let text = format!("serial = {serial:?}\nconsole = {console:?}\n{BASE}");
+            let config = to_vm_config(&load(&text, "t").expect("spec"), &rt());
+            openapi::validate("VmConfig", &config).expect("serial/console modes");
+        }
     }
 }
