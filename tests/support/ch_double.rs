@@ -6,7 +6,9 @@
 //!
 //! Command line: `--api-socket path=P` (or `--api-socket P`), `--event-monitor path=E`,
 //! `--serial socket=S|off|null|pty|tty|file=F`, `--console ...`, `--version`; other CH flags are
-//! accepted and ignored. Environment knobs for fault injection (routes as `vm.boot`, comma
+//! accepted and ignored. As in CH, `--serial`/`--console` only count with a payload on the
+//! command line (`--kernel`/`--firmware`); a VM made with `vm.create` gets the serial port of its
+//! body (`"serial": {"mode": "Socket", "socket": S}`), whose socket appears at `vm.boot`. Environment knobs for fault injection (routes as `vm.boot`, comma
 //! separated lists allowed):
 //! - `CH_DOUBLE_HANG=<routes>`: never answer; like a stuck CH API thread, later requests queue.
 //! - `CH_DOUBLE_FAIL=<routes>`: answer HTTP 500 with a CH error array.
@@ -49,8 +51,12 @@ const MAX_BODY: usize = 1 << 20;
 pub struct Args {
     pub api_socket: Option<PathBuf>,
     pub event_monitor: Option<PathBuf>,
-    /// `socket=S` of `--serial`: served from start, before any VM exists.
+    /// `socket=S` of `--serial`. Like CH, the double uses it only with a payload on the command
+    /// line (`--kernel`/`--firmware`): otherwise CH ignores every VM flag and the serial port
+    /// is whatever the `vm.create` body says.
     pub serial_socket: Option<PathBuf>,
+    /// `--kernel`, `--firmware` or `--igvm` was given.
+    pub cli_payload: bool,
     pub serial_file: Option<PathBuf>,
     pub version: bool,
 }
@@ -83,6 +89,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         };
         let need = |v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--kernel" | "--firmware" | "--igvm" => out.cli_payload = true,
             "--api-socket" => out.api_socket = Some(path_option(&need(value)?, "path")?),
             "--event-monitor" => out.event_monitor = Some(path_option(&need(value)?, "path")?),
             "--serial" => {
@@ -165,7 +172,7 @@ struct Vmm {
     events: Option<std::sync::Mutex<std::fs::File>>,
     request_log: Option<std::sync::Mutex<std::fs::File>>,
     serial: broadcast::Sender<Bytes>,
-    serial_file: Option<PathBuf>,
+    serial_file: std::sync::Mutex<Option<PathBuf>>,
     exit: Notify,
     /// Sockets this process created, removed again on exit.
     created: std::sync::Mutex<Vec<PathBuf>>,
@@ -261,12 +268,12 @@ async fn run(args: Args, socket: PathBuf) -> Result<(), String> {
         events: events.map(std::sync::Mutex::new),
         request_log: request_log.map(std::sync::Mutex::new),
         serial: broadcast::channel(256).0,
-        serial_file: args.serial_file.clone(),
+        serial_file: std::sync::Mutex::new(args.serial_file.clone().filter(|_| args.cli_payload)),
         exit: Notify::new(),
         created: std::sync::Mutex::new(vec![socket.clone()]),
     });
     vmm.event("vmm", "starting");
-    if let Some(s) = &args.serial_socket {
+    if let Some(s) = args.serial_socket.as_ref().filter(|_| args.cli_payload) {
         serve_serial(&vmm, s)?;
     }
 
@@ -388,7 +395,10 @@ async fn process(vmm: Arc<Vmm>, route: String, body: Bytes) -> Response<Full<Byt
     }
     match &reply.effect {
         Effect::None => {}
-        Effect::Booted { serial_socket } => on_boot(&vmm, serial_socket.as_deref()),
+        Effect::Booted {
+            serial_socket,
+            serial_file,
+        } => on_boot(&vmm, serial_socket.as_deref(), serial_file.as_deref()),
         Effect::GuestPowerOff { boot } => {
             tokio::spawn(guest_poweroff(vmm.clone(), *boot));
         }
@@ -486,7 +496,10 @@ async fn guest_poweroff(vmm: Arc<Vmm>, boot: u64) {
     }
 }
 
-fn on_boot(vmm: &Arc<Vmm>, serial_socket: Option<&str>) {
+fn on_boot(vmm: &Arc<Vmm>, serial_socket: Option<&str>, serial_file: Option<&str>) {
+    if let (Some(f), Ok(mut current)) = (serial_file, vmm.serial_file.lock()) {
+        *current = Some(PathBuf::from(f));
+    }
     if let Some(s) = serial_socket {
         let path = PathBuf::from(s);
         let already = vmm
@@ -514,7 +527,8 @@ fn on_boot(vmm: &Arc<Vmm>, serial_socket: Option<&str>) {
 /// Sends bytes to every client of the serial socket and to the serial file.
 fn serial_out(vmm: &Vmm, bytes: &[u8]) {
     let _ = vmm.serial.send(Bytes::copy_from_slice(bytes));
-    if let Some(p) = &vmm.serial_file {
+    let file = vmm.serial_file.lock().ok().and_then(|f| f.clone());
+    if let Some(p) = file {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

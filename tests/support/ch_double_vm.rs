@@ -48,9 +48,10 @@ pub enum Effect {
     GuestPowerOff {
         boot: u64,
     },
-    /// The VM booted: the serial line starts talking. Carries the serial socket of the config.
+    /// The VM booted: the serial line starts talking, on the socket or file of the config.
     Booted {
         serial_socket: Option<String>,
+        serial_file: Option<String>,
     },
     /// `vmm.shutdown`: answer, then exit.
     ExitVmm,
@@ -216,14 +217,17 @@ impl Machine {
                 vm.ran = Duration::ZERO;
                 vm.running_since = None;
                 vm.set_running(now, true);
-                let serial_socket = vm
-                    .config
-                    .pointer("/serial/socket")
-                    .and_then(Value::as_str)
-                    .filter(|_| vm.config.pointer("/serial/mode") == Some(&json!("Socket")))
-                    .map(str::to_owned);
+                let serial = |mode: &str, key: &str| {
+                    let c = &vm.config;
+                    (c.pointer("/serial/mode") == Some(&json!(mode)))
+                        .then(|| c.pointer(key).and_then(Value::as_str).map(str::to_owned))
+                        .flatten()
+                };
                 let mut r = Reply::ok().events(&["booting", "booted"]);
-                r.effect = Effect::Booted { serial_socket };
+                r.effect = Effect::Booted {
+                    serial_socket: serial("Socket", "/serial/socket"),
+                    serial_file: serial("File", "/serial/file"),
+                };
                 r
             }
             "vm.pause" | "vm.resume" => {
