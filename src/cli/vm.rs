@@ -13,7 +13,7 @@ pub enum VmCommand {
         json: bool,
     },
     /// Define a VM from a TOML file and/or flags for the common fields
-    Define(DefineArgs),
+    Define(Box<DefineArgs>),
     /// Edit a VM's definition in $EDITOR; it is validated before it is saved
     Edit { name: String },
     /// Start a VM (its VMM outlives the console)
@@ -172,7 +172,7 @@ impl Confirm {
 pub fn run(global: &super::GlobalArgs, cmd: VmCommand) -> color_eyre::Result<()> {
     use super::{vm_def, vm_run};
     match cmd {
-        VmCommand::Define(args) => vm_def::define(global, args),
+        VmCommand::Define(args) => vm_def::define(global, *args),
         VmCommand::Edit { name } => vm_def::edit(global, &name),
         VmCommand::Export { name, format } => vm_def::export(global, &name, format),
         VmCommand::Import { file, name } => vm_def::import(global, &file, name.as_deref()),
