@@ -8,6 +8,7 @@
 # As root it installs the tools it needs (qemu-system-x86 busybox-static cpio).
 # Output layout:
 #   CACHE_DIR/vmlinuz            the kernel
+#   CACHE_DIR/busybox            a static busybox for the initramfs
 #   CACHE_DIR/modules/*.ko       the dependency closure of MODULES, decompressed,
 #                                named by module name ('-' written as '_')
 #   CACHE_DIR/modules.order      load order (dependencies first), one file name a line
@@ -59,6 +60,7 @@ kver=${pkg#linux-image-}
 
 if [ -f "$CACHE_DIR/KERNEL_VERSION" ] && [ "$(cat "$CACHE_DIR/KERNEL_VERSION")" = "$kver" ] \
     && [ -f "$CACHE_DIR/vmlinuz" ] && [ -s "$CACHE_DIR/modules.order" ]; then
+    cmp -s /bin/busybox "$CACHE_DIR/busybox" || { cp /bin/busybox "$CACHE_DIR/busybox"; log "refreshed $CACHE_DIR/busybox"; }
     log "cache $CACHE_DIR already holds $kver ($(wc -l <"$CACHE_DIR/modules.order") modules); nothing to do"
     exit 0
 fi
@@ -140,6 +142,7 @@ while read -r n; do
 done <"$order"
 
 cp "$work/root/boot/vmlinuz-$kver" "$CACHE_DIR/vmlinuz"
+cp /bin/busybox "$CACHE_DIR/busybox"
 mv "$work/modules.order" "$CACHE_DIR/modules.order"
 echo "$kver" >"$CACHE_DIR/KERNEL_VERSION"
 
