@@ -127,7 +127,10 @@ impl KernelCache {
                 panic!("real-kernel test kernel unavailable under CI: {e}; run host-image/test-kernel/prepare.sh")
             }
             Err(e) => {
-                eprintln!(
+                // Straight to the process's stderr: libtest captures eprintln! of passing tests,
+                // and a skip must not go unnoticed.
+                let _ = writeln!(
+                    io::stderr(),
                     "\n==========\nSKIPPED: real-kernel test: {e}\n\
                      run host-image/test-kernel/prepare.sh (or set PHYLLOME_TEST_KERNEL_DIR)\n==========\n"
                 );
