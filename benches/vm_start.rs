@@ -132,7 +132,7 @@ async fn direct_start(
         if socket.exists() && client.ping().await.is_ok() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let t_calls = Instant::now();
     client.create(config).await.expect("create");

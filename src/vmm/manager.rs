@@ -416,7 +416,16 @@ impl VmManager {
             }
         }
         drop(_lock);
-        Ok(self.status_of(name, Ok(spec), false).await)
+        // vm.boot returned: the VM runs. Not asked again, to keep start as fast as the bare
+        // create + boot (the console's next refresh asks anyway).
+        let probe = Probe {
+            state: RunState::Running,
+            pid: rt.read_pid(),
+            booted_at: rt.read_meta().and_then(|m| m.booted_at),
+            info: None,
+            failure: None,
+        };
+        Ok(self.row(name, Ok(spec), probe, false))
     }
 
     async fn launch_and_boot(

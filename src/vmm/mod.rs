@@ -10,3 +10,4 @@ pub mod manager;
 pub mod runtime;
 pub mod supervisor;
 pub mod systemd;
+pub mod worker;

@@ -101,7 +101,7 @@ impl Supervisor {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ReadyError::Timeout(log_tail(&rt.vmm_log)));
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 

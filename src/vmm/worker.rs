@@ -1,0 +1,200 @@
+//! The console's background worker for running VMs (gitui's "all slow work in its own
+//! module"): the UI sends [`VmRequest`]s and receives [`VmUpdate`]s on channels, never waits.
+//! Each action runs in its own task, so a 60 s graceful stop does not hold up a refresh, and
+//! refreshes are coalesced: one running, at most the newest one queued.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+
+use super::events::VmEvent;
+use super::manager::{ManagerError, StopMode, VmManager, VmStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmRequest {
+    Refresh,
+    Start(String),
+    Stop { name: String, mode: StopMode },
+    Reboot(String),
+    Pause(String),
+    Resume(String),
+    Delete(String),
+}
+
+impl VmRequest {
+    fn label(&self) -> (&'static str, &str) {
+        match self {
+            VmRequest::Refresh => ("refresh", ""),
+            VmRequest::Start(n) => ("start", n),
+            VmRequest::Stop { name, .. } => ("stop", name),
+            VmRequest::Reboot(n) => ("reboot", n),
+            VmRequest::Pause(n) => ("pause", n),
+            VmRequest::Resume(n) => ("resume", n),
+            VmRequest::Delete(n) => ("delete", n),
+        }
+    }
+}
+
+/// A failure as the UI shows it: a headline and Cloud Hypervisor's causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionError {
+    pub message: String,
+    pub causes: Vec<String>,
+}
+
+impl From<&ManagerError> for ActionError {
+    fn from(e: &ManagerError) -> Self {
+        Self {
+            message: e.to_string(),
+            causes: e.causes().to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum VmUpdate {
+    List(Result<Vec<VmStatus>, ActionError>),
+    Done {
+        action: &'static str,
+        name: String,
+        result: Result<(), ActionError>,
+    },
+    /// From a VM's event monitor, as it happens.
+    Event {
+        name: String,
+        event: VmEvent,
+    },
+}
+
+/// Starts the worker on the current tokio runtime. Dropping the sender stops it. Event logs of
+/// running VMs are followed every `event_poll`, and a state-changing event triggers a refresh.
+pub fn spawn(
+    manager: Arc<VmManager>,
+    event_poll: Duration,
+) -> (
+    mpsc::UnboundedSender<VmRequest>,
+    mpsc::UnboundedReceiver<VmUpdate>,
+) {
+    let (req_tx, mut req_rx) = mpsc::unbounded_channel::<VmRequest>();
+    let (up_tx, up_rx) = mpsc::unbounded_channel();
+    let refresh = Arc::new(Notify::new());
+
+    // Refresher: Notify stores at most one permit, which is exactly "newest one queued".
+    {
+        let (manager, up_tx, refresh) = (manager.clone(), up_tx.clone(), refresh.clone());
+        tokio::spawn(async move {
+            loop {
+                refresh.notified().await;
+                let list = manager.list().await.map_err(|e| ActionError::from(&e));
+                if up_tx.send(VmUpdate::List(list)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    // Event follower: one tail per VM with a runtime directory.
+    {
+        let (manager, up_tx, refresh) = (manager.clone(), up_tx.clone(), refresh.clone());
+        tokio::spawn(async move {
+            let mut tails = std::collections::BTreeMap::new();
+            loop {
+                for name in manager.config().run_root.names() {
+                    if let std::collections::btree_map::Entry::Vacant(v) = tails.entry(name) {
+                        if let Ok(t) = manager.events(v.key()) {
+                            v.insert(t);
+                        }
+                    }
+                }
+                let mut changed = false;
+                for (name, tail) in tails.iter_mut() {
+                    for event in tail.poll() {
+                        changed |= event.state_hint().is_some();
+                        let update = VmUpdate::Event {
+                            name: name.clone(),
+                            event,
+                        };
+                        if up_tx.send(update).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if changed {
+                    refresh.notify_one();
+                }
+                tokio::time::sleep(event_poll).await;
+            }
+        });
+    }
+
+    tokio::spawn(async move {
+        while let Some(req) = req_rx.recv().await {
+            if req == VmRequest::Refresh {
+                refresh.notify_one();
+                continue;
+            }
+            let (manager, up_tx, refresh) = (manager.clone(), up_tx.clone(), refresh.clone());
+            tokio::spawn(async move {
+                let (action, name) = req.label();
+                let name = name.to_string();
+                let result = run(&manager, req).await.map_err(|e| ActionError::from(&e));
+                let _ = up_tx.send(VmUpdate::Done {
+                    action,
+                    name,
+                    result,
+                });
+                refresh.notify_one();
+            });
+        }
+    });
+    (req_tx, up_rx)
+}
+
+async fn run(m: &VmManager, req: VmRequest) -> Result<(), ManagerError> {
+    match req {
+        VmRequest::Refresh => Ok(()),
+        VmRequest::Start(n) => m.start(&n).await.map(|_| ()),
+        VmRequest::Stop { name, mode } => m.stop(&name, mode).await,
+        VmRequest::Reboot(n) => m.reboot(&n).await,
+        VmRequest::Pause(n) => m.pause(&n).await,
+        VmRequest::Resume(n) => m.resume(&n).await,
+        VmRequest::Delete(n) => m.delete(&n).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vmm::manager::ManagerConfig;
+    use crate::vmm::runtime::RunRoot;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn refresh_and_failed_action_come_back_as_updates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = ManagerConfig::new(
+            Some(tmp.path().join("state")),
+            RunRoot::new(tmp.path().join("run")),
+            Some(tmp.path().join("no-such-ch")),
+        );
+        let (tx, mut rx) = spawn(Arc::new(VmManager::new(cfg)), Duration::from_millis(50));
+        tx.send(VmRequest::Refresh).unwrap();
+        match rx.recv().await.unwrap() {
+            VmUpdate::List(Ok(rows)) => assert!(rows.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        tx.send(VmRequest::Pause("ghost".into())).unwrap();
+        loop {
+            if let VmUpdate::Done {
+                action,
+                name,
+                result,
+            } = rx.recv().await.unwrap()
+            {
+                assert_eq!((action, name.as_str()), ("pause", "ghost"));
+                assert!(result.unwrap_err().message.contains("not running"));
+                break;
+            }
+        }
+    }
+}
