@@ -45,6 +45,8 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
         profile,
         keymap: args.keymap.or_else(default_user_keymap),
         ch_bin: global.ch_bin.clone(),
+        state_dir: global.state_dir.clone(),
+        run_dir: global.run_dir.clone(),
         requery_size: Some(term::requery_size),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

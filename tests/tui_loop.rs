@@ -30,6 +30,8 @@ fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
         profile: TermProfile::detect(env, false),
         keymap: None,
         ch_bin: None,
+        state_dir: Some(root.join("state")),
+        run_dir: Some(root.join("run")),
         requery_size: None,
     }
 }

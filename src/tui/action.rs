@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::host::Inventory;
+use crate::vmm::worker::ActionError;
+
+use super::vms::{Detail, EditLoaded, VmRow};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +30,18 @@ pub enum Action {
     ViewGroups,
     ViewGpus,
     ViewKvm,
+    ViewVms,
+    /// Enter: the selected VM's detail view.
+    Open,
+    VmStart,
+    /// Graceful stop: the ACPI power button, then `vm.shutdown` after a timeout.
+    VmStop,
+    VmForceOff,
+    VmReboot,
+    VmPauseResume,
+    VmDelete,
+    VmNew,
+    VmEdit,
     Refresh,
     Filter,
     /// Repaint the whole screen (after line noise on a serial console).
@@ -48,6 +63,46 @@ pub enum Action {
     FilterBackspace,
     #[serde(skip)]
     FilterAccept,
+
+    /// Every ~2 s: refresh the VM list in the background (no redraw unless it changed).
+    #[serde(skip)]
+    VmTick,
+    #[serde(skip)]
+    VmsLoaded(Result<Vec<VmRow>, ActionError>),
+    /// A VM action finished; `op` is the worker's label (`start`, `stop`, ...).
+    #[serde(skip)]
+    VmDone {
+        op: String,
+        name: String,
+        result: Result<(), ActionError>,
+    },
+    #[serde(skip)]
+    VmDetailLoaded(Box<Detail>),
+    #[serde(skip)]
+    VmEditLoaded(Box<Result<EditLoaded, ActionError>>),
+    #[serde(skip)]
+    VmSaved {
+        name: String,
+        result: Result<(), ActionError>,
+    },
+    /// Keys while a confirmation is open.
+    #[serde(skip)]
+    ConfirmInput(char),
+    #[serde(skip)]
+    ConfirmBackspace,
+    #[serde(skip)]
+    ConfirmToggle,
+    #[serde(skip)]
+    ConfirmAccept,
+    /// Keys while the VM form is open.
+    #[serde(skip)]
+    FormKey(ratatui_textarea::Input),
+    #[serde(skip)]
+    FormNext,
+    #[serde(skip)]
+    FormPrev,
+    #[serde(skip)]
+    FormSave,
 }
 
 /// Result of a background inventory read.
@@ -58,10 +113,32 @@ pub struct Loaded {
 }
 
 impl Action {
-    /// Actions that change the host. None of the host views' actions do yet; the keymap still
-    /// honours the flag so that read-only mode cannot be bypassed by a user keymap.
+    /// Actions that can lose a guest's work or a definition: marked in hints and help,
+    /// confirmed before they run.
     pub fn is_dangerous(&self) -> bool {
-        false
+        matches!(
+            self,
+            Action::VmForceOff | Action::VmReboot | Action::VmDelete
+        )
+    }
+
+    /// Actions that change a VM or its definition. A read-only console drops and refuses
+    /// all of them, not only the dangerous ones: read-only means looking, nothing else.
+    pub fn changes_host(&self) -> bool {
+        self.is_dangerous()
+            || matches!(
+                self,
+                Action::VmStart
+                    | Action::VmStop
+                    | Action::VmPauseResume
+                    | Action::VmNew
+                    | Action::VmEdit
+            )
+    }
+
+    /// Bindings that only mean something on the VM screens.
+    pub fn is_vm_action(&self) -> bool {
+        self.changes_host() || matches!(self, Action::Open)
     }
 
     /// The snake_case name used in keymap files.

@@ -22,11 +22,14 @@ use super::keymap::Keymap;
 use super::state::{State, Theme};
 use super::update::{update, Effect};
 use super::view;
+use super::vm_runtime::{VmBackend, VmPaths};
 
 /// ~60 frames a second at most; on a serial line ratatui's diffing keeps each frame small.
 const FRAME: Duration = Duration::from_millis(16);
 /// How often to look at the terminal size: a serial line never signals a resize.
 const SIZE_POLL: Duration = Duration::from_secs(1);
+/// How often the VM list is refreshed while it is on screen.
+const VM_TICK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct ConsoleOptions {
@@ -39,6 +42,10 @@ pub struct ConsoleOptions {
     pub keymap: Option<PathBuf>,
     /// Cloud Hypervisor binary when not on the usual paths.
     pub ch_bin: Option<PathBuf>,
+    /// `--state-dir`: where VM definitions live (None: the default).
+    pub state_dir: Option<PathBuf>,
+    /// `--run-dir`: runtime directories of running VMs (None: the default).
+    pub run_dir: Option<PathBuf>,
     /// Asks the terminal for its size again (Ctrl-L). Serial lines never signal a resize,
     /// so this is how a new window size reaches the console. `None` in tests.
     pub requery_size: Option<fn() -> Result<SizeOutcome, TermError>>,
@@ -77,6 +84,16 @@ where
     let mut state = State::new(&keymap, theme, opts.read_only, size.width, size.height);
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     load(&tx, opts);
+    let vms = VmBackend::start(
+        &VmPaths {
+            state_dir: opts.state_dir.clone(),
+            run_dir: opts.run_dir.clone(),
+            ch_bin: opts.ch_bin.clone(),
+        },
+        tx.clone(),
+    );
+    let mut vm_tick = tokio::time::interval(VM_TICK);
+    vm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     let mut size_poll = tokio::time::interval(SIZE_POLL);
     size_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -98,17 +115,28 @@ where
             },
             Some(action) = rx.recv() => Some(action),
             _ = size_poll.tick() => resized(terminal, &state)?,
+            _ = vm_tick.tick() => Some(Action::VmTick),
             _ = tokio::time::sleep_until(due), if dirty => None,
         };
         let Some(action) = action else { continue };
-        dirty = true;
         // The first complete screen should not wait out the loading frame's interval.
         if matches!(action, Action::InventoryLoaded(_)) && state.inventory.is_none() {
             last_draw = None;
         }
-        for effect in update(&mut state, action) {
+        let effects = update(&mut state, action);
+        // Background refreshes that found nothing new draw nothing (serial lines).
+        if !effects.contains(&Effect::NoRedraw) {
+            dirty = true;
+        }
+        for effect in effects {
             match effect {
                 Effect::Quit => return Ok(()),
+                Effect::NoRedraw => {}
+                Effect::RefreshVms => vms.refresh(),
+                Effect::Vm(req) => vms.request(req),
+                Effect::LoadVmDetail(name) => vms.load_detail(name),
+                Effect::LoadVmForEdit(name) => vms.load_for_edit(name),
+                Effect::SaveVm(req) => vms.save(req),
                 Effect::ReloadInventory => load(&tx, opts),
                 Effect::Redraw => terminal.clear()?,
                 Effect::QueryTerminalSize => {

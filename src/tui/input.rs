@@ -1,6 +1,8 @@
-//! Terminal events to actions: the keymap, except while the filter prompt takes text.
+//! Terminal events to actions: the keymap, except while a prompt takes text (the filter, a
+//! confirmation, the VM form) or a popup waits to be closed.
 
-use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use phyllome_widgets::ConfirmMode;
 
 use super::action::Action;
 use super::keymap::Keymap;
@@ -9,12 +11,23 @@ use super::state::State;
 pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => {
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            if ctrl && key.code == KeyCode::Char('c') {
+                return Some(Action::Quit);
+            }
+            if state.vms.error.is_some() {
+                return popup_key(key);
+            }
+            if let Some(c) = &state.vms.confirm {
+                return confirm_key(&c.mode, key);
+            }
+            if state.vms.form.is_some() {
+                return form_key(key);
+            }
             if !state.filter.editing {
                 return keymap.action_for(key);
             }
-            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
             match key.code {
-                KeyCode::Char('c') if ctrl => Some(Action::Quit),
                 KeyCode::Char(c) if !ctrl => Some(Action::FilterInput(c)),
                 KeyCode::Backspace => Some(Action::FilterBackspace),
                 KeyCode::Enter => Some(Action::FilterAccept),
@@ -27,5 +40,40 @@ pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action
             rows: *rows,
         }),
         _ => None,
+    }
+}
+
+fn popup_key(key: &KeyEvent) -> Option<Action> {
+    match key.code {
+        KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | ' ') => Some(Action::Back),
+        _ => None,
+    }
+}
+
+fn confirm_key(mode: &ConfirmMode, key: &KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match (mode, key.code) {
+        (_, KeyCode::Esc) => Some(Action::Back),
+        (_, KeyCode::Enter) => Some(Action::ConfirmAccept),
+        (ConfirmMode::Typed { .. }, KeyCode::Backspace) => Some(Action::ConfirmBackspace),
+        (ConfirmMode::YesNo { .. }, KeyCode::Left | KeyCode::Right | KeyCode::Tab) => {
+            Some(Action::ConfirmToggle)
+        }
+        (ConfirmMode::YesNo { .. }, KeyCode::BackTab) => Some(Action::ConfirmToggle),
+        (_, KeyCode::Char(c)) if !ctrl => Some(Action::ConfirmInput(c)),
+        _ => None,
+    }
+}
+
+fn form_key(key: &KeyEvent) -> Option<Action> {
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+    match key.code {
+        KeyCode::Esc => Some(Action::Back),
+        KeyCode::Enter => Some(Action::FormSave),
+        KeyCode::BackTab => Some(Action::FormPrev),
+        KeyCode::Tab if shift => Some(Action::FormPrev),
+        KeyCode::Tab | KeyCode::Down => Some(Action::FormNext),
+        KeyCode::Up => Some(Action::FormPrev),
+        _ => Some(Action::FormKey((*key).into())),
     }
 }

@@ -317,8 +317,10 @@ impl Keymap {
         Ok(())
     }
 
+    /// Read-only mode: drops dangerous bindings and every other one that changes a VM.
     pub fn drop_dangerous(&mut self) {
-        self.bindings.retain(|b| !b.dangerous);
+        self.bindings
+            .retain(|b| !b.dangerous && !b.action.changes_host());
     }
 
     pub fn bindings(&self) -> &[Binding] {
@@ -339,6 +341,28 @@ impl Keymap {
     /// Bottom-bar hints in file order, with help last so the bar always shows the way to it.
     pub fn hints(&self) -> Vec<KeyHint> {
         let visible = |b: &&Binding| b.hint && !b.keys.is_empty();
+        let hint = |b: &Binding| KeyHint::new(b.keys[0].to_string(), &b.description, b.dangerous);
+        let mut out: Vec<KeyHint> = self
+            .bindings
+            .iter()
+            .filter(visible)
+            .filter(|b| b.action != Action::Help)
+            .map(hint)
+            .collect();
+        out.extend(
+            self.bindings
+                .iter()
+                .filter(visible)
+                .filter(|b| b.action == Action::Help)
+                .map(hint),
+        );
+        out
+    }
+
+    /// Hints of the bindings whose action passes `keep`, in file order, help last. Each
+    /// screen shows its own: VM actions on the VM screens, view switches elsewhere.
+    pub fn hints_where(&self, keep: impl Fn(&Action) -> bool) -> Vec<KeyHint> {
+        let visible = |b: &&Binding| b.hint && !b.keys.is_empty() && keep(&b.action);
         let hint = |b: &Binding| KeyHint::new(b.keys[0].to_string(), &b.description, b.dangerous);
         let mut out: Vec<KeyHint> = self
             .bindings

@@ -10,6 +10,8 @@ pub mod keymap;
 pub mod state;
 pub mod update;
 pub mod view;
+pub mod vm_runtime;
+pub mod vms;
 
 pub use action::Action;
 pub use app::{run, run_on, ConsoleOptions};

@@ -4,7 +4,9 @@ use phyllome_widgets::{Glyphs, GroupTreeState, HelpSection, KeyHint, Palette};
 
 use crate::host::Inventory;
 
+use super::action::Action;
 use super::keymap::Keymap;
+use super::vms::VmsState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -12,10 +14,17 @@ pub enum View {
     Groups,
     Gpus,
     Kvm,
+    Vms,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Overview, View::Groups, View::Gpus, View::Kvm];
+    pub const ALL: [View; 5] = [
+        View::Overview,
+        View::Groups,
+        View::Gpus,
+        View::Kvm,
+        View::Vms,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -23,6 +32,7 @@ impl View {
             View::Groups => "IOMMU groups",
             View::Gpus => "GPUs",
             View::Kvm => "KVM",
+            View::Vms => "VMs",
         }
     }
 
@@ -90,7 +100,11 @@ pub struct State {
     /// Scroll of the text-only views.
     pub overview_scroll: usize,
     pub kvm_scroll: usize,
+    /// Bottom bar of the host views.
     pub hints: Vec<KeyHint>,
+    /// Bottom bar of the VM screens: their actions first.
+    pub vm_hints: Vec<KeyHint>,
+    pub vms: VmsState,
     pub help_sections: Vec<HelpSection>,
     pub quit: bool,
 }
@@ -113,7 +127,16 @@ impl State {
             gpu_selected: 0,
             overview_scroll: 0,
             kvm_scroll: 0,
-            hints: keymap.hints(),
+            hints: keymap.hints_where(|a| !a.is_vm_action()),
+            vm_hints: {
+                let mut h = keymap.hints_where(Action::is_vm_action);
+                h.extend(
+                    keymap
+                        .hints_where(|a| matches!(a, Action::Back | Action::Filter | Action::Help)),
+                );
+                h
+            },
+            vms: VmsState::default(),
             help_sections: keymap.help(),
             quit: false,
         }

@@ -6,9 +6,27 @@ use phyllome_widgets::{GroupTree, HelpPanel};
 use super::action::Action;
 use super::state::{Load, State, View};
 use super::view::{self, layout};
+use crate::vmm::worker::VmRequest;
+
+pub mod form;
+pub mod vms;
+
+pub use form::SaveRequest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// List the VMs again in the background.
+    RefreshVms,
+    /// A VM action for the background worker.
+    Vm(VmRequest),
+    /// Read one VM's definition and `vm.info` for the detail view.
+    LoadVmDetail(String),
+    /// Read one VM's definition to edit it.
+    LoadVmForEdit(String),
+    /// Write a definition (create, or field edits that keep comments).
+    SaveVm(SaveRequest),
+    /// Nothing on screen changed: do not draw (a serial line pays for every frame).
+    NoRedraw,
     /// Read the host again in the background; the result comes back as an action.
     ReloadInventory,
     /// Clear and repaint every cell.
@@ -36,8 +54,23 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.load = Load::Failed(e);
             reload_if_queued(state)
         }
-        Action::Refresh => refresh(state),
+        Action::Refresh => {
+            let mut out = refresh(state);
+            if vms::on_vm_screen(state) {
+                out.extend(vms::refresh(state));
+            }
+            out
+        }
         Action::Redraw => vec![Effect::Redraw, Effect::QueryTerminalSize],
+        Action::VmTick => vms::tick(state),
+        Action::VmsLoaded(result) => vms::loaded(state, result),
+        Action::VmDone { op, name, result } => vms::done(state, &op, name, result),
+        Action::VmDetailLoaded(detail) => vms::detail_loaded(state, *detail),
+        Action::VmEditLoaded(loaded) => form::edit_loaded(state, *loaded),
+        Action::VmSaved { name, result } => form::saved(state, name, result),
+        _ if state.vms.error.is_some() => vms::error_popup(state, action),
+        _ if state.vms.confirm.is_some() => vms::confirm(state, action),
+        _ if state.vms.form.is_some() => form::input(state, action),
         _ if state.filter.editing => filter_input(state, action),
         _ if state.help.is_some() => help(state, action),
         other => navigate(state, other),
@@ -86,6 +119,7 @@ fn filter_input(state: &mut State, action: Action) -> Vec<Effect> {
     // The rows changed under the cursor: start from the top of what is left.
     state.groups.select_first(group_rows(state));
     state.gpu_selected = 0;
+    state.vms.selected = 0;
     Vec::new()
 }
 
@@ -110,9 +144,13 @@ fn help(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
+    let before = state.view;
     match action {
         Action::Back => {
-            if !state.filter.text.is_empty() {
+            if state.vms.detail_of.is_some() && state.view == View::Vms {
+                state.vms.detail_of = None;
+                state.vms.detail = None;
+            } else if !state.filter.text.is_empty() {
                 state.filter.text.clear();
             } else if state.view != View::Overview {
                 state.view = View::Overview;
@@ -127,9 +165,16 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
         Action::ViewGroups => state.view = View::Groups,
         Action::ViewGpus => state.view = View::Gpus,
         Action::ViewKvm => state.view = View::Kvm,
+        Action::ViewVms => state.view = View::Vms,
         Action::Filter => {
-            if matches!(state.view, View::Groups | View::Gpus) {
+            let vm_list = state.view == View::Vms && state.vms.detail_of.is_none();
+            if matches!(state.view, View::Groups | View::Gpus) || vm_list {
                 state.filter.editing = true;
+            }
+        }
+        a if a.is_vm_action() => {
+            if state.view == View::Vms {
+                return vms::navigate(state, a);
             }
         }
         Action::Up
@@ -139,6 +184,10 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::Top
         | Action::Bottom => move_cursor(state, &action),
         _ => {}
+    }
+    // Arriving on the VM list shows fresh rows.
+    if state.view == View::Vms && before != View::Vms {
+        return vms::refresh(state);
     }
     Vec::new()
 }
@@ -171,6 +220,10 @@ fn text_lines(state: &State) -> usize {
 
 fn move_cursor(state: &mut State, action: &Action) {
     match state.view {
+        View::Vms => {
+            let page = body_rows(state).saturating_sub(3).max(1);
+            vms::move_cursor(state, action, page);
+        }
         View::Groups => {
             let len = group_rows(state);
             let g = &mut state.groups;
@@ -220,6 +273,14 @@ fn clamp(state: &mut State) {
     let len = group_rows(state);
     state.groups.set_height(layout::inner_height(tree), len);
     state.gpu_selected = state.gpu_selected.min(gpu_count(state).saturating_sub(1));
+    let vm_rows = state.vms.visible(&state.filter.text).len();
+    state.vms.selected = state.vms.selected.min(vm_rows.saturating_sub(1));
+    if state.vms.detail_of.is_some() {
+        let width = state.cols.saturating_sub(2) as usize;
+        let lines = view::vm_detail::lines(state, width).len();
+        let max = lines.saturating_sub(body_rows(state));
+        state.vms.detail_scroll = state.vms.detail_scroll.min(max);
+    }
 }
 
 #[cfg(test)]

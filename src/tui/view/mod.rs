@@ -6,6 +6,10 @@ pub mod groups;
 pub mod kvm;
 pub mod layout;
 pub mod overview;
+pub mod popup;
+pub mod vm_detail;
+pub mod vm_form;
+pub mod vms;
 
 use phyllome_widgets::{centered_rect, HelpPanel, KeyHints};
 use ratatui::layout::Rect;
@@ -24,11 +28,18 @@ pub fn render(state: &State, frame: &mut Frame) {
     let chrome = layout::chrome(area);
     header(state, frame, chrome.header);
     match (&state.inventory, &state.load) {
+        // The VM screens do not need the host inventory.
+        _ if state.view == View::Vms => match (&state.vms.form, &state.vms.detail_of) {
+            (Some(form), _) => vm_form::render(state, form, frame, chrome.body),
+            (None, Some(_)) => vm_detail::render(state, frame, chrome.body),
+            (None, None) => vms::render(state, frame, chrome.body),
+        },
         (Some(_), _) => match state.view {
             View::Overview => overview::render(state, frame, chrome.body),
             View::Groups => groups::render(state, frame, chrome.body),
             View::Gpus => gpus::render(state, frame, chrome.body),
             View::Kvm => kvm::render(state, frame, chrome.body),
+            View::Vms => {}
         },
         (None, Load::Failed(e)) => {
             message(frame, chrome.body, &format!("Cannot read the host: {e}"))
@@ -36,6 +47,12 @@ pub fn render(state: &State, frame: &mut Frame) {
         (None, _) => message(frame, chrome.body, "Reading the host..."),
     }
     footer(state, frame, chrome.footer);
+    if let Some(c) = &state.vms.confirm {
+        popup::confirm(state, c, frame, area);
+    }
+    if let Some(e) = &state.vms.error {
+        popup::error(state, e, frame, area);
+    }
     if let Some(scroll) = state.help {
         let t = &state.theme;
         let panel = HelpPanel::new(&state.help_sections, t.glyphs)
@@ -87,6 +104,7 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
             View::Groups => "Groups",
             View::Gpus => "GPUs",
             View::Kvm => "KVM",
+            View::Vms => "VMs",
         };
         // Brackets mark the current view so it reads without reverse video.
         if v == state.view {
@@ -124,8 +142,14 @@ fn footer(state: &State, frame: &mut Frame, area: Rect) {
         frame.render_widget(line, area);
         return;
     }
-    frame.render_widget(
-        KeyHints::new(&state.hints, t.glyphs).palette(t.palette),
-        area,
-    );
+    let form_hints;
+    let hints = if state.vms.form.is_some() && state.view == View::Vms {
+        form_hints = vm_form::hints();
+        &form_hints
+    } else if state.view == View::Vms {
+        &state.vm_hints
+    } else {
+        &state.hints
+    };
+    frame.render_widget(KeyHints::new(hints, t.glyphs).palette(t.palette), area);
 }

@@ -42,7 +42,11 @@ pub fn lines(state: &State, inv: &Inventory, width: usize) -> Vec<Line<'static>>
         if gpu.role == GpuRole::Management {
             role.push_str(" (management display)");
         }
-        let head = format!("{}  {}{role}", gpu.address, gpu_name(inv, gpu));
+        // The group is what moves with the card, so it belongs on the first screen.
+        let group = gpu
+            .iommu_group
+            .map_or("no group".to_string(), |n| format!("group {n}"));
+        let head = format!("{}  {group}  {}{role}", gpu.address, gpu_name(inv, gpu));
         let room = width.saturating_sub(3 + mark.width() + pad);
         out.push(Line::from(vec![
             Span::raw("   "),

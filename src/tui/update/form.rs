@@ -1,0 +1,129 @@
+//! The VM form's part of `update`: typing, moving between fields, inline validation, save
+//! and cancel.
+
+use crate::vmm::worker::ActionError;
+
+use super::super::action::Action;
+use super::super::state::State;
+use super::super::vms::form::FormMode;
+use super::super::vms::{Confirm, ConfirmKind, EditLoaded, ErrorPopup, Form};
+use super::Effect;
+
+/// What the runtime must do to save a form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveRequest {
+    pub name: String,
+    /// A new definition (refused if the name exists) or field edits of an existing one.
+    pub create: bool,
+    pub edits: Vec<super::super::vms::edit::Edit>,
+}
+
+pub fn edit_loaded(state: &mut State, loaded: Result<EditLoaded, ActionError>) -> Vec<Effect> {
+    match loaded {
+        Ok(l) => {
+            let mut form = Form::edit(l.spec);
+            form.validate();
+            state.vms.form = Some(form);
+        }
+        Err(error) => {
+            state.vms.error = Some(ErrorPopup {
+                title: "Cannot edit this VM".into(),
+                error,
+            });
+        }
+    }
+    Vec::new()
+}
+
+pub fn saved(state: &mut State, name: String, result: Result<(), ActionError>) -> Vec<Effect> {
+    let Some(form) = state.vms.form.as_mut() else {
+        return Vec::new();
+    };
+    form.saving = false;
+    match result {
+        Ok(()) => {
+            let verb = match form.mode {
+                FormMode::New => "defined",
+                FormMode::Edit { .. } => "saved",
+            };
+            state.vms.form = None;
+            state.vms.message = Some(format!("{name}: {verb}"));
+            state.vms.results.insert(name.clone(), verb.to_string());
+            let mut out = super::vms::refresh(state);
+            if state.vms.detail_of.as_deref() == Some(name.as_str()) {
+                out.push(Effect::LoadVmDetail(name));
+            }
+            out.dedup();
+            out
+        }
+        Err(error) => {
+            // The form stays as typed: nothing is lost to a failed save.
+            state.vms.error = Some(ErrorPopup {
+                title: format!("Cannot save {name}"),
+                error,
+            });
+            Vec::new()
+        }
+    }
+}
+
+pub fn input(state: &mut State, action: Action) -> Vec<Effect> {
+    let read_only = state.read_only;
+    let Some(form) = state.vms.form.as_mut() else {
+        return Vec::new();
+    };
+    if form.saving && action != Action::Back {
+        return Vec::new();
+    }
+    match action {
+        Action::FormKey(key) => {
+            if form.input(key) {
+                form.validate();
+            }
+        }
+        Action::FormNext => {
+            form.move_focus(1);
+            form.validate();
+        }
+        Action::FormPrev => {
+            form.move_focus(-1);
+            form.validate();
+        }
+        Action::FormSave => {
+            form.touch_all();
+            if read_only {
+                return Vec::new();
+            }
+            if !form.validate() {
+                if let Some(i) = form.first_error() {
+                    form.focus = i;
+                }
+                return Vec::new();
+            }
+            form.saving = true;
+            let (name, create) = match &form.mode {
+                FormMode::New => (form.name(), true),
+                FormMode::Edit { original } => (original.name.clone(), false),
+            };
+            return vec![Effect::SaveVm(SaveRequest {
+                name,
+                create,
+                edits: form.edits(),
+            })];
+        }
+        Action::Back => {
+            if form.is_dirty() {
+                state.vms.confirm = Some(Confirm {
+                    kind: ConfirmKind::DiscardForm,
+                    title: "Discard changes?".into(),
+                    message: vec!["What you typed in this form will be lost.".into()],
+                    mode: phyllome_widgets::ConfirmMode::YesNo { yes: false },
+                });
+            } else {
+                state.vms.form = None;
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}

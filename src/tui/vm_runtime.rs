@@ -1,0 +1,239 @@
+//! The runtime side of the VM screens: the background worker of `vmm::worker` for list
+//! refreshes and actions, and blocking tasks for what it does not cover (the detail with
+//! `vm.info`, reading a definition to edit, saving one). Every result comes back as an
+//! [`Action`] on the loop's channel; nothing here blocks the loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::vm::{SaveMode, Store, StoreError};
+use crate::vmm::manager::{ManagerConfig, RunState, VmManager};
+use crate::vmm::runtime::RunRoot;
+use crate::vmm::worker::{self, ActionError, VmRequest, VmUpdate};
+
+use super::action::Action;
+use super::update::SaveRequest;
+use super::vms::edit::{apply, apply_to_text};
+use super::vms::{Detail, EditLoaded, LiveInfo, VmRow};
+
+/// How often the worker reads the VMs' event logs.
+const EVENT_POLL: Duration = Duration::from_millis(500);
+
+/// Where the VM definitions and runtime directories are (`--state-dir`, `--run-dir`).
+#[derive(Debug, Clone, Default)]
+pub struct VmPaths {
+    pub state_dir: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+    pub ch_bin: Option<PathBuf>,
+}
+
+pub struct VmBackend {
+    manager: Option<Arc<VmManager>>,
+    requests: Option<UnboundedSender<VmRequest>>,
+    /// Why VMs cannot be managed here (no runtime directory, no state directory).
+    unavailable: Option<String>,
+    state_dir: Option<PathBuf>,
+    tx: UnboundedSender<Action>,
+}
+
+fn error(message: impl Into<String>) -> ActionError {
+    ActionError {
+        message: message.into(),
+        causes: Vec::new(),
+    }
+}
+
+impl VmBackend {
+    /// Starts the worker on the current runtime; its updates become actions on `tx`.
+    pub fn start(paths: &VmPaths, tx: UnboundedSender<Action>) -> VmBackend {
+        let root = match RunRoot::resolve(paths.run_dir.as_deref()) {
+            Ok(r) => r,
+            Err(e) => {
+                return VmBackend {
+                    manager: None,
+                    requests: None,
+                    unavailable: Some(e.to_string()),
+                    state_dir: paths.state_dir.clone(),
+                    tx,
+                }
+            }
+        };
+        let cfg = ManagerConfig::new(paths.state_dir.clone(), root, paths.ch_bin.clone());
+        let manager = Arc::new(VmManager::new(cfg));
+        let (requests, mut updates) = worker::spawn(manager.clone(), EVENT_POLL);
+        let forward = tx.clone();
+        tokio::spawn(async move {
+            while let Some(u) = updates.recv().await {
+                let action = match u {
+                    VmUpdate::List(r) => {
+                        Action::VmsLoaded(r.map(|rows| rows.iter().map(VmRow::from).collect()))
+                    }
+                    VmUpdate::Done {
+                        action,
+                        name,
+                        result,
+                    } => Action::VmDone {
+                        op: action.to_string(),
+                        name,
+                        result,
+                    },
+                    // The worker refreshes the list itself when an event changes a state.
+                    VmUpdate::Event { .. } => continue,
+                };
+                if forward.send(action).is_err() {
+                    break;
+                }
+            }
+        });
+        VmBackend {
+            manager: Some(manager),
+            requests: Some(requests),
+            unavailable: None,
+            state_dir: paths.state_dir.clone(),
+            tx,
+        }
+    }
+
+    fn send(&self, action: Action) {
+        // The loop may have ended meanwhile; nobody is left to tell.
+        let _ = self.tx.send(action);
+    }
+
+    fn store(state_dir: Option<PathBuf>) -> Result<Store, ActionError> {
+        Store::default_dir(state_dir.as_deref())
+            .and_then(Store::open)
+            .map_err(|e| error(e.to_string()))
+    }
+
+    pub fn refresh(&self) {
+        match (&self.requests, &self.unavailable) {
+            (Some(r), _) => {
+                let _ = r.send(VmRequest::Refresh);
+            }
+            (None, why) => self.send(Action::VmsLoaded(Err(error(
+                why.clone()
+                    .unwrap_or_else(|| "VMs cannot be managed here".into()),
+            )))),
+        }
+    }
+
+    pub fn request(&self, req: VmRequest) {
+        match &self.requests {
+            Some(r) => {
+                let _ = r.send(req);
+            }
+            None => {
+                let (op, name) = label(&req);
+                self.send(Action::VmDone {
+                    op: op.into(),
+                    name,
+                    result: Err(error(
+                        self.unavailable
+                            .clone()
+                            .unwrap_or_else(|| "VMs cannot be managed here".into()),
+                    )),
+                });
+            }
+        }
+    }
+
+    /// The definition (blocking read) and, when a VMM runs, `vm.info`.
+    pub fn load_detail(&self, name: String) {
+        let (tx, state_dir, manager) = (
+            self.tx.clone(),
+            self.state_dir.clone(),
+            self.manager.clone(),
+        );
+        tokio::spawn(async move {
+            let n = name.clone();
+            let spec = tokio::task::spawn_blocking(move || {
+                Self::store(state_dir)
+                    .and_then(|s| s.get(&n).map_err(|e| error(e.to_string())))
+                    .map_err(|e| e.message)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("reading the definition failed: {e}")));
+            let info = match &manager {
+                Some(m) => match m.info(&name).await {
+                    Ok(s) if s.state == RunState::Stopped => None,
+                    Ok(s) => Some(Ok(LiveInfo {
+                        state: s.state,
+                        uptime_secs: s.uptime_secs.map(|u| u / 60 * 60),
+                        memory_actual: s
+                            .info
+                            .as_ref()
+                            .and_then(|i| i.get("memory_actual_size"))
+                            .and_then(serde_json::Value::as_u64),
+                    })),
+                    Err(e) => Some(Err(e.to_string())),
+                },
+                None => None,
+            };
+            let _ = tx.send(Action::VmDetailLoaded(Box::new(Detail {
+                name,
+                spec,
+                info,
+            })));
+        });
+    }
+
+    /// A definition to edit; an invalid one opens with what could be read, so the form is
+    /// where it gets fixed.
+    pub fn load_for_edit(&self, name: String) {
+        let (tx, state_dir) = (self.tx.clone(), self.state_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = Self::store(state_dir).and_then(|store| match store.get(&name) {
+                Ok(spec) => Ok(EditLoaded { name, spec }),
+                Err(StoreError::Invalid { .. }) => {
+                    let text = store.get_text(&name).map_err(|e| error(e.to_string()))?;
+                    match crate::vm::parse::parse_partial(&text, &name) {
+                        (Some(spec), _) => Ok(EditLoaded { name, spec }),
+                        (None, problems) => Err(error(format!(
+                            "{} is not TOML; fix it with `phyllome vm edit {name}`: {}",
+                            store.path(&name).display(),
+                            crate::vm::Problems(problems)
+                        ))),
+                    }
+                }
+                Err(e) => Err(error(e.to_string())),
+            });
+            let _ = tx.send(Action::VmEditLoaded(Box::new(result)));
+        });
+    }
+
+    /// Creates a definition, or applies field edits with `Store::edit` (comments survive).
+    pub fn save(&self, req: SaveRequest) {
+        let (tx, state_dir) = (self.tx.clone(), self.state_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = Self::store(state_dir).and_then(|store| {
+                let saved = if req.create {
+                    apply_to_text("", &req.edits)
+                        .map_err(StoreError::Edit)
+                        .and_then(|text| store.save(&req.name, &text, SaveMode::Create))
+                } else {
+                    store.edit(&req.name, |doc| apply(doc, &req.edits))
+                };
+                saved.map(|_| ()).map_err(|e| error(e.to_string()))
+            });
+            let _ = tx.send(Action::VmSaved {
+                name: req.name,
+                result,
+            });
+        });
+    }
+}
+
+fn label(req: &VmRequest) -> (&'static str, String) {
+    match req {
+        VmRequest::Refresh => ("refresh", String::new()),
+        VmRequest::Start(n) => ("start", n.clone()),
+        VmRequest::Stop { name, .. } => ("stop", name.clone()),
+        VmRequest::Reboot(n) => ("reboot", n.clone()),
+        VmRequest::Pause(n) => ("pause", n.clone()),
+        VmRequest::Resume(n) => ("resume", n.clone()),
+        VmRequest::Delete(n) => ("delete", n.clone()),
+    }
+}

@@ -1,0 +1,158 @@
+use ratatui_textarea::{Input, Key};
+
+use super::*;
+use crate::vm::EXAMPLE_TOML;
+
+fn typed(form: &mut Form, text: &str) {
+    for c in text.chars() {
+        form.input(Input {
+            key: Key::Char(c),
+            ..Input::default()
+        });
+    }
+}
+
+fn clear(form: &mut Form) {
+    for _ in 0..80 {
+        form.input(Input {
+            key: Key::Backspace,
+            ..Input::default()
+        });
+    }
+}
+
+fn focus(form: &mut Form, key: FieldKey) {
+    form.focus = form.fields.iter().position(|f| f.key == key).unwrap();
+}
+
+#[test]
+fn a_new_vm_needs_a_name_and_a_good_size() {
+    let mut f = Form::new_vm(vec!["desktop".into()]);
+    assert!(!f.validate());
+    assert_eq!(
+        f.field(FieldKey::Name).unwrap().error.as_deref(),
+        Some("give the VM a name")
+    );
+    typed(&mut f, "desktop");
+    f.validate();
+    assert!(f
+        .field(FieldKey::Name)
+        .unwrap()
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("exists"));
+    clear(&mut f);
+    typed(&mut f, "web");
+    focus(&mut f, FieldKey::Memory);
+    clear(&mut f);
+    typed(&mut f, "2X");
+    assert!(!f.validate());
+    let e = f.field(FieldKey::Memory).unwrap().error.clone().unwrap();
+    assert!(e.contains("2X") && e.contains("2G"), "{e}");
+    assert!(f.field(FieldKey::Name).unwrap().error.is_none());
+    // Nothing typed is lost to a problem.
+    assert_eq!(f.value(FieldKey::Memory), "2X");
+    clear(&mut f);
+    typed(&mut f, "2G");
+    assert!(
+        f.validate(),
+        "{:?}",
+        f.fields.iter().map(|f| &f.error).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn list_fields_are_checked_per_entry() {
+    let mut f = Form::new_vm(Vec::new());
+    typed(&mut f, "t1");
+    focus(&mut f, FieldKey::Vfio);
+    typed(&mut f, "0000:01:00.0, nonsense");
+    focus(&mut f, FieldKey::Nets);
+    typed(&mut f, "tap0@zz:zz");
+    assert!(!f.validate());
+    assert!(f.field(FieldKey::Vfio).unwrap().error.is_some());
+    assert!(f.field(FieldKey::Nets).unwrap().error.is_some());
+}
+
+#[test]
+fn firmware_and_kernel_together_are_refused_at_firmware() {
+    let mut f = Form::new_vm(Vec::new());
+    typed(&mut f, "t1");
+    focus(&mut f, FieldKey::Kernel);
+    typed(&mut f, "/boot/vmlinuz");
+    assert!(!f.validate());
+    assert!(f.field(FieldKey::Firmware).unwrap().error.is_some());
+}
+
+#[test]
+fn an_edit_writes_only_changed_fields_and_keeps_list_ids() {
+    let spec = crate::vm::load(EXAMPLE_TOML, "desktop").unwrap();
+    let mut f = Form::edit(spec);
+    assert!(f.validate());
+    assert!(f.edits().is_empty());
+    assert!(!f.is_dirty());
+    focus(&mut f, FieldKey::Vcpus);
+    clear(&mut f);
+    typed(&mut f, "8");
+    assert!(f.edits().is_empty(), "same value, no edit");
+    focus(&mut f, FieldKey::Memory);
+    clear(&mut f);
+    typed(&mut f, "8G");
+    focus(&mut f, FieldKey::Vfio);
+    clear(&mut f);
+    typed(&mut f, "0000:01:00.0");
+    let edits = f.edits();
+    assert_eq!(edits.len(), 2, "{edits:?}");
+    let text = apply_to_text(EXAMPLE_TOML, &edits).unwrap();
+    assert!(
+        text.contains("# Start this VM when the host boots"),
+        "comments kept"
+    );
+    assert!(text.contains("size = \"8G\""));
+    assert!(
+        text.contains("id = \"gpu\"") && !text.contains("gpu-audio"),
+        "{text}"
+    );
+    assert!(f.validate());
+}
+
+#[test]
+fn the_name_of_an_edited_vm_is_locked_and_toggles_flip() {
+    let spec = crate::vm::load(EXAMPLE_TOML, "desktop").unwrap();
+    let mut f = Form::edit(spec);
+    f.focus = 0;
+    typed(&mut f, "x");
+    assert_eq!(f.value(FieldKey::Name), "desktop");
+    f.move_focus(-1);
+    assert_eq!(f.fields[f.focus].key, FieldKey::Autostart);
+    f.move_focus(1);
+    assert_eq!(f.fields[f.focus].key, FieldKey::Vcpus, "name is skipped");
+    focus(&mut f, FieldKey::Autostart);
+    typed(&mut f, " ");
+    assert_eq!(f.value(FieldKey::Autostart), "yes");
+    assert!(f.is_dirty());
+}
+
+#[test]
+fn problems_map_to_fields() {
+    assert_eq!(
+        FieldKey::for_problem("disks[1].path"),
+        Some(FieldKey::Disks)
+    );
+    assert_eq!(FieldKey::for_problem("boot"), Some(FieldKey::Firmware));
+    assert_eq!(
+        FieldKey::for_problem("boot.cmdline"),
+        Some(FieldKey::Cmdline)
+    );
+    assert_eq!(
+        FieldKey::for_problem("cpus.kvm_hyperv"),
+        Some(FieldKey::KvmHyperv)
+    );
+    assert_eq!(
+        FieldKey::for_problem("cpus.topology"),
+        Some(FieldKey::Vcpus)
+    );
+    assert_eq!(FieldKey::for_problem("net[0].mac"), Some(FieldKey::Nets));
+    assert_eq!(FieldKey::for_problem(""), None);
+}

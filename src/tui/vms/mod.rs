@@ -1,0 +1,222 @@
+//! What the VM screens draw from: the list rows, actions under way, the detail, the form,
+//! confirmations and the error popup. Plain data; changed only by `update`.
+
+pub mod edit;
+pub mod form;
+
+use std::collections::BTreeMap;
+
+use phyllome_widgets::ConfirmMode;
+
+use crate::vm::VmSpec;
+use crate::vmm::manager::{RunState, VmStatus};
+use crate::vmm::worker::ActionError;
+
+pub use form::{Form, FormField};
+
+/// One row of the VM list, as the manager reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmRow {
+    pub name: String,
+    pub state: RunState,
+    /// False for a VMM still running whose definition is gone.
+    pub defined: bool,
+    pub autostart: bool,
+    pub vcpus: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub uptime_secs: Option<u64>,
+    pub disks: usize,
+    pub nets: usize,
+    pub vfio: usize,
+    /// Why the definition is invalid, or why the VMM could not be asked.
+    pub error: Option<String>,
+}
+
+impl From<&VmStatus> for VmRow {
+    fn from(s: &VmStatus) -> Self {
+        let count = |prefix: &str| s.devices.iter().filter(|d| d.starts_with(prefix)).count();
+        VmRow {
+            name: s.name.clone(),
+            state: s.state,
+            defined: s.defined,
+            autostart: s.autostart,
+            vcpus: s.vcpus,
+            memory_bytes: s.memory_bytes,
+            uptime_secs: s.uptime_secs,
+            disks: count("disk:"),
+            nets: count("net:"),
+            vfio: count("vfio:"),
+            error: s.error.clone(),
+        }
+    }
+}
+
+/// A VM action the user can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmOp {
+    Start,
+    Stop,
+    ForceOff,
+    Reboot,
+    Pause,
+    Resume,
+    Delete,
+}
+
+impl VmOp {
+    /// The word shown in the row while the action runs.
+    pub fn progress(self) -> &'static str {
+        match self {
+            VmOp::Start => "starting...",
+            VmOp::Stop => "stopping...",
+            VmOp::ForceOff => "powering off...",
+            VmOp::Reboot => "rebooting...",
+            VmOp::Pause => "pausing...",
+            VmOp::Resume => "resuming...",
+            VmOp::Delete => "deleting...",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            VmOp::Start => "start",
+            VmOp::Stop => "stop",
+            VmOp::ForceOff => "force off",
+            VmOp::Reboot => "reboot",
+            VmOp::Pause => "pause",
+            VmOp::Resume => "resume",
+            VmOp::Delete => "delete",
+        }
+    }
+
+    /// Asking first: losing a guest's unsaved work or a definition.
+    pub fn dangerous(self) -> bool {
+        matches!(self, VmOp::ForceOff | VmOp::Reboot | VmOp::Delete)
+    }
+
+    /// The name must be typed, not just a yes: these cannot be taken back.
+    pub fn typed(self) -> bool {
+        matches!(self, VmOp::ForceOff | VmOp::Delete)
+    }
+}
+
+/// What a confirmation is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmKind {
+    Vm {
+        op: VmOp,
+        name: String,
+    },
+    /// Leave the form and lose what was typed.
+    DiscardForm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub kind: ConfirmKind,
+    pub title: String,
+    pub message: Vec<String>,
+    pub mode: ConfirmMode,
+}
+
+/// A failure shown in a popup: a headline and Cloud Hypervisor's causes, outermost first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPopup {
+    pub title: String,
+    pub error: ActionError,
+}
+
+/// The detail of one VM: its definition and, when it runs, what `vm.info` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub name: String,
+    pub spec: Result<VmSpec, String>,
+    /// `vm.info`'s state, `memory_actual_size`, or why it could not be asked.
+    pub info: Option<Result<LiveInfo, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveInfo {
+    pub state: RunState,
+    pub uptime_secs: Option<u64>,
+    pub memory_actual: Option<u64>,
+}
+
+/// A definition read for editing: its text (so the edit keeps comments) and its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditLoaded {
+    pub name: String,
+    pub spec: VmSpec,
+}
+
+/// The VM screens' state.
+#[derive(Debug, Clone, Default)]
+pub struct VmsState {
+    pub rows: Vec<VmRow>,
+    /// None until the first list arrived.
+    pub loaded: bool,
+    /// Why the last refresh failed (the rows are the last good ones).
+    pub list_error: Option<String>,
+    pub refreshing: bool,
+    pub refresh_queued: bool,
+    /// Index into the filtered rows.
+    pub selected: usize,
+    /// Actions under way, by VM.
+    pub pending: BTreeMap<String, VmOp>,
+    /// The last action's outcome, by VM, as shown in the detail view.
+    pub results: BTreeMap<String, String>,
+    /// One line under the list: refusals, outcomes.
+    pub message: Option<String>,
+    /// Name of the VM whose detail view is open.
+    pub detail_of: Option<String>,
+    pub detail: Option<Detail>,
+    pub detail_scroll: usize,
+    pub form: Option<Form>,
+    pub confirm: Option<Confirm>,
+    pub error: Option<ErrorPopup>,
+}
+
+impl VmsState {
+    /// Rows whose name or state contains `filter` (case-insensitive), in list order.
+    pub fn visible<'a>(&'a self, filter: &str) -> Vec<&'a VmRow> {
+        let f = filter.to_lowercase();
+        self.rows
+            .iter()
+            .filter(|r| {
+                f.is_empty()
+                    || r.name.to_lowercase().contains(&f)
+                    || r.state.as_str().to_lowercase().contains(&f)
+            })
+            .collect()
+    }
+
+    pub fn selected_row(&self, filter: &str) -> Option<&VmRow> {
+        self.visible(filter).get(self.selected).copied()
+    }
+}
+
+/// `3d04h`, `2h05m`, `7m`: minutes at most, so a serial line repaints the column once a
+/// minute, not at every refresh.
+pub fn uptime(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_reads_short() {
+        assert_eq!(uptime(59), "0m");
+        assert_eq!(uptime(7 * 60 + 5), "7m");
+        assert_eq!(uptime(2 * 3600 + 5 * 60), "2h05m");
+        assert_eq!(uptime(3 * 86_400 + 4 * 3600), "3d04h");
+    }
+}
