@@ -275,12 +275,14 @@ fn console_on_a_serial_tty_shows_the_gpu_group_and_quits() {
         panic!("no shell prompt on ttyS0: {e}\n{}", guest.diagnostics());
     }
     console.send_line("TERM=linux phyllome").expect("typing");
-    // The first screen (the overview) names the GPU; the group view shows its group.
+    // The first screen (the overview) names the GPU and its group; so does the group view.
     let short_addr = gpu_addr.trim_start_matches("0000:");
-    let first = console.wait_screen(Duration::from_secs(90), |s| s.contains(short_addr));
+    let first = console.wait_screen(Duration::from_secs(90), |s| {
+        s.contains(short_addr) && mentions_group(s, gpu_group)
+    });
     let first = first.unwrap_or_else(|e| {
         panic!(
-            "first screen never showed {gpu_addr}: {e}\n{}",
+            "first screen never showed {gpu_addr} in group {gpu_group}: {e}\n{}",
             guest.diagnostics()
         )
     });
