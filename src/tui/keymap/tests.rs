@@ -107,7 +107,7 @@ fn defaults_parse_and_bind_the_documented_keys() {
         assert_eq!(map.action_for(&ev), Some(action), "{ev:?}");
     }
     assert_eq!(
-        map.action_for(&press(KeyCode::Char('x'), KeyModifiers::NONE)),
+        map.action_for(&press(KeyCode::Char('z'), KeyModifiers::NONE)),
         None
     );
     // Plain l is not ctrl-l.
@@ -280,9 +280,48 @@ fn hints_end_with_help() {
 fn help_groups_by_section_in_file_order() {
     let help = Keymap::defaults().unwrap().help();
     let titles: Vec<_> = help.iter().map(|s| s.title.as_str()).collect();
-    assert_eq!(titles, ["Global", "Views", "Movement"]);
+    assert_eq!(titles, ["Global", "Views", "Movement", "VMs"]);
     assert!(help[1]
         .entries
         .iter()
         .any(|e| e.keys == "1, F1" && e.description == "overview"));
+}
+
+#[test]
+fn read_only_drops_every_vm_action_but_open() {
+    let map = Keymap::load(None, true).unwrap();
+    let actions: Vec<Action> = map.bindings().iter().map(|b| b.action.clone()).collect();
+    assert!(actions.contains(&Action::Open));
+    for a in [
+        Action::VmStart,
+        Action::VmStop,
+        Action::VmForceOff,
+        Action::VmReboot,
+        Action::VmPauseResume,
+        Action::VmDelete,
+        Action::VmNew,
+        Action::VmEdit,
+    ] {
+        assert!(!actions.contains(&a), "{a:?} kept");
+    }
+    assert!(map
+        .help()
+        .iter()
+        .all(|s| s.entries.iter().all(|e| !e.dangerous)));
+}
+
+#[test]
+fn vm_bindings_are_flagged_dangerous_where_they_lose_work() {
+    let map = Keymap::defaults().unwrap();
+    let dangerous: Vec<Action> = map
+        .bindings()
+        .iter()
+        .filter(|b| b.dangerous)
+        .map(|b| b.action.clone())
+        .collect();
+    assert_eq!(
+        dangerous,
+        [Action::VmReboot, Action::VmForceOff, Action::VmDelete]
+    );
+    assert!(map.bindings().iter().all(|b| !b.description.is_empty()));
 }

@@ -86,12 +86,18 @@ fn a_failed_read_keeps_the_last_inventory() {
 #[test]
 fn views_cycle_both_ways() {
     let mut s = state();
-    for expected in [View::Groups, View::Gpus, View::Kvm, View::Overview] {
+    for expected in [
+        View::Groups,
+        View::Gpus,
+        View::Kvm,
+        View::Vms,
+        View::Overview,
+    ] {
         update(&mut s, Action::NextView);
         assert_eq!(s.view, expected);
     }
     update(&mut s, Action::PrevView);
-    assert_eq!(s.view, View::Kvm);
+    assert_eq!(s.view, View::Vms);
 }
 
 #[test]

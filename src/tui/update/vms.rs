@@ -385,3 +385,6 @@ pub fn move_cursor(state: &mut State, action: &Action, page: usize) {
         _ => last,
     };
 }
+
+#[cfg(test)]
+mod tests;

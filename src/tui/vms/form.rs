@@ -401,7 +401,12 @@ impl Form {
         match apply_to_text(&base, &self.edits()) {
             Ok(text) => {
                 if let Err(ps) = load(&text, &name) {
-                    for p in ps.0.iter().filter(|p| p.is_error()) {
+                    // An empty name is already reported above, in plainer words.
+                    let skip_name = name.is_empty();
+                    for p in
+                        ps.0.iter()
+                            .filter(|p| p.is_error() && !(skip_name && p.field == "name"))
+                    {
                         let key = FieldKey::for_problem(&p.field);
                         let msg = if key.is_some() {
                             p.message.clone()
