@@ -39,7 +39,7 @@ impl Env {
             // The host may run systemd; these tests are about the detached-process path.
             env: vec![
                 ("PHYLLOME_SUPERVISOR".into(), "process".into()),
-                ("PHYLLOME_VMM_TIMEOUT".into(), "2".into()),
+                ("PHYLLOME_VMM_TIMEOUT".into(), "10".into()),
             ],
         }
     }
@@ -345,11 +345,12 @@ fn hung_vmm_socket_gives_a_timeout_not_a_hang() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("timed out"), "{err}");
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // Generous against a loaded machine; a hang would never return at all.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
 
     let start = Instant::now();
     assert_eq!(env.list_state("t1").as_deref(), Some("Unresponsive"));
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(start.elapsed() < Duration::from_secs(15));
 
     // A hung VMM still goes away when forced.
     let pid = env.pid("t1").unwrap();
