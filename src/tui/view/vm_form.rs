@@ -94,7 +94,7 @@ fn field_row(state: &State, form: &Form, i: usize, frame: &mut Frame, rect: Rect
         FieldInput::Text(_) => {
             let text = f.text();
             let line = if text.is_empty() {
-                Line::styled(f.key.placeholder(), p.dim)
+                Line::styled(f.key.hint(), p.dim)
             } else if f.locked {
                 Line::styled(fit(&text, input.width as usize, g.ellipsis), p.dim)
             } else {

@@ -110,7 +110,13 @@ fn row_line(state: &State, r: &VmRow, selected: bool, name_w: usize, w: usize) -
         };
         let rest = w.saturating_sub(2 + name_w + 1 + STATE_W + 1);
         let err = r.error.as_deref().unwrap_or("");
-        let first = err.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        // "FILE is not a valid VM definition:" then the problems: the problems say more.
+        let lines: Vec<&str> = err.lines().map(str::trim).collect();
+        let problems = match lines.split_first() {
+            Some((head, rest)) if head.ends_with(':') && !rest.is_empty() => rest,
+            _ => &lines[..],
+        };
+        let first = problems.join("; ");
         spans.push(Span::styled(format!("{label:<STATE_W$} "), p.bad));
         spans.push(Span::styled(fit(&first, rest, g.ellipsis), p.bad));
     } else {

@@ -77,6 +77,12 @@ impl FieldKey {
         }
     }
 
+    /// The placeholder as shown: in parentheses, so that it never reads as a value on a
+    /// terminal that does not dim.
+    pub fn hint(self) -> String {
+        format!("({})", self.placeholder())
+    }
+
     fn is_toggle(self) -> bool {
         matches!(self, FieldKey::KvmHyperv | FieldKey::Autostart)
     }
@@ -129,7 +135,7 @@ impl FormField {
             let mut t = TextArea::new(vec![value.clone()]);
             t.move_cursor(ratatui_textarea::CursorMove::End);
             t.set_cursor_line_style(Style::default());
-            t.set_placeholder_text(key.placeholder());
+            t.set_placeholder_text(key.hint());
             FieldInput::Text(t)
         };
         FormField {
