@@ -172,11 +172,7 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
                 state.filter.editing = true;
             }
         }
-        a if a.is_vm_action() => {
-            if state.view == View::Vms {
-                return vms::navigate(state, a);
-            }
-        }
+        a if a.is_vm_action() && state.view == View::Vms => return vms::navigate(state, a),
         Action::Up
         | Action::Down
         | Action::PageUp

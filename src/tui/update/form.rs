@@ -76,10 +76,8 @@ pub fn input(state: &mut State, action: Action) -> Vec<Effect> {
         return Vec::new();
     }
     match action {
-        Action::FormKey(key) => {
-            if form.input(key) {
-                form.validate();
-            }
+        Action::FormKey(key) if form.input(key.clone()) => {
+            form.validate();
         }
         Action::FormNext => {
             form.move_focus(1);

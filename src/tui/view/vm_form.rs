@@ -90,7 +90,7 @@ fn field_row(state: &State, form: &Form, i: usize, frame: &mut Frame, rect: Rect
             let style = if focused { p.selected } else { p.normal };
             frame.render_widget(Line::styled(text, style), input);
         }
-        FieldInput::Text(area) if focused && !f.locked => frame.render_widget(area, input),
+        FieldInput::Text(area) if focused && !f.locked => frame.render_widget(area.as_ref(), input),
         FieldInput::Text(_) => {
             let text = f.text();
             let line = if text.is_empty() {

@@ -110,7 +110,7 @@ impl FieldKey {
 
 #[derive(Debug, Clone)]
 pub enum FieldInput {
-    Text(TextArea<'static>),
+    Text(Box<TextArea<'static>>),
     Toggle(bool),
 }
 
@@ -136,7 +136,7 @@ impl FormField {
             t.move_cursor(ratatui_textarea::CursorMove::End);
             t.set_cursor_line_style(Style::default());
             t.set_placeholder_text(key.hint());
-            FieldInput::Text(t)
+            FieldInput::Text(Box::new(t))
         };
         FormField {
             key,
@@ -321,7 +321,7 @@ impl Form {
                 let changed = t.input(input);
                 if t.lines().len() > 1 {
                     let joined = t.lines().join(" ");
-                    *t = TextArea::new(vec![joined]);
+                    **t = TextArea::new(vec![joined]);
                     t.move_cursor(ratatui_textarea::CursorMove::End);
                     t.set_cursor_line_style(Style::default());
                 }
