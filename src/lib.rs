@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod host;
 pub mod term;
+pub mod tui;
+pub mod vfio;
 pub mod vm;
 pub mod vmm;
-pub mod tui;
