@@ -16,6 +16,7 @@ fn main() -> color_eyre::Result<()> {
             cli::host::run(&args.global, json).wrap_err("phyllome host failed")?
         }
         Some(Command::Vm(cmd)) => cli::vm::run(&args.global, cmd)?,
+        Some(Command::Gpu(cmd)) => cli::gpu::run(&args.global, cmd)?,
         Some(Command::Autostart) => cli::vm_run::autostart(&args.global)?,
         None => run_console(&args.global, args.console)?,
     }

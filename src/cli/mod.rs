@@ -1,5 +1,6 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
+pub mod gpu;
 pub mod host;
 pub mod vm;
 pub mod vm_def;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Define, start, stop and change VMs
     #[command(subcommand)]
     Vm(vm::VmCommand),
+    /// Give GPUs (whole IOMMU groups) to vfio-pci, back to the host, or to a VM
+    #[command(subcommand)]
+    Gpu(gpu::GpuCommand),
     /// Start every VM marked autostart (for a boot-time unit)
     Autostart,
 }

@@ -67,6 +67,14 @@ pub enum VmCommand {
     },
     /// Earlier versions of a VM's definition
     History { name: String },
+    /// Runs a VMM and gives its VFIO devices back when it exits (launched by `vm start`)
+    #[command(hide = true)]
+    Supervise {
+        name: String,
+        /// The VMM's command line
+        #[arg(last = true, required = true)]
+        vmm: Vec<std::ffi::OsString>,
+    },
     /// Go back to an earlier version of a VM's definition
     Rollback {
         name: String,
@@ -191,5 +199,6 @@ pub fn run(global: &super::GlobalArgs, cmd: VmCommand) -> color_eyre::Result<()>
         VmCommand::Pause { name } => vm_run::pause(global, &name),
         VmCommand::Resume { name } => vm_run::resume(global, &name),
         VmCommand::Delete { name, confirm } => vm_run::delete(global, &name, &confirm),
+        VmCommand::Supervise { name, vmm } => super::gpu::supervise(global, &name, &vmm),
     }
 }

@@ -15,9 +15,13 @@ use crate::vmm::runtime::RunRoot;
 /// Seconds one API call may take (default 5); for slow hosts and for tests.
 pub const API_TIMEOUT_ENV: &str = "PHYLLOME_VMM_TIMEOUT";
 
-fn manager(global: &GlobalArgs) -> color_eyre::Result<VmManager> {
+pub(super) fn manager(global: &GlobalArgs) -> color_eyre::Result<VmManager> {
     let root = RunRoot::resolve(global.run_dir.as_deref())?;
     let mut cfg = ManagerConfig::new(global.state_dir.clone(), root, global.ch_bin.clone());
+    if let Some(host_root) = &global.host_root {
+        // Managed VFIO moves devices under the same root `phyllome host` reads.
+        cfg.host_root = host_root.clone();
+    }
     if let Some(secs) = std::env::var(API_TIMEOUT_ENV)
         .ok()
         .and_then(|s| s.parse::<f64>().ok())

@@ -12,8 +12,9 @@ use super::client::ChClient;
 use super::defs::{self, Defs};
 use super::error::VmmError;
 use super::events::{EventTail, StateHint};
+use super::managed::{DeviceHost, ManagedError};
 use super::runtime::{now_secs, RunRoot, RuntimeError, VmRuntime};
-use super::supervisor::{self, Supervisor, SupervisorError};
+use super::supervisor::{self, DeviceLaunch, Supervisor, SupervisorError};
 
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
@@ -28,6 +29,10 @@ pub struct ManagerConfig {
     pub boot_timeout: Duration,
     /// How long a fresh VMM may take to open its API socket.
     pub ready_timeout: Duration,
+    /// The host whose devices managed VFIO moves (`/`, or a fixture tree in tests).
+    pub host_root: PathBuf,
+    /// The program that runs `vm supervise` for VMs with devices (default: this one).
+    pub self_exe: Option<PathBuf>,
 }
 
 impl ManagerConfig {
@@ -39,7 +44,33 @@ impl ManagerConfig {
             api_timeout: Duration::from_secs(5),
             boot_timeout: Duration::from_secs(60),
             ready_timeout: Duration::from_secs(10),
+            host_root: PathBuf::from("/"),
+            self_exe: None,
         }
+    }
+
+    /// Managed VFIO writes under this root instead of `/`.
+    pub fn with_host_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.host_root = root.into();
+        self
+    }
+
+    fn device_host(&self) -> DeviceHost {
+        DeviceHost::new(&self.host_root, &self.run_root, self.state_dir.clone())
+    }
+
+    fn device_launch(&self, spec: &defs::Spec) -> Option<DeviceLaunch> {
+        self.device_host().records.read(&spec.name)?;
+        let self_exe = self
+            .self_exe
+            .clone()
+            .or_else(|| std::env::current_exe().ok())?;
+        Some(DeviceLaunch {
+            self_exe,
+            host_root: self.host_root.clone(),
+            run_root: self.run_root.path().to_path_buf(),
+            state_dir: self.state_dir.clone(),
+        })
     }
 }
 
@@ -73,6 +104,8 @@ pub enum ManagerError {
         secs: u64,
         log: String,
     },
+    #[error(transparent)]
+    Devices(#[from] ManagedError),
     #[error("VM {name} did not reach {state} within {secs} s")]
     StateTimeout {
         name: String,
@@ -382,6 +415,7 @@ impl VmManager {
             self.supervisor().await.forget(rt, meta.as_ref()).await;
             rt.remove();
         }
+        supervisor::release_orphaned(&self.cfg.device_host(), rt).await;
         p.pid = None;
         p
     }
@@ -405,15 +439,20 @@ impl VmManager {
         let bin = super::launch::find_ch_bin(self.cfg.ch_bin.as_deref())
             .map_err(SupervisorError::from)?;
         let config = defs::vm_config(&spec, &rt)?;
+        let host = self.cfg.device_host();
+        supervisor::settle_before_start(&host, &rt).await?;
         rt.create_fresh()?;
-        supervisor::prepare_devices(&spec);
-        match self.launch_and_boot(&rt, &bin, &config).await {
-            Ok(()) => {}
-            Err(e) => {
-                self.teardown(&rt, Duration::from_secs(5)).await;
-                supervisor::release_devices(&spec);
-                return Err(e);
+        supervisor::prepare_devices(&host, &spec)?;
+        let devices = self.cfg.device_launch(&spec);
+        if let Err(e) = self
+            .launch_and_boot(&rt, &bin, &config, devices.as_ref())
+            .await
+        {
+            self.teardown(&rt, Duration::from_secs(5)).await;
+            if let Err(re) = supervisor::release_devices(&host, &rt).await {
+                tracing::error!(vm = name, error = %re, "releasing devices after a failed start");
             }
+            return Err(e);
         }
         drop(_lock);
         // vm.boot returned: the VM runs. Not asked again, to keep start as fast as the bare
@@ -433,9 +472,10 @@ impl VmManager {
         rt: &VmRuntime,
         bin: &std::path::Path,
         config: &serde_json::Value,
+        devices: Option<&DeviceLaunch>,
     ) -> Result<()> {
         let sup = self.supervisor().await;
-        let mut meta = sup.launch(rt, bin).await?;
+        let mut meta = sup.launch(rt, bin, devices).await?;
         rt.write_meta(&meta)?;
         sup.wait_ready(rt, meta.pid, self.cfg.ready_timeout)
             .await
@@ -509,9 +549,7 @@ impl VmManager {
             }
         }
         self.teardown(&rt, Duration::from_secs(5)).await;
-        if let Ok(spec) = self.defs().and_then(|d| Ok(d.get(name)?)) {
-            supervisor::release_devices(&spec);
-        }
+        supervisor::release_devices(&self.cfg.device_host(), &rt).await?;
         Ok(())
     }
 

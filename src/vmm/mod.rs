@@ -3,9 +3,12 @@
 pub mod api;
 pub mod client;
 pub mod defs;
+pub mod device_ops;
+pub mod device_supervisor;
 pub mod error;
 pub mod events;
 pub mod launch;
+pub mod managed;
 pub mod manager;
 pub mod runtime;
 pub mod supervisor;

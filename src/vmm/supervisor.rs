@@ -2,12 +2,14 @@
 //! runs it, else a detached process in its own session. Either way the VMM is not a child in
 //! any console's process tree that a SIGKILL or a hang-up could take down with it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::client::ChClient;
 use super::defs::Spec;
+use super::device_supervisor;
 use super::launch::{self, LaunchError};
+use super::managed::{DeviceHost, ManagedError};
 use super::runtime::{now_secs, LaunchMeta, RuntimeError, SupervisorKind, VmRuntime};
 use super::systemd::{Systemd, SystemdError};
 
@@ -49,10 +51,32 @@ impl Supervisor {
         }
     }
 
-    /// Launches the VMM of `rt` and records how.
-    pub async fn launch(&self, rt: &VmRuntime, bin: &Path) -> Result<LaunchMeta, SupervisorError> {
-        let argv = launch::vmm_argv(bin, rt);
+    /// Launches the VMM of `rt` and records how. With `devices`, the VMM runs under a device
+    /// supervisor (`phyllome vm supervise`) that releases them whenever the VMM exits.
+    pub async fn launch(
+        &self,
+        rt: &VmRuntime,
+        bin: &Path,
+        devices: Option<&DeviceLaunch>,
+    ) -> Result<LaunchMeta, SupervisorError> {
+        let mut argv = launch::vmm_argv(bin, rt);
+        if let Some(d) = devices {
+            argv = device_supervisor::wrap_argv(
+                &d.self_exe,
+                &rt.name,
+                &d.host_root,
+                &d.run_root,
+                d.state_dir.as_deref(),
+                &argv,
+            );
+        }
         let (pid, supervisor) = match self {
+            Supervisor::Process if devices.is_some() => {
+                // The supervisor writes the VMM's pid once it has started it; the supervisor
+                // itself is not the VMM and must never be the one SIGKILLed.
+                let sup = launch::spawn_detached(&argv, rt)?;
+                (wait_pidfile(rt, sup).await, SupervisorKind::Process)
+            }
             Supervisor::Process => {
                 let pid = launch::spawn_detached(&argv, rt)?;
                 rt.write_pid(pid)?;
@@ -171,11 +195,59 @@ fn log_tail(path: &Path) -> String {
     }
 }
 
-/// Hook for managed VFIO: bind the VM's devices (whole IOMMU groups) to vfio-pci before the
-/// VMM starts. Deliberately a no-op until the `vfio` module (plan, apply with rollback) lands;
-/// nothing here may write to /sys.
-pub fn prepare_devices(_spec: &Spec) {}
+/// What launching a VMM under a device supervisor needs to know.
+#[derive(Debug, Clone)]
+pub struct DeviceLaunch {
+    /// This program (the supervisor is `phyllome vm supervise`).
+    pub self_exe: PathBuf,
+    pub host_root: PathBuf,
+    pub run_root: PathBuf,
+    pub state_dir: Option<PathBuf>,
+}
 
-/// Hook for managed VFIO: give the VM's devices back to their host drivers after its VMM is
-/// gone. A no-op until the `vfio` module lands (see [`prepare_devices`]).
-pub fn release_devices(_spec: &Spec) {}
+/// Waits (bounded) for the device supervisor to write the VMM's pid; `None` when it exited
+/// first or took too long, and `wait_ready` then learns the pid from `vmm.ping`.
+async fn wait_pidfile(rt: &VmRuntime, supervisor_pid: u32) -> Option<u32> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(pid) = rt.read_pid() {
+            return Some(pid);
+        }
+        if !pid_alive(supervisor_pid, rt) || tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Managed VFIO, before the VMM starts: bind the VM's devices (whole IOMMU groups) to
+/// vfio-pci, every write under `host.root`. A VM without devices costs nothing.
+pub fn prepare_devices(host: &DeviceHost, spec: &Spec) -> Result<(), ManagedError> {
+    host.prepare(spec)
+}
+
+/// How long a stop waits for the device supervisor to give the devices back.
+const RELEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// Managed VFIO, after the VMM is gone: wait for its device supervisor to give the devices
+/// back, or do it here when none is left; a failed release is recorded and returned.
+pub async fn release_devices(host: &DeviceHost, rt: &VmRuntime) -> Result<(), ManagedError> {
+    host.settle(&rt.name, &rt.api_socket, RELEASE_WAIT, true)
+        .await
+}
+
+/// Before a start: devices a previous run still holds are settled (its supervisor finishing,
+/// or released here), so the new VMM never races the old one's release. An earlier failed
+/// release does not block the start: binding them again is what the start wants anyway.
+pub async fn settle_before_start(host: &DeviceHost, rt: &VmRuntime) -> Result<(), ManagedError> {
+    host.settle(&rt.name, &rt.api_socket, RELEASE_WAIT, false)
+        .await
+}
+
+/// A VMM found dead while nobody was stopping it: release its devices unless its supervisor
+/// is alive to do it (best effort; a failure is recorded for `vm list` and `gpu list`).
+pub async fn release_orphaned(host: &DeviceHost, rt: &VmRuntime) {
+    let _ = host
+        .settle(&rt.name, &rt.api_socket, Duration::ZERO, false)
+        .await;
+}
