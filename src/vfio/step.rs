@@ -38,7 +38,7 @@ pub enum Action {
 /// How a step is taken back. Undos read the current state first, so running one twice,
 /// or after a step that half happened, is harmless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "undo", rename_all = "snake_case")]
 pub enum Undo {
     /// Nothing to take back (checks).
     Nothing,
