@@ -120,10 +120,10 @@ impl Plan {
 /// The devices of `address`'s IOMMU group that move: every endpoint, PCI-PCI bridges
 /// excepted (vfio accepts them on pcieport), and other bridge functions only when a
 /// driver holds them (an unbound one does not stop the group being viable).
-pub(crate) fn unit<'a>(
-    inventory: &'a Inventory,
+pub(crate) fn unit(
+    inventory: &Inventory,
     address: PciAddress,
-) -> Result<(u32, Vec<&'a PciDevice>, Vec<&'a PciDevice>), PlanError> {
+) -> Result<(u32, Vec<&PciDevice>, Vec<&PciDevice>), PlanError> {
     let dev = inventory
         .device(&address)
         .ok_or(PlanError::UnknownDevice(address))?;
