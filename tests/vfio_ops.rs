@@ -344,3 +344,53 @@ fn a_second_gpu_leaves_the_console_alone() {
     assert_eq!(host.driver("0000:00:01.0").as_deref(), Some("pcieport"));
     assert!(host.console_bound());
 }
+
+/// The fake kernel answers as Linux does, so the tests above mean something.
+#[test]
+fn the_fake_kernel_behaves_like_the_kernel() {
+    use vfio::SysWriter;
+    let host = Host::new(&presets::desktop());
+    let k = &host.kernel;
+    let over = format!("sys/bus/pci/devices/{GPU}/driver_override");
+    let read = |rel: &str| host.root.read(rel).unwrap();
+    assert_eq!(read(&over), "(null)");
+    // Unbinding from a driver the device is not on: ENODEV.
+    let err = k
+        .write("sys/bus/pci/drivers/vfio-pci/unbind", GPU)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(19));
+    k.write(&over, "vfio-pci").unwrap();
+    assert_eq!(read(&over), "vfio-pci");
+    k.write("sys/bus/pci/drivers/amdgpu/unbind", GPU).unwrap();
+    assert_eq!(host.driver(GPU), None);
+    assert!(!host
+        .path()
+        .join("sys/bus/pci/drivers/amdgpu")
+        .join(GPU)
+        .exists());
+    // While the override names vfio-pci, amdgpu may not take it back.
+    let err = k.write("sys/bus/pci/drivers/amdgpu/bind", GPU).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(19));
+    k.write("sys/bus/pci/drivers_probe", GPU).unwrap();
+    assert_eq!(host.driver(GPU).as_deref(), Some(VFIO_PCI));
+    assert!(host.path().join("dev/vfio/14").exists());
+    // Binding a bound device: EBUSY.
+    let err = k
+        .write("sys/bus/pci/drivers/vfio-pci/bind", GPU)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(EBUSY));
+    // A newline clears the override; probing then finds the native driver.
+    k.write(&over, "\n").unwrap();
+    assert_eq!(read(&over), "(null)");
+    k.write("sys/bus/pci/drivers/vfio-pci/unbind", &format!("{GPU}\n"))
+        .unwrap();
+    assert!(!host.path().join("dev/vfio/14").exists());
+    k.write("sys/bus/pci/drivers_probe", GPU).unwrap();
+    assert_eq!(host.driver(GPU).as_deref(), Some("amdgpu"));
+    // Garbage is refused, never a panic.
+    assert!(k.write("sys/bus/pci/drivers_probe", "../../etc").is_err());
+    assert!(k.write("sys/class/vtconsole/vtcon1/bind", "2").is_err());
+    assert!(k
+        .write("sys/bus/platform/drivers/x/unbind", "../y")
+        .is_err());
+}

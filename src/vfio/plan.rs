@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::host::{critical, Inventory, PciAddress, PciDevice, SysError, SysRoot};
+use crate::host::{critical, Inventory, PciAddress, PciDevice, SysRoot};
 
 use super::guard;
 use super::reset::ResetMarks;
@@ -39,8 +39,6 @@ pub enum PlanError {
     WrongPhrase { expected: String },
     #[error("Cannot read the reset records")]
     Reset(#[source] super::reset::ResetError),
-    #[error("Cannot read the host")]
-    Read(#[source] SysError),
 }
 
 /// Asked of the owner before a plan may run: they type `phrase` back.
