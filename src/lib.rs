@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod host;
+pub mod monitor;
 pub mod term;
 pub mod tui;
 pub mod vfio;
