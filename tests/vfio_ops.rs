@@ -394,3 +394,23 @@ fn the_fake_kernel_behaves_like_the_kernel() {
         .write("sys/bus/platform/drivers/x/unbind", "../y")
         .is_err());
 }
+
+#[test]
+fn a_group_open_by_a_vmm_is_not_released() {
+    let host = Host::new(&presets::desktop());
+    host.detach(GPU).expect("detach");
+    let fd = host.path().join("proc/4242/fd");
+    std::fs::create_dir_all(&fd).unwrap();
+    std::os::unix::fs::symlink("/dev/vfio/14", fd.join("7")).unwrap();
+    let err = vfio::release_plan(
+        &host.root,
+        &host.inventory(),
+        addr(GPU),
+        &ReleaseOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "IOMMU group 14 is open by process [4242] (a running VM?): stop it first"
+    );
+}

@@ -62,3 +62,28 @@ pub fn console_confirmation(inventory: &Inventory, moving: &[PciAddress]) -> Opt
         phrase: format!("take the console from {}", gpu.address),
     })
 }
+
+/// Processes holding `/dev/vfio/<group>` open (a running VMM). Unbinding vfio-pci under
+/// them blocks in the kernel until they let go, so a release must wait for them.
+pub fn group_users(root: &SysRoot, group: u32) -> Vec<u32> {
+    let node = format!("/dev/vfio/{group}");
+    let mut pids: Vec<u32> = root
+        .list("proc")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .filter(|pid| {
+            let fd_dir = root.lexical(format!("proc/{pid}/fd"));
+            crate::host::sysroot::list_dir(&fd_dir)
+                .unwrap_or_default()
+                .iter()
+                .any(|fd| {
+                    // Read, never followed: these are the kernel's magic links.
+                    std::fs::read_link(fd_dir.join(fd))
+                        .is_ok_and(|t| t == std::path::Path::new(&node))
+                })
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}

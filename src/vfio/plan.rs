@@ -33,6 +33,8 @@ pub enum PlanError {
     },
     #[error("{device} ({name}) is the board's management (BMC) display: it stays with the host")]
     Management { device: PciAddress, name: String },
+    #[error("IOMMU group {group} is open by process {pids:?} (a running VM?): stop it first")]
+    GroupInUse { group: u32, pids: Vec<u32> },
     #[error("No device of IOMMU group {group} is on vfio-pci: nothing to release")]
     NothingToRelease { group: u32 },
     #[error("The typed confirmation does not match: type {expected:?}")]

@@ -4,6 +4,7 @@
 use crate::host::{Inventory, PciAddress, PciDevice, SysRoot};
 
 use super::apply::{apply, Applied, ApplyError, StepEvent};
+use super::guard;
 use super::plan::{reset_warnings, unit, Operation, Plan, PlanError, PlanOptions, PlannedDevice};
 use super::state::{self, VFIO_PCI};
 use super::step::{Action, Step, Undo};
@@ -59,6 +60,10 @@ pub fn release_plan(
     }
     if devices.is_empty() {
         return Err(PlanError::NothingToRelease { group });
+    }
+    let pids = guard::group_users(root, group);
+    if !pids.is_empty() {
+        return Err(PlanError::GroupInUse { group, pids });
     }
     let boot_gpu = moving.iter().any(|d| d.boot_vga == Some(true));
     if opts.restore_console.unwrap_or(boot_gpu) {
