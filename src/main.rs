@@ -18,6 +18,7 @@ fn main() -> color_eyre::Result<()> {
         Some(Command::Vm(cmd)) => cli::vm::run(&args.global, cmd)?,
         Some(Command::Gpu(cmd)) => cli::gpu::run(&args.global, cmd)?,
         Some(Command::Autostart) => cli::vm_run::autostart(&args.global)?,
+        Some(Command::Top(top)) => cli::top::run(&args.global, top)?,
         None => run_console(&args.global, args.console)?,
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod gpu;
 pub mod host;
+pub mod top;
 pub mod vm;
 pub mod vm_def;
 pub mod vm_run;
@@ -77,6 +78,8 @@ pub enum Command {
     Gpu(gpu::GpuCommand),
     /// Start every VM marked autostart (for a boot-time unit)
     Autostart,
+    /// Watch every VM's CPU, memory, disk and network (`--batch [--json]` for scripts)
+    Top(top::TopArgs),
 }
 
 #[derive(Debug, thiserror::Error)]

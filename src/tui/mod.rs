@@ -5,9 +5,11 @@
 
 pub mod action;
 pub mod app;
+pub mod dashboard;
 pub mod input;
 pub mod keymap;
 pub mod state;
+pub mod top;
 pub mod update;
 pub mod view;
 pub mod vm_runtime;

@@ -1,12 +1,15 @@
 //! Pure rendering: `render(&State, &mut Frame)` draws a whole screen and does no I/O.
 
 mod common;
+pub mod dashboard;
 pub mod gpus;
+pub mod graph;
 pub mod groups;
 pub mod kvm;
 pub mod layout;
 pub mod overview;
 pub mod popup;
+pub mod vm_charts;
 pub mod vm_detail;
 pub mod vm_form;
 pub mod vms;

@@ -1,0 +1,186 @@
+//! `phyllome top`: watch every VM's CPU, memory, disk and network. Interactive by default;
+//! `--batch` prints one sample per interval for scripts and logs, like `top -b`, and `--json`
+//! makes each sample one JSON object on one line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use color_eyre::eyre::{bail, WrapErr};
+
+use crate::monitor::config::clamp_interval;
+use crate::monitor::sample::SampleJson;
+use crate::monitor::{Collector, Model, MonitorConfig};
+use crate::term::TermProfile;
+use crate::tui::dashboard::Dashboard;
+use crate::tui::state::Theme;
+use crate::tui::view::graph;
+use crate::vmm::runtime::RunRoot;
+
+use super::GlobalArgs;
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Print samples instead of drawing a screen (for scripts and logs)
+    #[arg(long, short = 'b')]
+    pub batch: bool,
+    /// With --batch: stop after N samples (default: run until interrupted)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub iterations: Option<u64>,
+    /// With --batch: one JSON object per sample, one per line
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between samples (default from monitor.toml, else 1)
+    #[arg(long, short = 'd', value_name = "SECS")]
+    pub interval: Option<f64>,
+    /// Serial lines: no graphs, no colour
+    #[arg(long)]
+    pub low_bandwidth: bool,
+    /// Draw with ASCII only
+    #[arg(long)]
+    pub ascii: bool,
+    /// Monitor settings (default: monitor.toml in the config directory)
+    #[arg(long, value_name = "FILE")]
+    pub monitor_config: Option<PathBuf>,
+}
+
+/// `~/.config/phyllome/monitor.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
+    Some(dirs.config_dir().join("monitor.toml"))
+}
+
+fn settings(args: &TopArgs) -> color_eyre::Result<(MonitorConfig, Duration)> {
+    let path = args.monitor_config.clone().or_else(default_config_path);
+    let cfg = MonitorConfig::load(path.as_deref())?;
+    let interval = match args.interval {
+        Some(s) if s.is_finite() && s > 0.0 => {
+            clamp_interval(Duration::from_secs_f64(s.min(3600.0)))
+        }
+        Some(_) => bail!("--interval must be a positive number of seconds"),
+        None => cfg.interval(),
+    };
+    Ok((cfg, interval))
+}
+
+pub fn collector(global: &GlobalArgs) -> color_eyre::Result<Collector> {
+    let root = global.sys_root()?;
+    // No runtime directory: nothing can run, but the host and the definitions still show.
+    let run_root = RunRoot::resolve(global.run_dir.as_deref()).ok();
+    Ok(Collector::new(root, run_root, global.state_dir.clone()))
+}
+
+pub fn run(global: &GlobalArgs, args: TopArgs) -> color_eyre::Result<()> {
+    let (cfg, interval) = settings(&args)?;
+    let collector = collector(global)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .wrap_err("Cannot start the runtime")?;
+    if args.batch {
+        let out = std::io::stdout();
+        return runtime.block_on(batch(collector, interval, &args, &mut out.lock()));
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        bail!("`phyllome top` needs a terminal; for scripts use `phyllome top --batch [--json]`");
+    }
+    let profile = TermProfile::from_env(args.ascii);
+    let low = args.low_bandwidth || cfg.low_bandwidth;
+    let theme = Theme::new(profile.ascii, profile.color && !low);
+    let d = Dashboard::new(cfg.history, interval, low);
+    runtime.block_on(async {
+        let mut terminal = ratatui::try_init()?;
+        let events = crossterm::event::EventStream::new();
+        let r = crate::tui::top::run_on(&mut terminal, events, collector, d, theme).await;
+        ratatui::restore();
+        r
+    })
+}
+
+/// A baseline sample, then `iterations` samples one interval apart, each printed as it comes.
+pub async fn batch(
+    mut collector: Collector,
+    interval: Duration,
+    args: &TopArgs,
+    out: &mut impl Write,
+) -> color_eyre::Result<()> {
+    collector.api_timeout =
+        (interval * 4 / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    // Batch output needs the latest figures only, not the history the screens draw.
+    let mut model = Model::new(2);
+    model.apply(collector.sample().await);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    let mut n = 0u64;
+    while args.iterations.is_none_or(|max| n < max) {
+        ticker.tick().await;
+        model.apply(collector.sample().await);
+        n += 1;
+        let text = if args.json {
+            json_line(&model)
+        } else {
+            text_block(&model)
+        };
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(super::CliError::Output)?;
+    }
+    Ok(())
+}
+
+pub fn json_line(model: &Model) -> String {
+    let sample = SampleJson {
+        time: (model.unix_secs * 1000.0).round() / 1000.0,
+        interval_secs: (model.interval_secs * 1000.0).round() / 1000.0,
+        host: model.host.stats.as_ref(),
+        vms: model.vms.values().map(|h| &h.stats).collect(),
+    };
+    let mut s = serde_json::to_string(&sample)
+        .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()));
+    s.push('\n');
+    s
+}
+
+pub fn text_block(model: &Model) -> String {
+    let mut s = String::new();
+    if let Some(h) = &model.host.stats {
+        s.push_str(&format!(
+            "host cpu {}%  mem {}/{}  load {:.2} {:.2} {:.2}\n",
+            graph::percent(h.cpu_percent),
+            graph::bytes(h.memory_used_bytes),
+            graph::bytes(h.memory_total_bytes),
+            h.load[0],
+            h.load[1],
+            h.load[2]
+        ));
+    }
+    s.push_str(&format!(
+        "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+        "NAME", "STATE", "CPU%", "VCPUS%", "RSS", "GUEST", "DISK_R", "DISK_W", "NET_RX", "NET_TX"
+    ));
+    for h in model.vms.values() {
+        let v = &h.stats;
+        let vcpus: Vec<String> = v.vcpus.iter().map(|c| format!("{c:.0}")).collect();
+        s.push_str(&format!(
+            "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+            v.name,
+            v.state,
+            graph::percent(v.cpu_percent),
+            if vcpus.is_empty() {
+                "-".to_string()
+            } else {
+                vcpus.join(",")
+            },
+            v.memory_rss_bytes.map_or("-".into(), graph::bytes),
+            v.memory_guest_bytes.map_or("-".into(), graph::bytes),
+            graph::rate(v.disk_read_bps),
+            graph::rate(v.disk_write_bps),
+            graph::rate(v.net_rx_bps),
+            graph::rate(v.net_tx_bps),
+        ));
+    }
+    s.push('\n');
+    s
+}
