@@ -122,6 +122,11 @@ impl Records {
         self.dir.join(format!("{vm}.log"))
     }
 
+    /// The log of `vm` under a run root given as a path.
+    pub fn log_path_in(run_root: &Path, vm: &str) -> PathBuf {
+        Records::new(&RunRoot::new(run_root)).log_path(vm)
+    }
+
     pub fn read(&self, vm: &str) -> Option<DeviceRecord> {
         let text = fs::read(self.path(vm)).ok()?;
         serde_json::from_slice(&text).ok()
@@ -201,6 +206,18 @@ impl DeviceHost {
             records: Records::new(run_root),
             state_dir,
         }
+    }
+
+    /// A line for `vm list` when giving this VM's devices back failed.
+    pub fn release_failure(&self, vm: &str) -> Option<String> {
+        let rec = self.records.read(vm)?;
+        (rec.state == Holding::ReleaseFailed).then(|| {
+            ManagedError::Release {
+                vm: vm.to_string(),
+                message: rec.problems.join("; "),
+            }
+            .to_string()
+        })
     }
 
     fn plan_options(&self) -> crate::vfio::PlanOptions {

@@ -341,11 +341,18 @@ impl VmManager {
             }
             _ => None,
         };
-        let error = match (&spec, &probe.failure) {
+        let mut error = match (&spec, &probe.failure) {
             (Err(e), _) => Some(e.clone()),
             (_, Some(e)) => Some(e.to_string()),
             _ => None,
         };
+        if let Some(failed) = self.cfg.device_host().release_failure(name) {
+            // Shown wherever the VM is listed until someone reattaches the devices.
+            error = Some(match error {
+                Some(e) => format!("{e}\n{failed}"),
+                None => failed,
+            });
+        }
         VmStatus {
             name: name.to_string(),
             state: probe.state,

@@ -25,6 +25,8 @@ pub enum SupervisorError {
     Systemd(#[from] SystemdError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error("The device supervisor of VM {vm} exited before it started the VMM; see {log}")]
+    DeviceSupervisor { vm: String, log: String },
 }
 
 /// Why a freshly launched VMM is not usable; each carries the tail of its log.
@@ -59,7 +61,9 @@ impl Supervisor {
         bin: &Path,
         devices: Option<&DeviceLaunch>,
     ) -> Result<LaunchMeta, SupervisorError> {
-        let mut argv = launch::vmm_argv(bin, rt);
+        // The VMM runs in the runtime directory: a relative path would point elsewhere there.
+        let bin = std::path::absolute(bin).unwrap_or_else(|_| bin.to_path_buf());
+        let mut argv = launch::vmm_argv(&bin, rt);
         if let Some(d) = devices {
             argv = device_supervisor::wrap_argv(
                 &d.self_exe,
@@ -75,7 +79,19 @@ impl Supervisor {
                 // The supervisor writes the VMM's pid once it has started it; the supervisor
                 // itself is not the VMM and must never be the one SIGKILLed.
                 let sup = launch::spawn_detached(&argv, rt)?;
-                (wait_pidfile(rt, sup).await, SupervisorKind::Process)
+                let pid = wait_pidfile(rt, sup).await;
+                if pid.is_none() && !child_alive(sup) {
+                    let run_root = devices
+                        .map(|d| d.run_root.as_path())
+                        .unwrap_or(Path::new(""));
+                    return Err(SupervisorError::DeviceSupervisor {
+                        vm: rt.name.clone(),
+                        log: super::managed::Records::log_path_in(run_root, &rt.name)
+                            .display()
+                            .to_string(),
+                    });
+                }
+                (pid, SupervisorKind::Process)
             }
             Supervisor::Process => {
                 let pid = launch::spawn_detached(&argv, rt)?;
@@ -205,6 +221,19 @@ pub struct DeviceLaunch {
     pub state_dir: Option<PathBuf>,
 }
 
+/// Whether a process we just spawned still runs. Its command line cannot tell yet: until it
+/// has exec'd it is a copy of this process; and being our unreaped child, its pid is not
+/// recycled while we look.
+fn child_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
+}
+
 /// Waits (bounded) for the device supervisor to write the VMM's pid; `None` when it exited
 /// first or took too long, and `wait_ready` then learns the pid from `vmm.ping`.
 async fn wait_pidfile(rt: &VmRuntime, supervisor_pid: u32) -> Option<u32> {
@@ -213,7 +242,7 @@ async fn wait_pidfile(rt: &VmRuntime, supervisor_pid: u32) -> Option<u32> {
         if let Some(pid) = rt.read_pid() {
             return Some(pid);
         }
-        if !pid_alive(supervisor_pid, rt) || tokio::time::Instant::now() >= deadline {
+        if !child_alive(supervisor_pid) || tokio::time::Instant::now() >= deadline {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
