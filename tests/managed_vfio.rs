@@ -1,0 +1,330 @@
+//! Managed VFIO end to end: the real `phyllome` binary starts VMs on the Cloud Hypervisor test
+//! double (`examples/ch_double`, built by `cargo test`; a filtered run needs
+//! `cargo build --example ch_double` first) with devices on a fixture host tree (`--host-root`,
+//! written through the fixture's fake kernel). Devices move when the VM starts and come back
+//! when it stops — also when its VMM is killed with no console running — and hot-plug works
+//! on a running VM.
+
+#[path = "support/vmm_double.rs"]
+mod vmm_double;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use phyllome::host::fixture::presets;
+use serde_json::Value;
+
+const GPU: &str = "0000:0b:00.0";
+const AUDIO: &str = "0000:0b:00.1";
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    state: PathBuf,
+    run: PathBuf,
+    ch_bin: PathBuf,
+    kernel: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("host");
+        presets::desktop().write(&root).unwrap();
+        let kernel = tmp.path().join("vmlinuz");
+        fs::write(&kernel, b"not a kernel").unwrap();
+        Env {
+            root,
+            state: tmp.path().join("state"),
+            run: tmp.path().join("run"),
+            ch_bin: vmm_double::ch_double_path(),
+            kernel,
+            _tmp: tmp,
+        }
+    }
+
+    fn define(&self, name: &str, vfio: &[&str]) {
+        let dir = self.state.join("vms");
+        fs::create_dir_all(&dir).unwrap();
+        let mut text = format!(
+            "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {:?}\n",
+            self.kernel
+        );
+        for a in vfio {
+            text.push_str(&format!("\n[[vfio]]\naddress = \"{a}\"\n"));
+        }
+        fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_phyllome"))
+            .arg("--host-root")
+            .arg(&self.root)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--run-dir")
+            .arg(&self.run)
+            .arg("--ch-bin")
+            .arg(&self.ch_bin)
+            .args(args)
+            // The host may run systemd; these tests are about the detached-process path.
+            .env("PHYLLOME_SUPERVISOR", "process")
+            .env("PHYLLOME_VMM_TIMEOUT", "10")
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "phyllome {args:?} failed:\n{}\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log("win")
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "phyllome {args:?} should fail");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn driver(&self, address: &str) -> Option<String> {
+        let link = self
+            .root
+            .join("sys/bus/pci/devices")
+            .join(address)
+            .join("driver");
+        fs::read_link(link)
+            .ok()
+            .and_then(|t| Some(t.file_name()?.to_string_lossy().into_owned()))
+    }
+
+    fn drivers(&self) -> (Option<String>, Option<String>) {
+        (self.driver(GPU), self.driver(AUDIO))
+    }
+
+    fn fbcon(&self) -> String {
+        fs::read_to_string(self.root.join("sys/class/vtconsole/vtcon1/bind"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn record(&self, vm: &str) -> Option<Value> {
+        let text = fs::read_to_string(self.run.join(format!("managed/{vm}.json"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn log(&self, vm: &str) -> String {
+        fs::read_to_string(self.run.join(format!("managed/{vm}.log"))).unwrap_or_default()
+    }
+
+    fn vmm_pid(&self, vm: &str) -> i32 {
+        fs::read_to_string(self.run.join(format!("vms/{vm}/vmm.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn gpu_state(&self) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["gpu", "list", "--json"])).unwrap();
+        v[0]["state"].clone()
+    }
+
+    /// Waits until `done` holds, panicking with the device log after `limit`.
+    fn wait(&self, what: &str, limit: Duration, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < limit,
+                "{what}: not within {limit:?}\nlog:\n{}",
+                self.log("win")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{what}: {:?}", start.elapsed());
+    }
+
+    fn on_host(&self) -> bool {
+        self.drivers() == (Some("amdgpu".into()), Some("snd_hda_intel".into()))
+            && self.fbcon() == "1"
+    }
+}
+
+impl Drop for Env {
+    /// Whatever a failed test left running goes, by pidfile.
+    fn drop(&mut self) {
+        for name in ["win"] {
+            let pid = fs::read_to_string(self.run.join(format!("vms/{name}/vmm.pid")));
+            if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+                kill(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+fn kill(pid: i32, sig: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+const VFIO: (Option<&str>, Option<&str>) = (Some("vfio-pci"), Some("vfio-pci"));
+
+fn vfio(env: &Env) -> bool {
+    let (a, b) = env.drivers();
+    (a.as_deref(), b.as_deref()) == VFIO
+}
+
+#[test]
+fn start_detaches_the_group_and_stop_releases_it() {
+    let env = Env::new();
+    env.define("win", &[GPU]);
+    env.ok(&["vm", "start", "win"]);
+    assert!(vfio(&env), "{:?}", env.drivers());
+    assert_eq!(env.fbcon(), "0");
+    assert_eq!(
+        env.gpu_state(),
+        serde_json::json!({"kind": "in_use", "vm": "win"})
+    );
+    let rec = env.record("win").expect("a device record");
+    assert_eq!(rec["state"], "held");
+    assert_eq!(rec["devices"], serde_json::json!([GPU, AUDIO]));
+    // Moving a device under a running VM is refused.
+    let out = env.fails(&["gpu", "reattach", GPU]);
+    assert!(out.contains("in use by VM win"), "{out}");
+
+    let start = Instant::now();
+    env.ok(&["vm", "stop", "win", "--force", "--yes"]);
+    eprintln!("stop with release: {:?}", start.elapsed());
+    assert!(env.on_host(), "{:?} fbcon {}", env.drivers(), env.fbcon());
+    assert!(env.record("win").is_none());
+    assert_eq!(env.gpu_state()["kind"], "host_driver");
+}
+
+#[test]
+fn a_killed_vmm_gives_the_devices_back_without_a_console() {
+    let env = Env::new();
+    env.define("win", &[GPU]);
+    env.ok(&["vm", "start", "win"]);
+    assert!(vfio(&env));
+    kill(env.vmm_pid("win"), rustix::process::Signal::KILL);
+    env.wait("release after SIGKILL", Duration::from_secs(10), || {
+        env.on_host()
+    });
+    assert!(env.record("win").is_none());
+    assert!(env
+        .log("win")
+        .contains("devices back on their host drivers"));
+
+    // SIGTERM to the supervisor (what systemd's stop sends) reaches the VMM; the release
+    // follows.
+    env.ok(&["vm", "start", "win"]);
+    assert!(vfio(&env));
+    let sup = env.record("win").unwrap()["supervisor_pid"]
+        .as_i64()
+        .unwrap();
+    kill(sup as i32, rustix::process::Signal::TERM);
+    env.wait("release after SIGTERM", Duration::from_secs(10), || {
+        env.on_host()
+    });
+    let list = env.ok(&["vm", "list"]);
+    assert!(list.contains("Stopped"), "{list}");
+}
+
+#[test]
+fn a_failed_release_is_recorded_shown_and_fixed_by_reattach() {
+    let env = Env::new();
+    env.define("win", &[GPU]);
+    env.ok(&["vm", "start", "win"]);
+    // amdgpu goes away (module unloaded) while the guest runs: the card cannot go back.
+    let drivers = env.root.join("sys/bus/pci/drivers");
+    fs::rename(drivers.join("amdgpu"), drivers.join("amdgpu.away")).unwrap();
+    kill(env.vmm_pid("win"), rustix::process::Signal::KILL);
+    env.wait("failed release recorded", Duration::from_secs(10), || {
+        env.record("win")
+            .is_some_and(|r| r["state"] == "release_failed")
+    });
+    let gpus = env.ok(&["gpu", "list"]);
+    assert!(gpus.contains("release failed (VM win)"), "{gpus}");
+    assert!(gpus.contains("phyllome gpu reattach"), "{gpus}");
+    let list = env.ok(&["vm", "list"]);
+    assert!(list.contains("were not given back"), "{list}");
+    assert!(env.log("win").contains("release failed"));
+
+    fs::rename(drivers.join("amdgpu.away"), drivers.join("amdgpu")).unwrap();
+    env.ok(&["gpu", "reattach", GPU]);
+    assert!(env.on_host(), "{:?}", env.drivers());
+    assert!(
+        env.record("win").is_none(),
+        "reattach should settle the record"
+    );
+    let list = env.ok(&["vm", "list"]);
+    assert!(!list.contains("not given back"), "{list}");
+}
+
+#[test]
+fn hot_plug_into_a_running_vm_and_unplug() {
+    let env = Env::new();
+    env.define("win", &[]);
+    env.ok(&["vm", "start", "win"]);
+    let out = env.ok(&["gpu", "assign", GPU, "--to", "win", "--yes"]);
+    assert!(out.contains("hot-plugged 0000:0b:00.0"), "{out}");
+    assert!(out.contains("hot-plugged 0000:0b:00.1"), "{out}");
+    assert!(vfio(&env));
+    let info: Value = serde_json::from_str(&env.ok(&["vm", "info", "win", "--json"])).unwrap();
+    let devices = info["info"]["config"]["devices"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let paths: Vec<&str> = devices.iter().filter_map(|d| d["path"].as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/sys/bus/pci/devices/0000:0b:00.0/",
+            "/sys/bus/pci/devices/0000:0b:00.1/"
+        ]
+    );
+    assert_eq!(env.gpu_state()["vm"], "win");
+
+    let out = env.ok(&["gpu", "unassign", AUDIO]);
+    assert!(out.contains("unplugged 0000:0b:00.0"), "{out}");
+    assert!(env.on_host(), "{:?}", env.drivers());
+    let info: Value = serde_json::from_str(&env.ok(&["vm", "info", "win", "--json"])).unwrap();
+    let left = info["info"]["config"]["devices"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(left, 0, "{info}");
+
+    // Hot-plugged again, then the VM stops: the console's stop gives them back (this VMM
+    // runs without a device supervisor, it had no devices when it started).
+    env.ok(&["gpu", "assign", GPU, "--to", "win", "--yes"]);
+    assert!(vfio(&env));
+    env.ok(&["vm", "stop", "win", "--force", "--yes"]);
+    assert!(env.on_host(), "{:?}", env.drivers());
+}
+
+#[test]
+fn a_start_that_would_take_the_root_disk_is_refused() {
+    let env = Env::new();
+    env.define("win", &["0000:01:00.0"]);
+    let out = env.fails(&["vm", "start", "win"]);
+    assert!(out.contains("root"), "{out}");
+    assert_eq!(env.driver("0000:01:00.0").as_deref(), Some("nvme"));
+    assert!(!env.run.join("vms/win/vmm.pid").exists());
+    let list = env.ok(&["vm", "list"]);
+    assert!(list.contains("Stopped"), "{list}");
+}
