@@ -167,11 +167,9 @@ impl Env {
 impl Drop for Env {
     /// Whatever a failed test left running goes, by pidfile.
     fn drop(&mut self) {
-        for name in ["win"] {
-            let pid = fs::read_to_string(self.run.join(format!("vms/{name}/vmm.pid")));
-            if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<i32>().ok()) {
-                kill(pid, rustix::process::Signal::KILL);
-            }
+        let pid = fs::read_to_string(self.run.join("vms/win/vmm.pid"));
+        if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+            kill(pid, rustix::process::Signal::KILL);
         }
     }
 }

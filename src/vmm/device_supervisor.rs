@@ -4,9 +4,10 @@
 //! console running — gives the devices back to their host drivers.
 //!
 //! Under systemd the same process is the unit's main process (`KillMode=mixed` sends SIGTERM to
-//! it alone; it forwards the signal and releases after the VMM exits). A host that prefers
-//! plain units can get the same effect with `ExecStopPost=phyllome vm release-devices NAME`,
-//! which is what [`DeviceHost::settle`] does from the console.
+//! it alone; it forwards the signal and releases after the VMM exits). Should the unit be
+//! SIGKILLed as a whole, the console's next look at the VM (stop, list) finds the hold with no
+//! supervisor and releases it there ([`DeviceHost::settle`]); a unit-native alternative would
+//! be an `ExecStopPost=` running the same release, which needs no process of ours to survive.
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode, Stdio};
@@ -139,5 +140,42 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
     match s {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vmm_command_line_follows_the_separator() {
+        let argv = wrap_argv(
+            std::path::Path::new("/usr/bin/phyllome"),
+            "win",
+            std::path::Path::new("/"),
+            std::path::Path::new("/run/phyllome"),
+            None,
+            &["/usr/bin/cloud-hypervisor".into(), "--api-socket".into()],
+        );
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "/usr/bin/phyllome",
+                "--host-root",
+                "/",
+                "--run-dir",
+                "/run/phyllome",
+                "vm",
+                "supervise",
+                "win",
+                "--",
+                "/usr/bin/cloud-hypervisor",
+                "--api-socket",
+            ]
+        );
     }
 }
