@@ -86,6 +86,7 @@ where
     load(&tx, opts);
     let vms = VmBackend::start(
         &VmPaths {
+            host_root: opts.host_root.clone(),
             state_dir: opts.state_dir.clone(),
             run_dir: opts.run_dir.clone(),
             ch_bin: opts.ch_bin.clone(),

@@ -25,6 +25,8 @@ const EVENT_POLL: Duration = Duration::from_millis(500);
 /// Where the VM definitions and runtime directories are (`--state-dir`, `--run-dir`).
 #[derive(Debug, Clone, Default)]
 pub struct VmPaths {
+    /// The host whose devices managed VFIO moves (`--host-root`; `/` on a real host).
+    pub host_root: PathBuf,
     pub state_dir: Option<PathBuf>,
     pub run_dir: Option<PathBuf>,
     pub ch_bin: Option<PathBuf>,
@@ -61,7 +63,8 @@ impl VmBackend {
                 }
             }
         };
-        let cfg = ManagerConfig::new(paths.state_dir.clone(), root, paths.ch_bin.clone());
+        let cfg = ManagerConfig::new(paths.state_dir.clone(), root, paths.ch_bin.clone())
+            .with_host_root(paths.host_root.clone());
         let manager = Arc::new(VmManager::new(cfg));
         let (requests, mut updates) = worker::spawn(manager.clone(), EVENT_POLL);
         let forward = tx.clone();
