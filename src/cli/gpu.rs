@@ -3,6 +3,7 @@
 //! under `--host-root`, so the commands run unchanged on fixture trees.
 
 mod assign;
+mod hotplug;
 mod list;
 mod moves;
 

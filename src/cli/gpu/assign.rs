@@ -1,25 +1,20 @@
 //! `phyllome gpu assign ADDRESS --to VM` and `phyllome gpu unassign ADDRESS`: the group's
 //! endpoints go into (or out of) the VM's definition, comments kept; when the VM runs they
-//! are detached and hot-plugged (`vm.add-device`), or unplugged (`vm.remove-device`) and
-//! released, at once.
+//! move at once (see [`super::hotplug`]).
 
-use std::time::Duration;
-
-use color_eyre::eyre::{eyre, WrapErr};
+use color_eyre::eyre::WrapErr;
 use toml_edit::{ArrayOfTables, Item};
 
 use super::super::GlobalArgs;
-use super::{device_address, moves, say};
+use super::{device_address, hotplug, moves, say};
 use crate::host::{Inventory, PciAddress};
 use crate::vfio;
 use crate::vm::doc::{vfio_table, DocError};
 use crate::vm::spec::Vfio;
 use crate::vm::{Store, StoreError};
-use crate::vmm::client::ChClient;
-use crate::vmm::device_ops::{self, CameFrom};
-use crate::vmm::managed::{DeviceRecord, Holding, Records};
+use crate::vmm::device_ops;
 use crate::vmm::manager::RunState;
-use crate::vmm::runtime::{now_secs, RunRoot, VmRuntime};
+use crate::vmm::runtime::{RunRoot, VmRuntime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssignError {
@@ -40,7 +35,7 @@ fn store(global: &GlobalArgs) -> color_eyre::Result<Store> {
 }
 
 /// A device id Cloud Hypervisor accepts and `vm.remove-device` can name later.
-fn device_id(a: &PciAddress) -> String {
+pub(super) fn device_id(a: &PciAddress) -> String {
     format!(
         "vfio-{:04x}-{:02x}-{:02x}-{}",
         a.domain, a.bus, a.slot, a.function
@@ -59,7 +54,7 @@ fn running_state(global: &GlobalArgs, vm: &str) -> color_eyre::Result<RunState> 
         .unwrap_or(RunState::Stopped))
 }
 
-fn runtime(global: &GlobalArgs, vm: &str) -> color_eyre::Result<(RunRoot, VmRuntime)> {
+pub(super) fn runtime(global: &GlobalArgs, vm: &str) -> color_eyre::Result<(RunRoot, VmRuntime)> {
     let run_root = RunRoot::resolve(global.run_dir.as_deref())?;
     let rt = run_root.vm(vm)?;
     Ok((run_root, rt))
@@ -135,7 +130,7 @@ pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> color_
         join(&new)
     ))?;
     if running {
-        hot_plug(global, vm, &plan, &new)?;
+        hotplug::hot_plug(global, vm, &plan, &new)?;
     } else {
         say(&format!("They move to vfio-pci when VM {vm} starts.\n"))?;
     }
@@ -158,100 +153,11 @@ fn add_entries(doc: &mut toml_edit::DocumentMut, new: &[PciAddress]) -> Result<(
     Ok(())
 }
 
-fn join(a: &[PciAddress]) -> String {
+pub(super) fn join(a: &[PciAddress]) -> String {
     a.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Detach the group, record the hold (so the VM's stop releases it), then `vm.add-device`
-/// each endpoint. A refused hot-plug unplugs what went in and releases the group.
-fn hot_plug(
-    global: &GlobalArgs,
-    vm: &str,
-    plan: &vfio::Plan,
-    new: &[PciAddress],
-) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let (run_root, rt) = runtime(global, vm)?;
-    let records = Records::new(&run_root);
-    say(&format!("VM {vm} runs: moving the group to vfio-pci now\n"))?;
-    moves::run(plan, &root)?;
-    let came: Vec<CameFrom> = plan
-        .devices
-        .iter()
-        .map(|d| CameFrom {
-            address: d.address,
-            driver: d.driver.clone(),
-            driver_override: d.driver_override.clone(),
-        })
-        .collect();
-    let mut rec = records.read(vm).unwrap_or(DeviceRecord {
-        vm: vm.to_string(),
-        devices: Vec::new(),
-        came_from: Vec::new(),
-        state: Holding::Held,
-        since: now_secs(),
-        supervisor_pid: None,
-        problems: Vec::new(),
-    });
-    for c in &came {
-        if !rec.devices.contains(&c.address) {
-            rec.devices.push(c.address);
-            rec.came_from.push(c.clone());
-        }
-    }
-    records.write(&rec)?;
-    let client = ChClient::new(rt.api_socket.clone(), Duration::from_secs(30));
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut plugged = Vec::new();
-    for a in new {
-        let path = format!("/sys/bus/pci/devices/{a}/");
-        match tokio.block_on(client.add_device(&path, Some(&device_id(a)))) {
-            Ok(info) => {
-                let at = info
-                    .map(|i| format!(" (guest {})", i.bdf))
-                    .unwrap_or_default();
-                say(&format!("  hot-plugged {a}{at}\n"))?;
-                plugged.push(*a);
-            }
-            Err(e) => {
-                let mut msg = format!("vm.add-device {a} failed: {e}");
-                for c in e.causes() {
-                    msg.push_str(&format!("\n  caused by: {c}"));
-                }
-                for p in &plugged {
-                    let _ = tokio.block_on(client.remove_device(&device_id(p)));
-                }
-                let host = crate::vmm::managed::DeviceHost::new(
-                    root.root(),
-                    &run_root,
-                    global.state_dir.clone(),
-                );
-                let back: Vec<CameFrom> = came.clone();
-                let released = host.release(vm, &back);
-                rec.devices
-                    .retain(|d| !back.iter().any(|b| b.address == *d));
-                rec.came_from
-                    .retain(|d| !back.iter().any(|b| b.address == d.address));
-                if rec.devices.is_empty() {
-                    records.remove(vm);
-                } else {
-                    records.write(&rec)?;
-                }
-                if let Err(r) = released {
-                    msg.push_str(&format!("\n{r}"));
-                } else {
-                    msg.push_str("\nThe group is back on its host drivers; it stays in the definition for the next start.");
-                }
-                return Err(eyre!(msg));
-            }
-        }
-    }
-    Ok(())
 }
 
 pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
@@ -279,7 +185,7 @@ pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
     };
     let state = running_state(global, &vm)?;
     match state {
-        RunState::Running | RunState::Paused => unplug(global, &vm, &entries)?,
+        RunState::Running | RunState::Paused => hotplug::unplug(global, &vm, &entries)?,
         RunState::Stopped | RunState::Shutdown => {}
         other => {
             return Err(AssignError::Busy {
@@ -313,83 +219,4 @@ pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
         join(&gone)
     ))?;
     Ok(())
-}
-
-/// `vm.remove-device` for each entry (by the id the VMM knows it under), then the group goes
-/// back to its host drivers.
-fn unplug(global: &GlobalArgs, vm: &str, entries: &[Vfio]) -> color_eyre::Result<()> {
-    let (run_root, rt) = runtime(global, vm)?;
-    let client = ChClient::new(rt.api_socket.clone(), Duration::from_secs(30));
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let info = tokio.block_on(client.info()).ok();
-    for v in entries {
-        let path = format!("/sys/bus/pci/devices/{}/", v.address);
-        let id = info
-            .as_ref()
-            .and_then(|i| id_in_config(&i.config, &path))
-            .or_else(|| v.id.clone())
-            .unwrap_or_else(|| device_id(&v.address));
-        tokio
-            .block_on(client.remove_device(&id))
-            .map_err(|e| eyre!("vm.remove-device {id} ({}) failed: {e}", v.address))?;
-        say(&format!("  unplugged {} ({id})\n", v.address))?;
-    }
-    // The guest acknowledges the unplug asynchronously; the VMM lets go of the device
-    // right after. A short pause keeps the release from racing it.
-    std::thread::sleep(Duration::from_millis(200));
-    let records = Records::new(&run_root);
-    let host = crate::vmm::managed::DeviceHost::new(
-        global.sys_root()?.root(),
-        &run_root,
-        global.state_dir.clone(),
-    );
-    let gone: Vec<PciAddress> = entries.iter().map(|v| v.address).collect();
-    let rec = records.read(vm);
-    let came: Vec<CameFrom> = match &rec {
-        Some(r) => r
-            .came_from
-            .iter()
-            .filter(|c| gone.contains(&c.address))
-            .cloned()
-            .collect(),
-        None => gone
-            .iter()
-            .map(|a| CameFrom {
-                address: *a,
-                driver: None,
-                driver_override: None,
-            })
-            .collect(),
-    };
-    let released = host.release(vm, &came);
-    // `release` dropped the whole record on success: keep the VM's other devices in it.
-    if let Some(mut r) = rec {
-        r.devices.retain(|a| !gone.contains(a));
-        r.came_from.retain(|c| !gone.contains(&c.address));
-        if !r.devices.is_empty() && released.is_ok() {
-            records.write(&r)?;
-        }
-    }
-    released?;
-    say(&format!("  {} back on their host drivers\n", join(&gone)))?;
-    Ok(())
-}
-
-/// The id of the device whose path is `path` in a `vm.info` config.
-fn id_in_config(config: &serde_json::Value, path: &str) -> Option<String> {
-    let want = path.trim_end_matches('/');
-    config
-        .get("devices")?
-        .as_array()?
-        .iter()
-        .find(|d| {
-            d.get("path")
-                .and_then(|p| p.as_str())
-                .is_some_and(|p| p.trim_end_matches('/') == want)
-        })?
-        .get("id")?
-        .as_str()
-        .map(str::to_string)
 }
