@@ -3,6 +3,7 @@
 //! under `--host-root`, so the commands run unchanged on fixture trees.
 
 mod assign;
+mod boot;
 mod hotplug;
 mod list;
 mod moves;
@@ -53,6 +54,26 @@ pub enum GpuCommand {
     },
     /// Remove a GPU from the VM that has it; when the VM runs, unplug and release it now
     Unassign { address: String },
+    /// Claim a GPU's group for vfio-pci at boot: kernel arguments, files and commands, with
+    /// their undo (a preview unless --install or --uninstall)
+    BootConfig {
+        address: String,
+        /// Write the files under the host root (asks first)
+        #[arg(long, conflicts_with_all = ["uninstall", "check"])]
+        install: bool,
+        /// Remove the files phyllome wrote (asks first)
+        #[arg(long, conflicts_with = "check")]
+        uninstall: bool,
+        /// Compare the kernel arguments with the running kernel's /proc/cmdline
+        #[arg(long)]
+        check: bool,
+        /// Do it without asking
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +97,22 @@ pub fn run(global: &GlobalArgs, cmd: GpuCommand) -> color_eyre::Result<()> {
         GpuCommand::Reattach { address, dry_run } => moves::reattach(global, &address, dry_run),
         GpuCommand::Assign { address, to, yes } => assign::assign(global, &address, &to, yes),
         GpuCommand::Unassign { address } => assign::unassign(global, &address),
+        GpuCommand::BootConfig {
+            address,
+            install,
+            uninstall,
+            check,
+            yes,
+            json,
+        } => {
+            let mode = match (install, uninstall, check) {
+                (true, _, _) => boot::BootMode::Install,
+                (_, true, _) => boot::BootMode::Uninstall,
+                (_, _, true) => boot::BootMode::Check,
+                _ => boot::BootMode::Preview,
+            };
+            boot::run(global, &address, mode, yes, json)
+        }
     }
 }
 
