@@ -2,11 +2,11 @@
 //! vfio-pci and back, and give it to a VM, from scripts over SSH. Every read and write goes
 //! under `--host-root`, so the commands run unchanged on fixture trees.
 
-mod assign;
+pub(crate) mod assign;
 mod boot;
-mod hotplug;
-mod list;
-mod moves;
+pub(crate) mod hotplug;
+pub(crate) mod list;
+pub(crate) mod moves;
 
 use std::io::Write;
 

@@ -43,7 +43,7 @@ pub(super) fn device_id(a: &PciAddress) -> String {
 }
 
 /// Whether the VM's VMM runs (so devices must move now), asked of the VMM itself.
-fn running_state(global: &GlobalArgs, vm: &str) -> color_eyre::Result<RunState> {
+pub(crate) fn running_state(global: &GlobalArgs, vm: &str) -> color_eyre::Result<RunState> {
     let m = super::super::vm_run::manager(global)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -60,7 +60,36 @@ pub(super) fn runtime(global: &GlobalArgs, vm: &str) -> color_eyre::Result<(RunR
     Ok((run_root, rt))
 }
 
+/// A checked assignment, ready to confirm: the plan of the group that moves, whether the
+/// VM runs (so the group moves now) and the endpoints not yet in its definition.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub vm: String,
+    pub plan: vfio::Plan,
+    pub running: bool,
+    pub new: Vec<PciAddress>,
+}
+
 pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> color_eyre::Result<()> {
+    let mut prepared = prepare(global, address, vm)?;
+    // Asked now even when the VM is stopped: its next start takes the console GPU without
+    // asking (maybe at boot, with nobody there).
+    moves::confirm(&mut prepared.plan, yes)?;
+    let mut out = |s: &str| {
+        let _ = say(s);
+    };
+    finish(global, &prepared, &mut out, &mut |p, root| {
+        moves::run(p, root)
+    })
+}
+
+/// Everything `assign` checks before asking: the device, the VM, the guard rails (through
+/// the plan), another VM holding the group, and the VM's run state.
+pub(crate) fn prepare(
+    global: &GlobalArgs,
+    address: &str,
+    vm: &str,
+) -> color_eyre::Result<Prepared> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let address = device_address(&inv, address)?;
@@ -70,7 +99,7 @@ pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> color_
     }
     // The plan checks the guard rails (root disk, default-route NIC, serial UART) and says
     // which endpoints move with the device.
-    let mut plan = vfio::plan(
+    let plan = vfio::plan(
         &root,
         &inv,
         address,
@@ -105,34 +134,48 @@ pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> color_
             .into())
         }
     };
-    // Asked now even when the VM is stopped: its next start takes the console GPU without
-    // asking (maybe at boot, with nobody there).
-    moves::confirm(&mut plan, yes)?;
     let spec = store.get(vm)?;
     let new: Vec<PciAddress> = group
         .iter()
         .copied()
         .filter(|a| !spec.vfio.iter().any(|v| v.address == *a))
         .collect();
-    if new.is_empty() {
-        say(&format!(
-            "{address} (IOMMU group {}) is already assigned to VM {vm}\n",
-            plan.group
-        ))?;
+    Ok(Prepared {
+        vm: vm.to_string(),
+        plan,
+        running,
+        new,
+    })
+}
+
+/// Records the confirmed assignment in the VM's definition and, when the VM runs, detaches
+/// the group (through `detach`) and hot-plugs it.
+pub(crate) fn finish(
+    global: &GlobalArgs,
+    p: &Prepared,
+    out: &mut dyn FnMut(&str),
+    detach: hotplug::Detach<'_>,
+) -> color_eyre::Result<()> {
+    let (vm, plan) = (&p.vm, &p.plan);
+    if p.new.is_empty() {
+        out(&format!(
+            "{} (IOMMU group {}) is already assigned to VM {vm}\n",
+            plan.target, plan.group
+        ));
         return Ok(());
     }
-    store
-        .edit(vm, |doc| add_entries(doc, &new))
+    store(global)?
+        .edit(vm, |doc| add_entries(doc, &p.new))
         .wrap_err_with(|| format!("Cannot record the devices in VM {vm}"))?;
-    say(&format!(
+    out(&format!(
         "VM {vm} now passes through IOMMU group {}: {}\n",
         plan.group,
-        join(&new)
-    ))?;
-    if running {
-        hotplug::hot_plug(global, vm, &plan, &new)?;
+        join(&p.new)
+    ));
+    if p.running {
+        hotplug::hot_plug(global, vm, plan, &p.new, out, detach)?;
     } else {
-        say(&format!("They move to vfio-pci when VM {vm} starts.\n"))?;
+        out(&format!("They move to vfio-pci when VM {vm} starts.\n"));
     }
     Ok(())
 }
@@ -161,13 +204,19 @@ pub(super) fn join(a: &[PciAddress]) -> String {
 }
 
 pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let inv = Inventory::collect_with(&root, &global.collect_options());
-    let address = device_address(&inv, address)?;
-    let group = super::group_endpoints(&inv, address).unwrap_or_else(|_| vec![address]);
-    let store = store(global)?;
-    let mut holder = None;
-    for entry in store.list()? {
+    unassign_with(global, address, &mut |s| {
+        let _ = say(s);
+    })
+}
+
+/// Which VM has `address` (or another endpoint of its group), and those entries.
+pub(crate) fn holder(
+    global: &GlobalArgs,
+    inv: &Inventory,
+    address: PciAddress,
+) -> color_eyre::Result<Option<(String, Vec<Vfio>)>> {
+    let group = super::group_endpoints(inv, address).unwrap_or_else(|_| vec![address]);
+    for entry in store(global)?.list()? {
         let Ok(spec) = entry.spec else { continue };
         let mine: Vec<Vfio> = spec
             .vfio
@@ -176,16 +225,28 @@ pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
             .cloned()
             .collect();
         if !mine.is_empty() {
-            holder = Some((spec.name.clone(), mine));
-            break;
+            return Ok(Some((spec.name.clone(), mine)));
         }
     }
-    let Some((vm, entries)) = holder else {
+    Ok(None)
+}
+
+/// `unassign` with its progress lines going to `out`.
+pub(crate) fn unassign_with(
+    global: &GlobalArgs,
+    address: &str,
+    out: &mut dyn FnMut(&str),
+) -> color_eyre::Result<()> {
+    let root = global.sys_root()?;
+    let inv = Inventory::collect_with(&root, &global.collect_options());
+    let address = device_address(&inv, address)?;
+    let store = store(global)?;
+    let Some((vm, entries)) = holder(global, &inv, address)? else {
         return Err(AssignError::NotAssigned(address).into());
     };
     let state = running_state(global, &vm)?;
     match state {
-        RunState::Running | RunState::Paused => hotplug::unplug(global, &vm, &entries)?,
+        RunState::Running | RunState::Paused => hotplug::unplug(global, &vm, &entries, out)?,
         RunState::Stopped | RunState::Shutdown => {}
         other => {
             return Err(AssignError::Busy {
@@ -214,9 +275,9 @@ pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
         Err(StoreError::NotFound(_)) => return Err(AssignError::UnknownVm(vm).into()),
         Err(e) => return Err(e).wrap_err_with(|| format!("Cannot change VM {vm}")),
     }
-    say(&format!(
+    out(&format!(
         "VM {vm} no longer passes through {}\n",
         join(&gone)
-    ))?;
+    ));
     Ok(())
 }

@@ -7,8 +7,7 @@ use color_eyre::eyre::eyre;
 
 use super::super::GlobalArgs;
 use super::assign::{device_id, join, runtime};
-use super::{moves, say};
-use crate::host::PciAddress;
+use crate::host::{PciAddress, SysRoot};
 use crate::vfio;
 use crate::vm::spec::Vfio;
 use crate::vmm::client::ChClient;
@@ -16,19 +15,25 @@ use crate::vmm::device_ops::CameFrom;
 use crate::vmm::managed::{DeviceHost, DeviceRecord, Holding, Records};
 use crate::vmm::runtime::now_secs;
 
-/// Detach the group, record the hold (so the VM's stop releases it), then `vm.add-device`
-/// each endpoint. A refused hot-plug unplugs what went in and releases the group.
-pub(super) fn hot_plug(
+/// Runs a detach plan: the CLI prints each step, the console draws it.
+pub(crate) type Detach<'a> = &'a mut dyn FnMut(&vfio::Plan, &SysRoot) -> color_eyre::Result<()>;
+
+/// Detach the group (through `detach`), record the hold (so the VM's stop releases it),
+/// then `vm.add-device` each endpoint. A refused hot-plug unplugs what went in and releases
+/// the group. Progress lines go to `out`.
+pub(crate) fn hot_plug(
     global: &GlobalArgs,
     vm: &str,
     plan: &vfio::Plan,
     new: &[PciAddress],
+    out: &mut dyn FnMut(&str),
+    detach: Detach<'_>,
 ) -> color_eyre::Result<()> {
     let root = global.sys_root()?;
     let (run_root, rt) = runtime(global, vm)?;
     let records = Records::new(&run_root);
-    say(&format!("VM {vm} runs: moving the group to vfio-pci now\n"))?;
-    moves::run(plan, &root)?;
+    out(&format!("VM {vm} runs: moving the group to vfio-pci now\n"));
+    detach(plan, &root)?;
     let came: Vec<CameFrom> = plan
         .devices
         .iter()
@@ -66,7 +71,7 @@ pub(super) fn hot_plug(
                 let at = info
                     .map(|i| format!(" (guest {})", i.bdf))
                     .unwrap_or_default();
-                say(&format!("  hot-plugged {a}{at}\n"))?;
+                out(&format!("  hot-plugged {a}{at}\n"));
                 plugged.push(*a);
             }
             Err(e) => {
@@ -103,7 +108,12 @@ pub(super) fn hot_plug(
 
 /// `vm.remove-device` for each entry (by the id the VMM knows it under), then the group goes
 /// back to its host drivers.
-pub(super) fn unplug(global: &GlobalArgs, vm: &str, entries: &[Vfio]) -> color_eyre::Result<()> {
+pub(crate) fn unplug(
+    global: &GlobalArgs,
+    vm: &str,
+    entries: &[Vfio],
+    out: &mut dyn FnMut(&str),
+) -> color_eyre::Result<()> {
     let (run_root, rt) = runtime(global, vm)?;
     let client = ChClient::new(rt.api_socket.clone(), Duration::from_secs(30));
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -120,7 +130,7 @@ pub(super) fn unplug(global: &GlobalArgs, vm: &str, entries: &[Vfio]) -> color_e
         tokio
             .block_on(client.remove_device(&id))
             .map_err(|e| eyre!("vm.remove-device {id} ({}) failed: {e}", v.address))?;
-        say(&format!("  unplugged {} ({id})\n", v.address))?;
+        out(&format!("  unplugged {} ({id})\n", v.address));
     }
     // The guest acknowledges the unplug asynchronously; the VMM lets go of the device
     // right after. A short pause keeps the release from racing it.
@@ -159,7 +169,7 @@ pub(super) fn unplug(global: &GlobalArgs, vm: &str, entries: &[Vfio]) -> color_e
         }
     }
     released?;
-    say(&format!("  {} back on their host drivers\n", join(&gone)))?;
+    out(&format!("  {} back on their host drivers\n", join(&gone)));
     Ok(())
 }
 

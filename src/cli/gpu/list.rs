@@ -62,7 +62,7 @@ pub struct GpuRow {
 
 /// What managed mode recorded, with a hold whose VMM and supervisor are both gone left out
 /// (the next `vm list` releases it).
-pub(super) fn live_records(global: &GlobalArgs) -> Vec<DeviceRecord> {
+pub(crate) fn live_records(global: &GlobalArgs) -> Vec<DeviceRecord> {
     let Ok(run_root) = RunRoot::resolve(global.run_dir.as_deref()) else {
         return Vec::new();
     };
@@ -81,7 +81,7 @@ fn vm_alive(run_root: &RunRoot, rec: &DeviceRecord) -> bool {
     rec.supervisor_pid.is_some_and(alive) || rt.read_pid().is_some_and(alive)
 }
 
-pub(super) fn state_of(
+pub(crate) fn state_of(
     inv: &Inventory,
     records: &[DeviceRecord],
     marks: Option<&ResetMarks>,
@@ -109,7 +109,7 @@ pub(super) fn state_of(
 }
 
 /// The "needs host reboot" marks, when phyllome's state directory has any.
-pub(super) fn reset_marks(global: &GlobalArgs, root: &SysRoot) -> Option<ResetMarks> {
+pub(crate) fn reset_marks(global: &GlobalArgs, root: &SysRoot) -> Option<ResetMarks> {
     let opts = crate::vmm::device_ops::plan_options(global.state_dir.as_deref());
     ResetMarks::load(opts.state_dir.as_deref()?, root).ok()
 }

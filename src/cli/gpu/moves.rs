@@ -88,7 +88,11 @@ fn addresses(plan: &Plan) -> String {
 }
 
 /// A device a running VM holds is never moved under it.
-fn refuse_in_use(inv: &Inventory, global: &GlobalArgs, plan: &Plan) -> Result<(), MoveError> {
+pub(crate) fn refuse_in_use(
+    inv: &Inventory,
+    global: &GlobalArgs,
+    plan: &Plan,
+) -> Result<(), MoveError> {
     let records = live_records(global);
     for d in &plan.devices {
         if let DeviceState::InUse { vm } = state_of(inv, &records, None, &d.address) {
@@ -102,7 +106,7 @@ fn refuse_in_use(inv: &Inventory, global: &GlobalArgs, plan: &Plan) -> Result<()
 }
 
 /// A successful reattach settles a release that failed earlier for these devices.
-fn forget_failed_release(global: &GlobalArgs, plan: &Plan) {
+pub(crate) fn forget_failed_release(global: &GlobalArgs, plan: &Plan) {
     let Ok(run_root) = crate::vmm::runtime::RunRoot::resolve(global.run_dir.as_deref()) else {
         return;
     };
