@@ -42,6 +42,22 @@ pub enum Action {
     VmDelete,
     VmNew,
     VmEdit,
+    /// GPU screen: give the selected GPU's group to a VM (pick it, review, confirm, run).
+    GpuAssign,
+    /// GPU screen: bind the group to vfio-pci for no VM in particular.
+    GpuDetach,
+    /// GPU screen: give the group back to its host drivers.
+    GpuReattach,
+    /// GPU screen: take the group out of the VM that has it.
+    GpuUnassign,
+    /// GPU screen: the plan of a detach, changing nothing.
+    GpuPlan,
+    /// GPU screen: the boot-time configuration that claims the group for vfio-pci.
+    GpuBootConfig,
+    /// Boot configuration preview: write its files.
+    GpuBootInstall,
+    /// Boot configuration preview: remove the files phyllome wrote.
+    GpuBootUninstall,
     Refresh,
     Filter,
     /// Repaint the whole screen (after line noise on a serial console).
@@ -103,6 +119,9 @@ pub enum Action {
     FormPrev,
     #[serde(skip)]
     FormSave,
+    /// A result of the GPU screen's background work (review, step, outcome, states).
+    #[serde(skip)]
+    Gpu(Box<super::gpus::GpuMsg>),
 }
 
 /// Result of a background inventory read.
@@ -118,7 +137,15 @@ impl Action {
     pub fn is_dangerous(&self) -> bool {
         matches!(
             self,
-            Action::VmForceOff | Action::VmReboot | Action::VmDelete
+            Action::VmForceOff
+                | Action::VmReboot
+                | Action::VmDelete
+                | Action::GpuAssign
+                | Action::GpuDetach
+                | Action::GpuReattach
+                | Action::GpuUnassign
+                | Action::GpuBootInstall
+                | Action::GpuBootUninstall
         )
     }
 
@@ -138,7 +165,22 @@ impl Action {
 
     /// Bindings that only mean something on the VM screens.
     pub fn is_vm_action(&self) -> bool {
-        self.changes_host() || matches!(self, Action::Open)
+        (self.changes_host() && !self.is_gpu_action()) || matches!(self, Action::Open)
+    }
+
+    /// Bindings that only mean something on the GPU screen (and its boot preview).
+    pub fn is_gpu_action(&self) -> bool {
+        matches!(
+            self,
+            Action::GpuAssign
+                | Action::GpuDetach
+                | Action::GpuReattach
+                | Action::GpuUnassign
+                | Action::GpuPlan
+                | Action::GpuBootConfig
+                | Action::GpuBootInstall
+                | Action::GpuBootUninstall
+        )
     }
 
     /// The snake_case name used in keymap files.

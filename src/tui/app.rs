@@ -93,6 +93,16 @@ where
         },
         tx.clone(),
     );
+    let gpus = super::gpu_runtime::GpuBackend::new(
+        super::gpu_runtime::GpuPaths {
+            host_root: opts.host_root.clone(),
+            state_dir: opts.state_dir.clone(),
+            run_dir: opts.run_dir.clone(),
+            ch_bin: opts.ch_bin.clone(),
+        },
+        tx.clone(),
+    );
+    gpus.run(super::gpus::GpuJob::LoadStates);
     let mut vm_tick = tokio::time::interval(VM_TICK);
     vm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -138,7 +148,11 @@ where
                 Effect::LoadVmDetail(name) => vms.load_detail(name),
                 Effect::LoadVmForEdit(name) => vms.load_for_edit(name),
                 Effect::SaveVm(req) => vms.save(req),
-                Effect::ReloadInventory => load(&tx, opts),
+                Effect::ReloadInventory => {
+                    load(&tx, opts);
+                    gpus.run(super::gpus::GpuJob::LoadStates);
+                }
+                Effect::Gpu(job) => gpus.run(job),
                 Effect::Redraw => terminal.clear()?,
                 Effect::QueryTerminalSize => {
                     // Runs right after the key that asked for it was read, while the event

@@ -21,11 +21,17 @@ pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action
             if let Some(c) = &state.vms.confirm {
                 return confirm_key(&c.mode, key);
             }
+            if let Some(mode) = state.gpu.confirm_mode() {
+                return confirm_key(mode, key);
+            }
             if state.vms.form.is_some() {
                 return form_key(key);
             }
             if !state.filter.editing {
-                return keymap.action_for(key);
+                // A key bound on several screens (`p`: pause a VM, plan a GPU) means the
+                // current screen's action.
+                let on_gpus = state.view == super::state::View::Gpus;
+                return keymap.action_for_in(key, |a| a.is_gpu_action() == on_gpus);
             }
             match key.code {
                 KeyCode::Char(c) if !ctrl => Some(Action::FilterInput(c)),

@@ -338,6 +338,22 @@ impl Keymap {
             .map(|b| b.action.clone())
     }
 
+    /// Like [`Keymap::action_for`], but among the bindings of the key the first whose action
+    /// passes `prefer` wins; the first binding otherwise.
+    pub fn action_for_in(&self, ev: &KeyEvent, prefer: impl Fn(&Action) -> bool) -> Option<Action> {
+        if ev.kind == KeyEventKind::Release {
+            return None;
+        }
+        let key = Key::from_event(ev);
+        let mut bound = self.bindings.iter().filter(|b| b.keys.contains(&key));
+        let first = bound.next()?;
+        let chosen = std::iter::once(first)
+            .chain(bound)
+            .find(|b| prefer(&b.action))
+            .unwrap_or(first);
+        Some(chosen.action.clone())
+    }
+
     /// Bottom-bar hints in file order, with help last so the bar always shows the way to it.
     pub fn hints(&self) -> Vec<KeyHint> {
         let visible = |b: &&Binding| b.hint && !b.keys.is_empty();

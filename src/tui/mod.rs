@@ -6,6 +6,8 @@
 pub mod action;
 pub mod app;
 pub mod dashboard;
+pub mod gpu_runtime;
+pub mod gpus;
 pub mod input;
 pub mod keymap;
 pub mod state;

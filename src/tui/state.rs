@@ -105,6 +105,10 @@ pub struct State {
     /// Bottom bar of the VM screens: their actions first.
     pub vm_hints: Vec<KeyHint>,
     pub vms: VmsState,
+    /// Bottom bar of the GPU screen: its operations first.
+    pub gpu_hints: Vec<KeyHint>,
+    /// The GPU screen's operation under way, boot preview and device states.
+    pub gpu: super::gpus::GpuState,
     pub help_sections: Vec<HelpSection>,
     pub quit: bool,
 }
@@ -127,7 +131,7 @@ impl State {
             gpu_selected: 0,
             overview_scroll: 0,
             kvm_scroll: 0,
-            hints: keymap.hints_where(|a| !a.is_vm_action()),
+            hints: keymap.hints_where(|a| !a.is_vm_action() && !a.is_gpu_action()),
             vm_hints: {
                 let mut h = keymap.hints_where(Action::is_vm_action);
                 h.extend(
@@ -137,6 +141,18 @@ impl State {
                 h
             },
             vms: VmsState::default(),
+            gpu_hints: {
+                let mut h = keymap.hints_where(|a| {
+                    a.is_gpu_action()
+                        && !matches!(a, Action::GpuBootInstall | Action::GpuBootUninstall)
+                });
+                h.extend(
+                    keymap
+                        .hints_where(|a| matches!(a, Action::Back | Action::Filter | Action::Help)),
+                );
+                h
+            },
+            gpu: Default::default(),
             help_sections: keymap.help(),
             quit: false,
         }

@@ -9,6 +9,7 @@ use super::view::{self, layout};
 use crate::vmm::worker::VmRequest;
 
 pub mod form;
+pub mod gpus;
 pub mod vms;
 
 pub use form::SaveRequest;
@@ -33,6 +34,8 @@ pub enum Effect {
     Redraw,
     /// Ask the terminal its size (serial lines never send SIGWINCH).
     QueryTerminalSize,
+    /// Background work of the GPU screen (review, apply with live steps, boot config).
+    Gpu(super::gpus::GpuJob),
     Quit,
 }
 
@@ -68,6 +71,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::VmDetailLoaded(detail) => vms::detail_loaded(state, *detail),
         Action::VmEditLoaded(loaded) => form::edit_loaded(state, *loaded),
         Action::VmSaved { name, result } => form::saved(state, name, result),
+        Action::Gpu(msg) => gpus::message(state, *msg),
+        _ if state.gpu.is_open() => gpus::overlay(state, action),
         _ if state.vms.error.is_some() => vms::error_popup(state, action),
         _ if state.vms.confirm.is_some() => vms::confirm(state, action),
         _ if state.vms.form.is_some() => form::input(state, action),
@@ -173,6 +178,7 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
             }
         }
         a if a.is_vm_action() && state.view == View::Vms => return vms::navigate(state, a),
+        a if a.is_gpu_action() && state.view == View::Gpus => return gpus::navigate(state, a),
         Action::Up
         | Action::Down
         | Action::PageUp

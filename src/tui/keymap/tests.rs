@@ -280,7 +280,7 @@ fn hints_end_with_help() {
 fn help_groups_by_section_in_file_order() {
     let help = Keymap::defaults().unwrap().help();
     let titles: Vec<_> = help.iter().map(|s| s.title.as_str()).collect();
-    assert_eq!(titles, ["Global", "Views", "Movement", "VMs"]);
+    assert_eq!(titles, ["Global", "Views", "Movement", "VMs", "GPUs"]);
     assert!(help[1]
         .entries
         .iter()
@@ -321,7 +321,55 @@ fn vm_bindings_are_flagged_dangerous_where_they_lose_work() {
         .collect();
     assert_eq!(
         dangerous,
-        [Action::VmReboot, Action::VmForceOff, Action::VmDelete]
+        [
+            Action::VmReboot,
+            Action::VmForceOff,
+            Action::VmDelete,
+            Action::GpuAssign,
+            Action::GpuDetach,
+            Action::GpuReattach,
+            Action::GpuUnassign,
+            Action::GpuBootInstall,
+            Action::GpuBootUninstall,
+        ]
     );
     assert!(map.bindings().iter().all(|b| !b.description.is_empty()));
+}
+
+#[test]
+fn a_key_bound_on_two_screens_means_the_current_screens_action() {
+    let map = Keymap::defaults().unwrap();
+    let p = press(KeyCode::Char('p'), KeyModifiers::NONE);
+    assert_eq!(
+        map.action_for_in(&p, |a| a.is_gpu_action()),
+        Some(Action::GpuPlan)
+    );
+    assert_eq!(
+        map.action_for_in(&p, |a| !a.is_gpu_action()),
+        Some(Action::VmPauseResume)
+    );
+    // A key of one screen only still works elsewhere (the screen ignores it).
+    let j = press(KeyCode::Char('j'), KeyModifiers::NONE);
+    assert_eq!(
+        map.action_for_in(&j, |a| a.is_gpu_action()),
+        Some(Action::Down)
+    );
+}
+
+#[test]
+fn read_only_drops_the_gpu_actions_that_change_the_host() {
+    let map = Keymap::load(None, true).unwrap();
+    let actions: Vec<Action> = map.bindings().iter().map(|b| b.action.clone()).collect();
+    for a in [
+        Action::GpuAssign,
+        Action::GpuDetach,
+        Action::GpuReattach,
+        Action::GpuUnassign,
+        Action::GpuBootInstall,
+        Action::GpuBootUninstall,
+    ] {
+        assert!(!actions.contains(&a), "{a:?} kept");
+    }
+    assert!(actions.contains(&Action::GpuPlan));
+    assert!(actions.contains(&Action::GpuBootConfig));
 }

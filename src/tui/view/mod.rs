@@ -2,6 +2,7 @@
 
 mod common;
 pub mod dashboard;
+pub mod gpu_flow;
 pub mod gpus;
 pub mod graph;
 pub mod groups;
@@ -48,6 +49,9 @@ pub fn render(state: &State, frame: &mut Frame) {
             message(frame, chrome.body, &format!("Cannot read the host: {e}"))
         }
         (None, _) => message(frame, chrome.body, "Reading the host..."),
+    }
+    if state.view == View::Gpus && state.gpu.is_open() {
+        gpu_flow::render(state, frame, chrome.body);
     }
     footer(state, frame, chrome.footer);
     if let Some(c) = &state.vms.confirm {
@@ -146,7 +150,13 @@ fn footer(state: &State, frame: &mut Frame, area: Rect) {
         return;
     }
     let form_hints;
-    let hints = if state.vms.form.is_some() && state.view == View::Vms {
+    let gpu_flow_hints;
+    let hints = if let Some(h) = gpu_flow::hints(state).filter(|_| state.view == View::Gpus) {
+        gpu_flow_hints = h;
+        &gpu_flow_hints
+    } else if state.view == View::Gpus {
+        &state.gpu_hints
+    } else if state.vms.form.is_some() && state.view == View::Vms {
         form_hints = vm_form::hints();
         &form_hints
     } else if state.view == View::Vms {
