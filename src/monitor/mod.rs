@@ -15,6 +15,7 @@ pub mod procfs;
 pub mod rate;
 pub mod ring;
 pub mod sample;
+pub mod synthetic;
 pub mod task;
 
 pub use collect::Collector;

@@ -33,7 +33,9 @@ const IO_W: usize = 11;
 
 fn columns(width: u16, low_bandwidth: bool) -> Columns {
     // One leading space, then the fixed columns each followed by a space.
-    let fixed = 1 + STATE_W + 1 + CPU_W + 1 + MEM_W + 1 + IO_W + 1 + IO_W + 1;
+    // Marker, name gap, state, cpu with its spaces, the spaces around the three last columns,
+    // and one spare column at the right edge.
+    let fixed = 1 + 1 + STATE_W + (CPU_W + 2) + 1 + MEM_W + 1 + IO_W + 1 + IO_W + 1;
     let rest = (width as usize).saturating_sub(fixed);
     let spark = if low_bandwidth || rest < 20 {
         0
@@ -159,6 +161,9 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
         "  load {:.2} {:.2} {:.2}",
         h.load[0], h.load[1], h.load[2]
     )));
+    if d.low_bandwidth {
+        l1.push(Span::styled("  low-bandwidth", p.dim));
+    }
     let vms = &d.model.vms;
     let running = vms.values().filter(|v| v.stats.state == "Running").count();
     let mut l2 = vec![
@@ -183,9 +188,6 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
         interval_label(d.interval),
         d.sort.label()
     )));
-    if d.low_bandwidth {
-        l2.push(Span::styled("  low-bw", p.dim));
-    }
     vec![Line::from(l1), Line::from(l2)]
 }
 

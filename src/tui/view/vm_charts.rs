@@ -15,7 +15,7 @@ use super::dashboard::{interval_label, state_style};
 use super::graph::{self, Sweep};
 
 /// Label column left of every chart.
-const LABEL_W: u16 = 11;
+const LABEL_W: u16 = 12;
 
 pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area: Rect) {
     let buf = frame.buffer_mut();
