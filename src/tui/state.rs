@@ -146,10 +146,8 @@ impl State {
                     a.is_gpu_action()
                         && !matches!(a, Action::GpuBootInstall | Action::GpuBootUninstall)
                 });
-                h.extend(
-                    keymap
-                        .hints_where(|a| matches!(a, Action::Back | Action::Filter | Action::Help)),
-                );
+                // The operations fill an 80-column bar: help is the way to the rest.
+                h.extend(keymap.hints_where(|a| matches!(a, Action::Help)));
                 h
             },
             gpu: Default::default(),

@@ -301,6 +301,14 @@ impl GpuState {
     }
 }
 
+/// The state in a list row: a host driver by its name alone, the rest as [`DeviceState::words`].
+pub fn short_words(s: &DeviceState) -> String {
+    match s {
+        DeviceState::HostDriver { driver: Some(d) } => d.clone(),
+        other => other.words(),
+    }
+}
+
 /// Where a device stands: a VM's hold, a failed release or a needed reboot from the last
 /// background read, else its driver in the inventory on screen (fresher after a refresh).
 pub fn device_state(

@@ -6,7 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use crate::cli::gpu::list::DeviceState;
 use crate::host::{Gpu, GpuRole, Inventory};
+
+use super::super::gpus::{device_state, short_words};
 
 use super::super::state::State;
 use super::common::{
@@ -47,8 +50,9 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
             GpuRole::Management => "  [management]",
             GpuRole::Passthrough => "",
         };
-        let driver = gpu.driver.as_deref().unwrap_or("no driver");
-        let text = format!("{}  {}  {driver}{role}", gpu.address, gpu_name(inv, gpu));
+        // Where it stands (host driver, vfio-pci, in use by a VM, ...), not just its driver.
+        let now = short_words(&device_state(&state.gpu.states, inv, &gpu.address));
+        let text = format!("{}  {}  {now}{role}", gpu.address, gpu_name(inv, gpu));
         let cursor = if i == selected { g.cursor } else { " " };
         let room = width.saturating_sub(2 + mark.width() + pad);
         let mut line = Line::from(vec![
@@ -63,7 +67,10 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
         lines.push(line);
     }
     let title = format!(" GPUs ({}) ", gpus.len());
-    let block = g.block().title(Line::styled(title, p.title));
+    let mut block = g.block().title(Line::styled(title, p.title));
+    if let Some(m) = &state.gpu.message {
+        block = block.title_bottom(Line::styled(format!(" {m} "), p.warn));
+    }
     if gpus.is_empty() {
         frame.render_widget(Paragraph::new(" No GPU found.").block(block), list_area);
         return;
@@ -87,9 +94,12 @@ fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<
     } else {
         gpu.companions
             .iter()
-            .map(|a| match inv.device(a) {
-                Some(d) => format!("{a} ({})", d.class_name),
-                None => a.to_string(),
+            .map(|a| {
+                let now = short_words(&device_state(&state.gpu.states, inv, a));
+                match inv.device(a) {
+                    Some(d) => format!("{a} ({}, {now})", d.class_name),
+                    None => a.to_string(),
+                }
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -121,6 +131,7 @@ fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<
             t,
         ),
         field("role", w, vec![Span::raw(role)], t),
+        field("state", w, vec![state_span(state, inv, gpu)], t),
         field(
             "group",
             w,
@@ -157,4 +168,17 @@ fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<
         }
     }
     out
+}
+
+/// The device state, loud when it needs the owner (a failed release, a needed reboot).
+fn state_span(state: &State, inv: &Inventory, gpu: &Gpu) -> Span<'static> {
+    let (g, p) = (&state.theme.glyphs, &state.theme.palette);
+    let s = device_state(&state.gpu.states, inv, &gpu.address);
+    match &s {
+        DeviceState::ReleaseFailed { .. } => badge(Tone::Blocked, &s.words(), g, p),
+        DeviceState::NeedsReboot { reason } => {
+            badge(Tone::Warn, &format!("{}: {reason}", s.words()), g, p)
+        }
+        _ => Span::raw(s.words()),
+    }
 }

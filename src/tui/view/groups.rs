@@ -38,7 +38,7 @@ pub fn tree(state: &State) -> Tree {
         let mut members = Vec::new();
         let mut text = label.clone();
         for addr in &group.devices {
-            let m = member(inv, addr);
+            let m = member(state, inv, addr);
             text.push(' ');
             text.push_str(&m.label);
             text.push(' ');
@@ -58,7 +58,7 @@ pub fn tree(state: &State) -> Tree {
     out
 }
 
-fn member(inv: &Inventory, addr: &PciAddress) -> TreeMember {
+fn member(state: &State, inv: &Inventory, addr: &PciAddress) -> TreeMember {
     match inv.device(addr) {
         Some(d) => TreeMember {
             label: d.address.to_string(),
@@ -66,7 +66,11 @@ fn member(inv: &Inventory, addr: &PciAddress) -> TreeMember {
                 "{}  {}  {}",
                 d.class_name,
                 short_name(d),
-                d.driver.as_deref().unwrap_or("no driver")
+                super::super::gpus::short_words(&super::super::gpus::device_state(
+                    &state.gpu.states,
+                    inv,
+                    addr
+                ))
             ),
             bridge: d.class.is_bridge(),
             ..Default::default()
@@ -147,7 +151,19 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
         Some(TreeRow::Member(gi, mi)) => {
             let addr = rows.members[gi].1[mi];
             match inv.device(&addr) {
-                Some(d) => device_lines(d, width, t),
+                Some(d) => {
+                    let mut lines = device_lines(d, width, t);
+                    // Where it stands, right under its name: host driver, vfio-pci, a VM...
+                    let now = super::super::gpus::device_state(&state.gpu.states, inv, &addr);
+                    lines.insert(
+                        1.min(lines.len()),
+                        Line::from(vec![
+                            Span::styled(" state ", t.palette.dim),
+                            Span::raw(now.words()),
+                        ]),
+                    );
+                    lines
+                }
                 None => vec![Line::raw(format!(" {addr}: not in the device list"))],
             }
         }

@@ -159,9 +159,21 @@ fn definition(state: &State, s: &VmSpec, out: &mut Vec<Line<'static>>) {
     let vfio = s
         .vfio
         .iter()
-        .map(|v| match &v.id {
-            Some(id) => format!("{} ({id})", v.address),
-            None => v.address.to_string(),
+        .map(|v| {
+            let id =
+                v.id.as_ref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
+            // Where the device stands now, when the host has been read.
+            let now = state
+                .inventory
+                .as_ref()
+                .map(|inv| {
+                    let s = super::super::gpus::device_state(&state.gpu.states, inv, &v.address);
+                    format!(": {}", s.words())
+                })
+                .unwrap_or_default();
+            format!("{}{id}{now}", v.address)
         })
         .collect();
     list("VFIO devices", vfio, out);
