@@ -43,6 +43,11 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     } else {
         scroll
     };
+    let lines = if state.theme.glyphs.ascii {
+        lines.into_iter().map(ascii_line).collect()
+    } else {
+        lines
+    };
     frame.render_widget(Clear, area);
     scrolled(frame, area, &title, lines, scroll, &state.theme);
     let t = &state.theme;
@@ -521,4 +526,27 @@ fn boot_lines(state: &State, b: &BootFlow, width: usize) -> Vec<Line<'static>> {
         out.extend(wrapped(&format!("Note: {n}"), 1, width, p.dim));
     }
     out
+}
+
+/// The library's messages use arrows ("driver amdgpu → none"); an ASCII console gets them
+/// spelled out, and anything else outside ASCII as `?`, so a serial line shows no mojibake.
+fn ascii_line(line: Line<'static>) -> Line<'static> {
+    let spans = line
+        .spans
+        .into_iter()
+        .map(|s| {
+            let text: String = s
+                .content
+                .chars()
+                .map(|c| match c {
+                    '→' => "->".to_string(),
+                    '…' => "...".to_string(),
+                    c if c.is_ascii() => c.to_string(),
+                    _ => "?".to_string(),
+                })
+                .collect();
+            Span::styled(text, s.style)
+        })
+        .collect::<Vec<_>>();
+    Line::from(spans).style(line.style)
 }
