@@ -1,0 +1,147 @@
+//! The typed confirmation of `phyllome gpu detach` on a real terminal (a pty): taking the GPU
+//! that shows the host console goes ahead only when the phrase is typed exactly.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use phyllome::host::fixture::presets;
+use rustix::fs::{Mode, OFlags};
+use rustix::pty::OpenptFlags;
+
+const GPU: &str = "0000:0b:00.0";
+
+struct Pty {
+    master: File,
+    output: mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl Pty {
+    fn open() -> (Pty, File) {
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let master = rustix::pty::openpt(flags).unwrap();
+        rustix::pty::grantpt(&master).unwrap();
+        rustix::pty::unlockpt(&master).unwrap();
+        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+        let slave: OwnedFd = rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let mut reader = File::from(master.try_clone().unwrap());
+        let (tx, output) = mpsc::channel();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once the child has closed the slave ends the loop.
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let pty = Pty {
+            master: File::from(master),
+            output,
+            seen: Vec::new(),
+        };
+        (pty, File::from(slave))
+    }
+
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !String::from_utf8_lossy(&self.seen).contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(_) => panic!(
+                    "never saw {needle:?}; output so far:\n{}",
+                    String::from_utf8_lossy(&self.seen)
+                ),
+            }
+        }
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+
+    fn type_line(&mut self, text: &str) {
+        self.master.write_all(text.as_bytes()).unwrap();
+        self.master.write_all(b"\r").unwrap();
+    }
+}
+
+fn detach_on_pty(root: &Path, state: &Path) -> (Pty, Child) {
+    let (pty, slave) = Pty::open();
+    let child = Command::new(env!("CARGO_BIN_EXE_phyllome"))
+        .args(["gpu", "detach", GPU, "--host-root"])
+        .arg(root)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--run-dir")
+        .arg(state.join("run"))
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    (pty, child)
+}
+
+fn driver(root: &Path, address: &str) -> Option<String> {
+    let link = root
+        .join("sys/bus/pci/devices")
+        .join(address)
+        .join("driver");
+    std::fs::read_link(link)
+        .ok()
+        .and_then(|t| Some(t.file_name()?.to_string_lossy().into_owned()))
+}
+
+/// The phrase from the prompt `Type "…" to go ahead: `.
+fn phrase(screen: &str) -> String {
+    let start = screen.rfind("Type \"").expect("prompt") + "Type \"".len();
+    let len = screen[start..].find('"').expect("closing quote");
+    screen[start..start + len].to_string()
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("host");
+    presets::desktop().write(&root).unwrap();
+    let state = tmp.path().join("state");
+    (tmp, root, state)
+}
+
+#[test]
+fn the_exact_phrase_takes_the_console_gpu() {
+    let (_tmp, root, state) = setup();
+    assert_eq!(driver(&root, GPU).as_deref(), Some("amdgpu"));
+    let (mut pty, mut child) = detach_on_pty(&root, &state);
+    let screen = pty.wait_for("to go ahead: ");
+    assert!(screen.contains("console"), "{screen}");
+    let phrase = phrase(&screen);
+    assert!(!phrase.is_empty());
+    pty.type_line(&phrase);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&pty.seen));
+    assert_eq!(driver(&root, GPU).as_deref(), Some("vfio-pci"));
+}
+
+#[test]
+fn a_wrong_phrase_changes_nothing() {
+    let (_tmp, root, state) = setup();
+    let (mut pty, mut child) = detach_on_pty(&root, &state);
+    let screen = pty.wait_for("to go ahead: ");
+    let phrase = phrase(&screen);
+    pty.type_line(&format!("{phrase}x"));
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let out = pty.wait_for("Not confirmed");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert_eq!(driver(&root, GPU).as_deref(), Some("amdgpu"));
+}
