@@ -67,12 +67,10 @@ impl<'a> ConfirmDialog<'a> {
             }
             ConfirmMode::Typed { expected, typed } => {
                 let ok = typed == expected;
+                // The phrase gets a line of its own: long phrases must never be cut.
                 vec![
-                    Line::from(vec![
-                        Span::raw("Type "),
-                        Span::styled(expected.clone(), p.danger),
-                        Span::raw(" to confirm, esc to cancel"),
-                    ]),
+                    Line::raw("Type this to confirm (esc cancels):"),
+                    Line::from(Span::styled(expected.clone(), p.danger)),
                     Line::from(vec![
                         Span::styled("> ", p.key),
                         Span::styled(typed.clone(), if ok { p.ok } else { p.normal }),
