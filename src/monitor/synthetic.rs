@@ -100,8 +100,13 @@ impl Synthetic {
                 let t = (load * 1.05) as u64;
                 vm.ticks += t;
                 busy_ticks += t;
-                vm.disk += (self.noise.next() * 4.0 * 1_048_576.0) as u64;
-                vm.net += (self.noise.next() * 300_000.0) as u64;
+                // Guests mostly do steady I/O with a burst now and then; half of them barely
+                // touch the network.
+                let base = vm.load * 20_000.0;
+                let burst = if self.noise.next() > 0.9 { 8.0 } else { 1.0 };
+                vm.disk += (base * burst * (0.9 + 0.2 * self.noise.next())) as u64;
+                let net = if vm.pid % 2 == 0 { 150_000.0 } else { 2_000.0 };
+                vm.net += (net * (0.9 + 0.2 * self.noise.next())) as u64;
             }
             let vcpus = vm
                 .cpu_ns
@@ -118,7 +123,7 @@ impl Synthetic {
                 pid: vm.pid,
                 start_ticks: 1,
                 cpu_ticks: vm.ticks,
-                rss_bytes: Some(vm.mem / 4 * 3 + (self.t.min(60) << 20)),
+                rss_bytes: Some(vm.mem / 4 * 3 + (vm.pid as u64) * 4096),
                 cgroup_bytes: None,
                 vcpus,
             });

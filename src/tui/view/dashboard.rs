@@ -286,7 +286,9 @@ fn vm_row(
                 pushed: h.pushed,
                 max,
                 ascii: theme.glyphs.ascii,
-                style: p.info.patch(base),
+                // No colour of its own: a colour change costs an escape sequence per run of
+                // changed cells, more than the two cells themselves on a serial line.
+                style: base,
             }
             .render(spark, buf);
         }

@@ -1,0 +1,89 @@
+//! Bytes the dashboard writes to an 80x24 terminal per second with 8 running VMs sampled at
+//! 1 Hz: the real render path (a ratatui `Terminal` over crossterm writing to a byte counter)
+//! with changing synthetic data. The first full paint is reported apart; the figure is the
+//! steady state. Prints figures, asserts nothing.
+//!
+//! `cargo bench --bench monitor_output`
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+use ratatui::TerminalOptions;
+use ratatui::Viewport;
+
+use phyllome::monitor::synthetic::Synthetic;
+use phyllome::tui::dashboard::Dashboard;
+use phyllome::tui::state::Theme;
+use phyllome::tui::top::{self, TopUi};
+
+/// Counts bytes; shared so the count can be read while the terminal owns the writer.
+#[derive(Default, Clone)]
+struct Counter(Arc<AtomicU64>);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+const SECONDS: u64 = 120;
+
+fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool) {
+    let counter = Counter::default();
+    let bytes = counter.0.clone();
+    let backend = CrosstermBackend::new(counter);
+    let mut t = Terminal::with_options(
+        backend,
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)),
+        },
+    )
+    .expect("terminal");
+    let theme = Theme::new(ascii, color && !low);
+    let mut d = Dashboard::new(600, Duration::from_secs(1), low);
+    let mut s = Synthetic::new(8);
+    // Ten seconds of history before the screen opens, as when someone opens it later.
+    for _ in 0..10 {
+        d.apply(s.next());
+    }
+    if detail {
+        d.detail = Some("win11".into());
+    }
+    let ui = TopUi::default();
+    t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
+    let first = bytes.load(Ordering::Relaxed);
+    for _ in 0..SECONDS {
+        d.apply(s.next());
+        t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
+    }
+    let total = bytes.load(Ordering::Relaxed) - first;
+    let per_s = total as f64 / SECONDS as f64;
+    println!(
+        "{label:<44} first paint {first:>6} B   steady {per_s:>7.0} B/s   ({:.1}% of 115200 baud)",
+        per_s / 11_520.0 * 100.0
+    );
+}
+
+fn main() {
+    println!("monitor output, 80x24, 8 running VMs at 1 Hz, {SECONDS} s of samples:");
+    run("dashboard, colour, Unicode", false, true, false, false);
+    run("dashboard, monochrome, ASCII", false, false, true, false);
+    run("dashboard --low-bandwidth", true, false, true, false);
+    run(
+        "charts of one VM, colour, Unicode",
+        false,
+        true,
+        false,
+        true,
+    );
+    run("charts of one VM --low-bandwidth", true, false, true, true);
+}
