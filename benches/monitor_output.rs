@@ -53,7 +53,7 @@ fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool) {
     let mut s = Synthetic::new(8);
     // Ten seconds of history before the screen opens, as when someone opens it later.
     for _ in 0..10 {
-        d.apply(s.next());
+        d.apply(s.sample());
     }
     if detail {
         d.detail = Some("win11".into());
@@ -62,7 +62,7 @@ fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool) {
     t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
     let first = bytes.load(Ordering::Relaxed);
     for _ in 0..SECONDS {
-        d.apply(s.next());
+        d.apply(s.sample());
         t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
     }
     let total = bytes.load(Ordering::Relaxed) - first;

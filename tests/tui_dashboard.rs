@@ -16,7 +16,7 @@ fn dashboard(vms: usize, samples: usize) -> Dashboard {
     let mut d = Dashboard::new(600, Duration::from_secs(1), false);
     let mut s = Synthetic::new(vms);
     for _ in 0..samples {
-        d.apply(s.next());
+        d.apply(s.sample());
     }
     d
 }

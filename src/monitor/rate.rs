@@ -28,6 +28,11 @@ impl Delta {
 const WRAP_HIGH: u64 = u64::MAX - (u64::MAX >> 2);
 const WRAP_LOW: u64 = u64::MAX >> 2;
 
+/// A usable time span or rate: finite and above zero (NaN is neither).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 pub fn counter_delta(prev: u64, cur: u64) -> Delta {
     if cur >= prev {
         Delta::Grew(cur - prev)
@@ -41,7 +46,7 @@ pub fn counter_delta(prev: u64, cur: u64) -> Delta {
 /// Per-second rate of a counter over `secs`; `None` when no time passed (or time ran
 /// backwards), which callers show as unknown rather than divide by zero.
 pub fn rate(prev: u64, cur: u64, secs: f64) -> Option<f64> {
-    if !(secs > 0.0) || !secs.is_finite() {
+    if !positive(secs) {
         return None;
     }
     Some(counter_delta(prev, cur).value() as f64 / secs)
@@ -50,7 +55,7 @@ pub fn rate(prev: u64, cur: u64, secs: f64) -> Option<f64> {
 /// CPU use in percent of one core from clock ticks (`USER_HZ`) consumed over `secs`.
 pub fn cpu_percent_ticks(prev: u64, cur: u64, secs: f64, ticks_per_sec: f64) -> Option<f64> {
     // Process CPU time never decreases: a drop means another process got the pid.
-    if cur < prev || !(secs > 0.0) || !(ticks_per_sec > 0.0) {
+    if cur < prev || !positive(secs) || !positive(ticks_per_sec) {
         return None;
     }
     Some((cur - prev) as f64 / ticks_per_sec / secs * 100.0)
@@ -58,7 +63,7 @@ pub fn cpu_percent_ticks(prev: u64, cur: u64, secs: f64, ticks_per_sec: f64) -> 
 
 /// CPU use in percent of one core from nanoseconds consumed over `secs`.
 pub fn cpu_percent_ns(prev: u64, cur: u64, secs: f64) -> Option<f64> {
-    if cur < prev || !(secs > 0.0) {
+    if cur < prev || !positive(secs) {
         return None;
     }
     Some((cur - prev) as f64 / 1e9 / secs * 100.0)

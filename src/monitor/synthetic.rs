@@ -41,7 +41,7 @@ struct Vm {
     paused: bool,
 }
 
-/// `n` VMs advancing one second per [`Synthetic::next`].
+/// `n` VMs advancing one second per [`Synthetic::sample`].
 #[derive(Debug, Clone)]
 pub struct Synthetic {
     vms: Vec<Vm>,
@@ -85,7 +85,7 @@ impl Synthetic {
         }
     }
 
-    pub fn next(&mut self) -> Snapshot {
+    pub fn sample(&mut self) -> Snapshot {
         self.t += 1;
         let mut out = Vec::new();
         let mut busy_ticks = 0;

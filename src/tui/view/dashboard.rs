@@ -193,7 +193,7 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
 
 pub fn interval_label(i: std::time::Duration) -> String {
     let ms = i.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.2}s", i.as_secs_f64())
