@@ -12,6 +12,7 @@ use super::client::ChClient;
 use super::defs::{self, Defs};
 use super::error::VmmError;
 use super::events::{EventTail, StateHint};
+use super::fdpass::{self, FdPassError, MacvtapNic};
 use super::managed::{DeviceHost, ManagedError};
 use super::runtime::{now_secs, RunRoot, RuntimeError, VmRuntime};
 use super::supervisor::{self, DeviceLaunch, Supervisor, SupervisorError};
@@ -106,6 +107,8 @@ pub enum ManagerError {
     },
     #[error(transparent)]
     Devices(#[from] ManagedError),
+    #[error(transparent)]
+    Macvtap(#[from] FdPassError),
     #[error("VM {name} did not reach {state} within {secs} s")]
     StateTimeout {
         name: String,
@@ -119,6 +122,7 @@ impl ManagerError {
     pub fn causes(&self) -> &[String] {
         match self {
             ManagerError::Vmm { source, .. } => source.causes(),
+            ManagerError::Macvtap(e) => e.causes(),
             _ => &[],
         }
     }
@@ -446,13 +450,15 @@ impl VmManager {
         let bin = super::launch::find_ch_bin(self.cfg.ch_bin.as_deref())
             .map_err(SupervisorError::from)?;
         let config = defs::vm_config(&spec, &rt)?;
+        // Opened before anything is launched: a missing macvtap interface leaves nothing behind.
+        let taps = fdpass::open_macvtaps(&spec, &self.cfg.host_root)?;
         let host = self.cfg.device_host();
         supervisor::settle_before_start(&host, &rt).await?;
         rt.create_fresh()?;
         supervisor::prepare_devices(&host, &spec)?;
         let devices = self.cfg.device_launch(&spec);
         if let Err(e) = self
-            .launch_and_boot(&rt, &bin, &config, devices.as_ref())
+            .launch_and_boot(&rt, &bin, &config, &taps, devices.as_ref())
             .await
         {
             self.teardown(&rt, Duration::from_secs(5)).await;
@@ -479,6 +485,7 @@ impl VmManager {
         rt: &VmRuntime,
         bin: &std::path::Path,
         config: &serde_json::Value,
+        taps: &[MacvtapNic],
         devices: Option<&DeviceLaunch>,
     ) -> Result<()> {
         let sup = self.supervisor().await;
@@ -500,6 +507,8 @@ impl VmManager {
         let client = self.client(rt).with_timeout(self.cfg.boot_timeout);
         let err = Self::vmm_err(&rt.name);
         client.create(config).await.map_err(&err)?;
+        // macvtap NICs go in between: their descriptors cannot travel in vm.create's body.
+        fdpass::attach_macvtaps(&rt.api_socket, taps, self.cfg.boot_timeout).await?;
         client.boot().await.map_err(err)?;
         meta.booted_at = Some(now_secs());
         rt.write_meta(&meta)?;

@@ -7,6 +7,7 @@ pub mod device_ops;
 pub mod device_supervisor;
 pub mod error;
 pub mod events;
+pub mod fdpass;
 pub mod launch;
 pub mod managed;
 pub mod manager;

@@ -5,6 +5,10 @@
 //!
 //! Used only when `/run/systemd/system` exists and the bus answers; otherwise the VMM runs as
 //! a detached process (see [`super::launch`]).
+//!
+//! [`BUS_ENV`] (`PHYLLOME_SYSTEMD_BUS=unix:path=…`) points phyllome at another bus that serves
+//! `org.freedesktop.systemd1`: a test and diagnostic knob, so the whole systemd path runs
+//! against a stand-in manager on hosts (and CI machines) where systemd is not PID 1.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -18,11 +22,26 @@ pub const UNIT_PREFIX: &str = "phyllome-vm-";
 const UNIT_SUFFIX: &str = ".service";
 const BUS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A D-Bus address (`unix:path=/run/x/bus`) to find systemd's manager on instead of the
+/// system or session bus. When set, the host counts as running systemd.
+pub const BUS_ENV: &str = "PHYLLOME_SYSTEMD_BUS";
+
+/// The bus address of [`BUS_ENV`], when set and not empty.
+fn bus_override() -> Option<String> {
+    std::env::var(BUS_ENV).ok().filter(|a| !a.trim().is_empty())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SystemdError {
     // zbus errors are large; boxed so every Result carrying them stays small.
     #[error("Cannot reach systemd over D-Bus")]
     Bus(#[source] Box<zbus::Error>),
+    #[error("Cannot reach systemd at {address} ({BUS_ENV})")]
+    Address {
+        address: String,
+        #[source]
+        source: Box<zbus::Error>,
+    },
     #[error("systemd did not answer within {0:?}")]
     Timeout(Duration),
     #[error("systemd refused {what} for {unit}")]
@@ -38,9 +57,10 @@ pub enum SystemdError {
     Encode(#[source] zbus_systemd::zvariant::Error),
 }
 
-/// Whether this host runs systemd as its service manager (sd_booted(3)'s test).
+/// Whether this host runs systemd as its service manager (sd_booted(3)'s test), or a bus
+/// was named with [`BUS_ENV`].
 pub fn host_has_systemd() -> bool {
-    Path::new("/run/systemd/system").is_dir()
+    bus_override().is_some() || Path::new("/run/systemd/system").is_dir()
 }
 
 /// `phyllome-vm-NAME.service`, with NAME escaped as `systemd-escape` does.
@@ -149,13 +169,22 @@ impl Systemd {
         match Self::connect().await {
             Ok(s) => Some(s),
             Err(e) => {
-                tracing::info!(error = %e, "systemd present but its bus does not answer");
+                // Named explicitly, a dead bus is worth a warning; on a host whose systemd
+                // merely has no bus for us (a container) it is routine.
+                if bus_override().is_some() {
+                    tracing::warn!(error = %e, "systemd bus does not answer: VMMs run as detached processes");
+                } else {
+                    tracing::info!(error = %e, "systemd present but its bus does not answer");
+                }
                 None
             }
         }
     }
 
     async fn connect() -> Result<Self, SystemdError> {
+        if let Some(address) = bus_override() {
+            return Self::at(&address).await;
+        }
         let fut = async {
             if rustix::process::geteuid().is_root() {
                 zbus::Connection::system().await
@@ -167,6 +196,21 @@ impl Systemd {
             .await
             .map_err(|_| SystemdError::Timeout(BUS_TIMEOUT))?
             .map_err(|e| SystemdError::Bus(Box::new(e)))?;
+        Ok(Self { conn })
+    }
+
+    /// The manager on the bus at `address` (a D-Bus address such as `unix:path=/run/x/bus`);
+    /// what [`BUS_ENV`] selects, and what tests use to look at units the way phyllome does.
+    pub async fn at(address: &str) -> Result<Self, SystemdError> {
+        let err = |e| SystemdError::Address {
+            address: address.to_string(),
+            source: Box::new(e),
+        };
+        let fut = async { zbus::connection::Builder::address(address)?.build().await };
+        let conn = tokio::time::timeout(BUS_TIMEOUT, fut)
+            .await
+            .map_err(|_| SystemdError::Timeout(BUS_TIMEOUT))?
+            .map_err(err)?;
         Ok(Self { conn })
     }
 

@@ -17,7 +17,11 @@
 //! - `CH_DOUBLE_POWEROFF=exit|stay`: on guest power-off the VMM exits (`exit`, what CH does)
 //!   or keeps the VM in `Shutdown` (`stay`).
 //! - `CH_DOUBLE_REQUEST_LOG=<file>`: append one JSON line per request (`method`, `route`,
-//!   `body`), so tests can check everything a client sent.
+//!   `body`, and `fds`: what the descriptors passed with it point to), so tests can check
+//!   everything a client sent.
+//!
+//! `vm.add-net` takes descriptors (macvtap taps) passed with SCM_RIGHTS, as CH does: they are
+//! taken from the first message of a connection, so they belong to its first request.
 //!
 //! Bodies are validated against the real spec (`openapi.rs`): a bad one gets a 400.
 #![allow(dead_code)]
@@ -195,7 +199,7 @@ impl Vmm {
         }
     }
 
-    fn log_request(&self, method: &str, route: &str, body: &[u8]) {
+    fn log_request(&self, method: &str, route: &str, body: &[u8], fds: &[String]) {
         let Some(file) = &self.request_log else {
             return;
         };
@@ -206,7 +210,10 @@ impl Vmm {
                 Value::String(String::from_utf8_lossy(body).into_owned())
             }
         });
-        let line = json!({"method": method, "route": route, "body": body});
+        let mut line = json!({"method": method, "route": route, "body": body});
+        if !fds.is_empty() {
+            line["fds"] = json!(fds);
+        }
         if let Ok(mut f) = file.lock() {
             let _ = writeln!(f, "{line}");
         }
@@ -314,14 +321,68 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
 }
 
 async fn serve_connection(vmm: Arc<Vmm>, stream: UnixStream) {
+    // hyper reads the socket with plain reads, which drop ancillary data: descriptors sent
+    // with the request are peeked at first (MSG_PEEK leaves the bytes for hyper).
+    let fds = Arc::new(std::sync::Mutex::new(peek_fds(&stream).await));
     let service = hyper::service::service_fn(move |req| {
         let vmm = vmm.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(vmm, req).await) }
+        let fds = fds.clone();
+        async move {
+            let fds = fds
+                .lock()
+                .map(|mut f| std::mem::take(&mut *f))
+                .unwrap_or_default();
+            Ok::<_, std::convert::Infallible>(handle(vmm, req, fds).await)
+        }
     });
     // Malformed HTTP gets hyper's own 400 and the connection ends; nothing else to do.
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .await;
+}
+
+/// The descriptors passed (SCM_RIGHTS) with the first bytes of a connection, if any.
+async fn peek_fds(stream: &UnixStream) -> Vec<std::os::fd::OwnedFd> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    loop {
+        if stream.readable().await.is_err() {
+            return Vec::new();
+        }
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(16))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut byte = [0u8; 1];
+        let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
+            rustix::net::recvmsg(
+                stream,
+                &mut [std::io::IoSliceMut::new(&mut byte)],
+                &mut control,
+                RecvFlags::PEEK | RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+            )
+            .map_err(std::io::Error::from)
+        });
+        match peeked {
+            Ok(_) => {
+                let mut fds = Vec::new();
+                for msg in control.drain() {
+                    if let RecvAncillaryMessage::ScmRights(rights) = msg {
+                        fds.extend(rights);
+                    }
+                }
+                return fds;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return Vec::new(),
+        }
+    }
+}
+
+/// What a received descriptor points to (`/dev/tap42`, or a fixture file), for the log.
+fn fd_target(fd: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "?".to_string())
 }
 
 fn respond(status: u16, body: Option<&Value>) -> Response<Full<Bytes>> {
@@ -334,7 +395,11 @@ fn respond(status: u16, body: Option<&Value>) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-async fn handle(vmm: Arc<Vmm>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    vmm: Arc<Vmm>,
+    req: Request<Incoming>,
+    fds: Vec<std::os::fd::OwnedFd>,
+) -> Response<Full<Bytes>> {
     let method = req.method().as_str().to_ascii_lowercase();
     let path = req.uri().path().to_owned();
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -347,7 +412,8 @@ async fn handle(vmm: Arc<Vmm>, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let Some(route) = path.strip_prefix("/api/v1/").map(str::to_owned) else {
         return respond(404, None);
     };
-    vmm.log_request(&method, &route, &body);
+    let targets: Vec<String> = fds.iter().map(fd_target).collect();
+    vmm.log_request(&method, &route, &body, &targets);
     match openapi::spec().method(&route) {
         None => return respond(404, None),
         Some(m) if m != method => {
@@ -361,11 +427,14 @@ async fn handle(vmm: Arc<Vmm>, req: Request<Incoming>) -> Response<Full<Bytes>> 
     }
     // In a task of its own: a client that gives up (timeout) must not cancel the work, just as
     // CH's API thread carries on with a boot whose caller went away.
-    let work = tokio::spawn(process(vmm, route, body));
+    // Only vm.add-net takes descriptors; like CH, other routes ignore them (they close here).
+    let nfds = if route == "vm.add-net" { fds.len() } else { 0 };
+    drop(fds);
+    let work = tokio::spawn(process(vmm, route, body, nfds));
     work.await.unwrap_or_else(|_| respond(500, None))
 }
 
-async fn process(vmm: Arc<Vmm>, route: String, body: Bytes) -> Response<Full<Bytes>> {
+async fn process(vmm: Arc<Vmm>, route: String, body: Bytes, fds: usize) -> Response<Full<Bytes>> {
     let mut machine = vmm.machine.lock().await;
     if vmm.faults.hang.contains(&route) {
         // Holding the API lock forever: like CH's API thread stuck on this request.
@@ -382,7 +451,7 @@ async fn process(vmm: Arc<Vmm>, route: String, body: Bytes) -> Response<Full<Byt
     if route == "vm.boot" && !vmm.faults.boot.is_zero() {
         tokio::time::sleep(vmm.faults.boot).await;
     }
-    let mut reply = machine.handle(&route, &body, Instant::now());
+    let mut reply = machine.handle_with_fds(&route, &body, Instant::now(), fds);
     if reply.status < 300 {
         if let Err(e) = snapshot_files(&mut machine, &route, &body, &mut reply) {
             reply = Reply::error(500, "The VM could not be snapshotted or restored", &e);
@@ -434,7 +503,7 @@ fn invalid_reply(route: &str, reply: &Reply) -> Option<String> {
         "vm.info" => "VmInfo",
         "vmm.ping" => "VmmPingResponse",
         "vm.counters" => "VmCounters",
-        "vm.add-device" => "PciDeviceInfo",
+        "vm.add-device" | "vm.add-net" => "PciDeviceInfo",
         _ => return None,
     };
     let body = reply.body.as_ref().filter(|_| reply.status == 200)?;

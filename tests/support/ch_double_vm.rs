@@ -145,7 +145,7 @@ fn what_failed(route: &str) -> &'static str {
         "vm.delete" => "The VM could not be deleted",
         "vm.info" => "The VM info is not available",
         "vm.counters" => "Error getting VM counters",
-        "vm.add-device" => "The new device could not be added to the VM",
+        "vm.add-device" | "vm.add-net" => "The new device could not be added to the VM",
         "vm.remove-device" => "The device could not be removed from the VM",
         "vm.snapshot" => "The VM could not be snapshotted",
         "vm.restore" => "The VM could not be restored",
@@ -158,6 +158,11 @@ fn what_failed(route: &str) -> &'static str {
 impl Machine {
     /// Handles one request; `route` is `vm.boot` etc., `body` the raw request body.
     pub fn handle(&mut self, route: &str, body: &[u8], now: Instant) -> Reply {
+        self.handle_with_fds(route, body, now, 0)
+    }
+
+    /// [`Machine::handle`] for a request that came with `fds` descriptors (SCM_RIGHTS).
+    pub fn handle_with_fds(&mut self, route: &str, body: &[u8], now: Instant, fds: usize) -> Reply {
         let what = what_failed(route);
         if let Err(e) = openapi::validate_request(route, body) {
             return Reply {
@@ -298,6 +303,7 @@ impl Machine {
                 Some(vm) => Reply::json(counters(vm.uptime(now))),
             },
             "vm.add-device" => self.add_device(&parsed, what),
+            "vm.add-net" => self.add_net(&parsed, what, fds),
             "vm.remove-device" => self.remove_device(&parsed, what),
             "vm.snapshot" => match self.vm.as_ref() {
                 None => not_created(),
@@ -411,6 +417,60 @@ impl Machine {
         vm.hotplugged.insert(id.clone(), bdf.clone());
         if vm.state == State::Created {
             // Cold-plugged: CH answers 204 before boot.
+            return Reply::ok();
+        }
+        Reply::json(json!({"id": id, "bdf": bdf}))
+    }
+
+    /// A NIC: with a tap name (CH opens it) or, for macvtap, backed by the descriptors that
+    /// came with the request, one per queue pair as CH requires (`num_queues` = 2 × fds).
+    fn add_net(&mut self, body: &Value, what: &str, fds: usize) -> Reply {
+        let Some(vm) = self.vm.as_mut() else {
+            return Reply::error(500, what, "VM is not created");
+        };
+        let named = body.get("tap").is_some() || body.get("vhost_user") == Some(&json!(true));
+        let queues = body.get("num_queues").and_then(Value::as_u64).unwrap_or(2);
+        if !named {
+            if fds == 0 {
+                // CH would create a tap device of its own: never what a macvtap user wants.
+                return Reply::error(
+                    400,
+                    what,
+                    "No tap name and no file descriptors passed with the request",
+                );
+            }
+            if queues != 2 * fds as u64 {
+                return Reply::error(
+                    400,
+                    what,
+                    &format!("{queues} queues need {} descriptors, got {fds}", queues / 2),
+                );
+            }
+        }
+        let nets = vm
+            .config
+            .get("net")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let id = match body.get("id").and_then(Value::as_str) {
+            Some(id) => id.to_owned(),
+            None => format!("_net{}", nets + self.next_slot as usize),
+        };
+        if vm.hotplugged.contains_key(&id) {
+            return Reply::error(500, what, &format!("Identifier {id} is already used"));
+        }
+        let mut net = body.clone();
+        net["id"] = json!(id);
+        if let Some(config) = vm.config.as_object_mut() {
+            let list = config.entry("net").or_insert_with(|| json!([]));
+            if let Some(list) = list.as_array_mut() {
+                list.push(net);
+            }
+        }
+        let bdf = format!("0000:00:{:02x}.0", 6 + self.next_slot);
+        self.next_slot += 1;
+        vm.hotplugged.insert(id.clone(), bdf.clone());
+        if vm.state == State::Created {
             return Reply::ok();
         }
         Reply::json(json!({"id": id, "bdf": bdf}))

@@ -1,0 +1,415 @@
+//! The systemd supervision path end to end, on a host whose PID 1 is not systemd: a private
+//! `dbus-daemon` with a fake `org.freedesktop.systemd1.Manager` (tests/support/fake_systemd.rs),
+//! which phyllome finds through `PHYLLOME_SYSTEMD_BUS`. The real `phyllome` binary starts the VMM
+//! test double (`examples/ch_double`) as a transient unit, later processes find and stop it.
+//!
+//! Without `dbus-daemon` the bus tests print `SKIPPED:` and pass, except under CI (`CI` set),
+//! which installs it and where a skip is a failure.
+
+#[path = "support/fake_systemd.rs"]
+mod fake_systemd;
+#[path = "support/vmm_double.rs"]
+mod vmm_double;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_systemd::{Bus, FakeSystemd, UnitEnv};
+use serde_json::Value;
+
+const SYSTEMD_BUS_ENV: &str = "PHYLLOME_SYSTEMD_BUS";
+
+struct Env {
+    tmp: tempfile::TempDir,
+    state: PathBuf,
+    run: PathBuf,
+    ch_bin: PathBuf,
+    bus_address: String,
+    env: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new(bus_address: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        // Absolute, as systemd requires of ExecStart (phyllome makes it so anyway).
+        let ch_bin = std::path::absolute(vmm_double::ch_double_path()).unwrap();
+        Env {
+            state: tmp.path().join("state"),
+            run: tmp.path().join("run"),
+            tmp,
+            ch_bin,
+            bus_address: bus_address.to_string(),
+            env: vec![("PHYLLOME_VMM_TIMEOUT".into(), "10".into())],
+        }
+    }
+
+    fn define(&self, name: &str) {
+        let kernel = self.tmp.path().join("vmlinuz");
+        std::fs::write(&kernel, b"not a kernel").unwrap();
+        let dir = self.state.join("vms");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {kernel:?}\n\
+             cmdline = \"console=ttyS0\"\n"
+        );
+        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_phyllome"));
+        c.arg("--state-dir")
+            .arg(&self.state)
+            .arg("--run-dir")
+            .arg(&self.run)
+            .arg("--ch-bin")
+            .arg(&self.ch_bin)
+            .args(args)
+            .env(SYSTEMD_BUS_ENV, &self.bus_address)
+            // Whatever the developer's shell says, these tests are about the systemd path.
+            .env_remove("PHYLLOME_SUPERVISOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "phyllome {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn info(&self, name: &str) -> Value {
+        serde_json::from_str(&self.ok(&["vm", "info", name, "--json"])).unwrap()
+    }
+
+    fn list_state(&self, name: &str) -> Option<String> {
+        let v: Value = serde_json::from_str(&self.ok(&["vm", "list", "--json"])).unwrap();
+        v.as_array()?
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn vm_dir(&self, name: &str) -> PathBuf {
+        self.run.join("vms").join(name)
+    }
+
+    fn pid(&self, name: &str) -> Option<u32> {
+        std::fs::read_to_string(self.vm_dir(name).join("vmm.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn meta(&self, name: &str) -> Value {
+        let text = std::fs::read_to_string(self.vm_dir(name).join("meta.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // The fake manager kills its units; this catches a VMM that ran as a plain process.
+        let Ok(dirs) = std::fs::read_dir(self.run.join("vms")) else {
+            return;
+        };
+        for d in dirs.flatten() {
+            if let Some(pid) = std::fs::read_to_string(d.path().join("vmm.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+            {
+                signal(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
+}
+
+fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while alive(pid) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A bus with the fake manager on it, or None (after saying SKIPPED) without dbus-daemon.
+fn fake(test: &str, unit_env: &[(&str, &str)]) -> Option<(Bus, FakeSystemd)> {
+    let Some(bus) = Bus::start() else {
+        fake_systemd::skip_without_dbus(test);
+        return None;
+    };
+    let env = UnitEnv(
+        unit_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let sd = FakeSystemd::serve(&bus.address, env, bus.dir.path());
+    Some((bus, sd))
+}
+
+/// phyllome's own view of the units (ListUnitsByPatterns through its zbus_systemd proxy).
+fn units_seen_by_phyllome(address: &str) -> Vec<phyllome::vmm::systemd::VmUnit> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sd = phyllome::vmm::systemd::Systemd::at(address)
+            .await
+            .expect("connect to the fake bus");
+        sd.list().await.expect("ListUnitsByPatterns")
+    })
+}
+
+#[test]
+fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
+    let Some((bus, sd)) = fake("vmm_runs_as_a_transient_unit_and_outlives_the_cli", &[]) else {
+        return;
+    };
+    let env = Env::new(&bus.address);
+    env.define("t1");
+    let out = env.ok(&["vm", "start", "t1"]);
+    assert!(out.contains("Started"), "{out}");
+
+    // What systemd was asked: one transient service, with systemd's property types.
+    let starts = sd.calls_of("StartTransientUnit");
+    assert_eq!(starts.len(), 1, "{starts:#?}");
+    let call = &starts[0];
+    assert_eq!(call.unit, "phyllome-vm-t1.service");
+    assert_eq!(call.args[0], "fail", "job mode");
+    let props: Vec<(&str, &str)> = call
+        .properties
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        props,
+        [
+            ("Description", "s"),
+            ("ExecStart", "a(sasb)"),
+            ("KillMode", "s"),
+            ("Type", "s"),
+            ("CollectMode", "s"),
+            ("TimeoutStopUSec", "t"),
+        ]
+    );
+    assert_eq!(call.strings["KillMode"], "mixed");
+    assert_eq!(call.strings["CollectMode"], "inactive-or-failed");
+    assert_eq!(call.strings["Type"], "simple");
+    let dir = env.vm_dir("t1");
+    let (path, argv, ignore) = &call.exec_start[0];
+    assert_eq!(call.exec_start.len(), 1);
+    assert_eq!(PathBuf::from(path), env.ch_bin);
+    assert!(!ignore);
+    assert_eq!(
+        argv[1..],
+        [
+            "--api-socket".to_string(),
+            format!("path={}", dir.join("api.sock").display()),
+            "--event-monitor".to_string(),
+            format!("path={}", dir.join("events.json").display()),
+            "--serial".to_string(),
+            format!("socket={}", dir.join("serial.sock").display()),
+        ]
+    );
+
+    // The unit runs the double; phyllome learnt its pid from the VMM and recorded the unit.
+    let unit = sd.unit("phyllome-vm-t1.service").expect("unit known");
+    assert_eq!(
+        (unit.active_state.as_str(), unit.sub_state.as_str()),
+        ("active", "running")
+    );
+    assert_eq!(env.pid("t1"), Some(unit.main_pid));
+    assert_eq!(
+        env.meta("t1")["supervisor"],
+        serde_json::json!({"systemd": {"unit": "phyllome-vm-t1.service"}}),
+        "{}",
+        env.meta("t1")
+    );
+
+    // Every phyllome process so far has exited; new ones find the VM.
+    assert_eq!(env.info("t1")["state"], "Running");
+    assert_eq!(env.list_state("t1").as_deref(), Some("Running"));
+    let units = units_seen_by_phyllome(&bus.address);
+    assert_eq!(units.len(), 1, "{units:?}");
+    assert_eq!(units[0].vm, "t1");
+    assert_eq!(units[0].active_state, "active");
+    assert!(!sd.calls_of("ListUnitsByPatterns").is_empty());
+
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    let stops = sd.calls_of("StopUnit");
+    assert!(
+        stops.iter().any(|c| c.unit == "phyllome-vm-t1.service"),
+        "{:#?}",
+        sd.calls()
+    );
+    assert!(wait_gone(unit.main_pid, Duration::from_secs(5)));
+    assert!(sd.wait_unit_gone("phyllome-vm-t1.service", Duration::from_secs(5)));
+    assert_eq!(env.list_state("t1").as_deref(), Some("Stopped"));
+    assert!(units_seen_by_phyllome(&bus.address).is_empty());
+}
+
+#[test]
+fn unit_names_are_escaped_for_systemd() {
+    let Some((bus, sd)) = fake("unit_names_are_escaped_for_systemd", &[]) else {
+        return;
+    };
+    let env = Env::new(&bus.address);
+    // '-' separates words of unit names, so a VM's own '-' is escaped (systemd-escape).
+    env.define("dev-box.2");
+    env.ok(&["vm", "start", "dev-box.2"]);
+    let unit = "phyllome-vm-dev\\x2dbox.2.service";
+    let starts = sd.calls_of("StartTransientUnit");
+    assert_eq!(starts[0].unit, unit, "{starts:#?}");
+    assert!(sd.unit(unit).is_some());
+    let units = units_seen_by_phyllome(&bus.address);
+    assert_eq!(units.len(), 1);
+    assert_eq!(units[0].vm, "dev-box.2");
+    assert_eq!(units[0].unit, unit);
+    assert_eq!(env.info("dev-box.2")["state"], "Running");
+    env.ok(&["vm", "stop", "dev-box.2", "--force", "--yes"]);
+    assert!(sd.wait_unit_gone(unit, Duration::from_secs(5)));
+}
+
+#[test]
+fn a_vmm_that_ignores_shutdown_is_killed_through_the_unit() {
+    // The VMM's API hangs, so neither vm.shutdown nor vmm.shutdown ends it: only systemd can.
+    let Some((bus, sd)) = fake(
+        "a_vmm_that_ignores_shutdown_is_killed_through_the_unit",
+        &[("CH_DOUBLE_HANG", "vm.shutdown")],
+    ) else {
+        return;
+    };
+    let mut env = Env::new(&bus.address);
+    env.env = vec![("PHYLLOME_VMM_TIMEOUT".into(), "1".into())];
+    env.define("stuck");
+    env.ok(&["vm", "start", "stuck"]);
+    let unit = "phyllome-vm-stuck.service";
+    let pid = sd.unit(unit).expect("unit").main_pid;
+    env.ok(&["vm", "stop", "stuck", "--force", "--yes"]);
+    let kills = sd.calls_of("KillUnit");
+    assert!(
+        kills
+            .iter()
+            .any(|c| c.unit == unit && c.args == ["all".to_string(), "9".to_string()]),
+        "{:#?}",
+        sd.calls()
+    );
+    assert!(wait_gone(pid, Duration::from_secs(5)), "the VMM survived");
+    assert!(sd.wait_unit_gone(unit, Duration::from_secs(5)));
+}
+
+#[test]
+fn a_bus_that_does_not_answer_falls_back_to_a_detached_process() {
+    // No dbus-daemon needed: nothing listens at this address.
+    let tmp = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}", tmp.path().join("no-bus").display());
+    let env = Env::new(&address);
+    env.define("fb");
+    env.ok(&["vm", "start", "fb"]);
+    let pid = env.pid("fb").expect("pidfile of the detached VMM");
+    assert!(alive(pid));
+    assert_eq!(
+        env.meta("fb")["supervisor"],
+        "process",
+        "{}",
+        env.meta("fb")
+    );
+    assert_eq!(env.info("fb")["state"], "Running");
+    env.ok(&["vm", "stop", "fb", "--force", "--yes"]);
+    assert!(wait_gone(pid, Duration::from_secs(5)));
+
+    // The choice is logged. CLI commands install no log subscriber, so the line is checked
+    // in this process: only this test sets the variable here (the others pass it to their
+    // children explicitly).
+    std::env::set_var(SYSTEMD_BUS_ENV, &address);
+    let log = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sup = tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(phyllome::vmm::supervisor::Supervisor::detect())
+    });
+    std::env::remove_var(SYSTEMD_BUS_ENV);
+    assert!(
+        matches!(sup, phyllome::vmm::supervisor::Supervisor::Process),
+        "{sup:?}"
+    );
+    let text = log.text();
+    assert!(
+        text.contains("WARN") && text.contains("systemd bus does not answer"),
+        "no log line about the fallback: {text}"
+    );
+    assert!(
+        text.contains("no-bus"),
+        "the line names the address: {text}"
+    );
+}
+
+/// A log writer the test can read back.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
