@@ -36,6 +36,11 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
         .transpose()
         .wrap_err("Bad --size")?;
     let root = global.sys_root()?;
+    let monitor_path = args
+        .monitor_config
+        .clone()
+        .or_else(cli::top::default_config_path);
+    let monitor = phyllome::monitor::MonitorConfig::load(monitor_path.as_deref())?;
     let _log_guard = init_log(args.log.clone());
     let outcome = term::ensure_size(size).wrap_err("Cannot size the terminal")?;
     tracing::info!("terminal size: {outcome}");
@@ -55,7 +60,7 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
         .enable_all()
         .build()
         .wrap_err("Cannot start the runtime")?;
-    runtime.block_on(tui::run(options))
+    runtime.block_on(tui::run_with(options, monitor))
 }
 
 /// `~/.config/phyllome/keymap.toml` when it exists.

@@ -60,6 +60,9 @@ pub struct ConsoleArgs {
     /// Log file (the console never logs to the terminal)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Dashboard settings (default: monitor.toml in the config directory)
+    #[arg(long, value_name = "FILE")]
+    pub monitor_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,7 @@ pub enum Action {
     ViewGpus,
     ViewKvm,
     ViewVms,
+    ViewDashboard,
     /// Enter: the selected VM's detail view.
     Open,
     VmStart,
@@ -58,6 +59,12 @@ pub enum Action {
     GpuBootInstall,
     /// Boot configuration preview: remove the files phyllome wrote.
     GpuBootUninstall,
+    /// Dashboard: the next sort order (name, CPU, memory, disk, net).
+    Sort,
+    /// Dashboard: sample less often.
+    Slower,
+    /// Dashboard: sample more often.
+    Faster,
     Refresh,
     Filter,
     /// Repaint the whole screen (after line noise on a serial console).
@@ -122,6 +129,9 @@ pub enum Action {
     /// A result of the GPU screen's background work (review, step, outcome, states).
     #[serde(skip)]
     Gpu(Box<super::gpus::GpuMsg>),
+    /// A sample from the dashboard's sampling task.
+    #[serde(skip)]
+    MonitorSample(Box<super::dashboard::MonitorSample>),
 }
 
 /// Result of a background inventory read.
@@ -181,6 +191,12 @@ impl Action {
                 | Action::GpuBootInstall
                 | Action::GpuBootUninstall
         )
+    }
+
+    /// Bindings that only mean something on the dashboard (`s` there sorts; on the VM list
+    /// it starts a VM).
+    pub fn is_dashboard_action(&self) -> bool {
+        matches!(self, Action::Sort | Action::Slower | Action::Faster)
     }
 
     /// The snake_case name used in keymap files.

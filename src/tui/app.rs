@@ -16,7 +16,10 @@ use tokio::time::Instant;
 use crate::host::{Inventory, SysRoot};
 use crate::term::{SizeOutcome, TermError, TermProfile};
 
+use crate::monitor::{Collector, MonitorConfig};
+
 use super::action::{Action, Loaded};
+use super::dashboard::{Dashboard, MonitorSample};
 use super::input::translate;
 use super::keymap::Keymap;
 use super::state::{State, Theme};
@@ -57,9 +60,16 @@ pub struct ConsoleOptions {
 /// terminal is restored on every return path; `ratatui::try_init` installs a panic hook that
 /// restores it on panics too.
 pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
+    run_with(opts, MonitorConfig::default()).await
+}
+
+/// [`run`] with the dashboard's settings (`monitor.toml` or `--monitor-config`).
+pub async fn run_with(opts: ConsoleOptions, monitor: MonitorConfig) -> color_eyre::Result<()> {
     let keymap = Keymap::load(opts.keymap.as_deref(), opts.read_only)?;
     let result = match ratatui::try_init() {
-        Ok(mut terminal) => run_on(&mut terminal, EventStream::new(), keymap, &opts).await,
+        Ok(mut terminal) => {
+            run_on_with(&mut terminal, EventStream::new(), keymap, &opts, &monitor).await
+        }
         Err(e) => Err(e.into()),
     };
     ratatui::restore();
@@ -70,7 +80,7 @@ pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
 /// ends. Tests drive it with a `TestBackend` and a list of events.
 pub async fn run_on<B, S>(
     terminal: &mut Terminal<B>,
-    mut events: S,
+    events: S,
     keymap: Keymap,
     opts: &ConsoleOptions,
 ) -> color_eyre::Result<()>
@@ -79,9 +89,36 @@ where
     B::Error: Send + Sync + 'static,
     S: Stream<Item = io::Result<Event>> + Unpin,
 {
+    run_on_with(terminal, events, keymap, opts, &MonitorConfig::default()).await
+}
+
+/// [`run_on`] with the dashboard's settings.
+pub async fn run_on_with<B, S>(
+    terminal: &mut Terminal<B>,
+    mut events: S,
+    keymap: Keymap,
+    opts: &ConsoleOptions,
+    monitor_cfg: &MonitorConfig,
+) -> color_eyre::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+{
     let size = terminal.size()?;
-    let theme = Theme::new(opts.profile.ascii, opts.profile.color);
+    let theme = Theme::new(
+        opts.profile.ascii,
+        opts.profile.color && !monitor_cfg.low_bandwidth,
+    );
     let mut state = State::new(&keymap, theme, opts.read_only, size.width, size.height);
+    state.dash = Dashboard::new(
+        monitor_cfg.history,
+        monitor_cfg.interval(),
+        monitor_cfg.low_bandwidth,
+    );
+    // Started when the dashboard is first opened, so a console that never shows it reads
+    // nothing more than before; aborted when this loop ends.
+    let mut monitor: Option<Sampler> = None;
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     load(&tx, opts);
     let vms = VmBackend::start(
@@ -153,6 +190,17 @@ where
                     gpus.run(super::gpus::GpuJob::LoadStates);
                 }
                 Effect::Gpu(job) => gpus.run(job),
+                Effect::StartMonitor => {
+                    if monitor.is_none() {
+                        monitor = Some(Sampler::start(opts, state.dash.interval, &tx));
+                    }
+                }
+                Effect::MonitorInterval(i) => {
+                    if let Some(m) = &monitor {
+                        // The task is gone only when the loop ends; nothing to tell then.
+                        let _ = m.interval.send(i);
+                    }
+                }
                 Effect::Redraw => terminal.clear()?,
                 Effect::QueryTerminalSize => {
                     // Runs right after the key that asked for it was read, while the event
@@ -170,6 +218,42 @@ where
                 }
             }
         }
+    }
+}
+
+/// The dashboard's sampling task and the way to change its interval. Dropping it stops the
+/// task, so a console that returns leaves nothing sampling behind it.
+struct Sampler {
+    interval: tokio::sync::watch::Sender<Duration>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn start(
+        opts: &ConsoleOptions,
+        interval: Duration,
+        tx: &mpsc::UnboundedSender<Action>,
+    ) -> Self {
+        let root = SysRoot::new(opts.host_root.clone());
+        // No runtime directory: nothing can run; the host and the definitions still show.
+        let run_root = crate::vmm::runtime::RunRoot::resolve(opts.run_dir.as_deref()).ok();
+        let collector = Collector::new(root, run_root, opts.state_dir.clone());
+        let (itx, irx) = tokio::sync::watch::channel(interval);
+        let tx = tx.clone();
+        let task = crate::monitor::task::spawn(collector, irx, move |s| {
+            tx.send(Action::MonitorSample(Box::new(MonitorSample(s))))
+                .is_ok()
+        });
+        Sampler {
+            interval: itx,
+            task,
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

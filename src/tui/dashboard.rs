@@ -176,3 +176,12 @@ impl Dashboard {
         }
     }
 }
+
+/// A sample from the sampling task on its way to the console's `update` (as
+/// `Action::MonitorSample`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSample(pub Snapshot);
+
+// Actions compare for equality in tests only; a sample holding a NaN is never compared with
+// itself there, so the missing reflexivity of floats does not matter.
+impl Eq for MonitorSample {}

@@ -28,10 +28,13 @@ pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action
                 return form_key(key);
             }
             if !state.filter.editing {
-                // A key bound on several screens (`p`: pause a VM, plan a GPU) means the
-                // current screen's action.
+                // A key bound on several screens (`p`: pause a VM, plan a GPU; `s`: start a
+                // VM, sort the dashboard) means the current screen's action.
                 let on_gpus = state.view == super::state::View::Gpus;
-                return keymap.action_for_in(key, |a| a.is_gpu_action() == on_gpus);
+                let on_dash = state.view == super::state::View::Dashboard;
+                return keymap.action_for_in(key, |a| {
+                    a.is_gpu_action() == on_gpus && a.is_dashboard_action() == on_dash
+                });
             }
             match key.code {
                 KeyCode::Char(c) if !ctrl => Some(Action::FilterInput(c)),

@@ -18,7 +18,7 @@ pub mod vm_runtime;
 pub mod vms;
 
 pub use action::Action;
-pub use app::{run, run_on, ConsoleOptions};
+pub use app::{run, run_on, run_on_with, run_with, ConsoleOptions};
 pub use keymap::{Keymap, KeymapError};
 pub use state::{State, Theme, View};
 pub use update::{update, Effect};

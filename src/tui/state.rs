@@ -15,15 +15,17 @@ pub enum View {
     Gpus,
     Kvm,
     Vms,
+    Dashboard,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Overview,
         View::Groups,
         View::Gpus,
         View::Kvm,
         View::Vms,
+        View::Dashboard,
     ];
 
     pub fn title(self) -> &'static str {
@@ -33,6 +35,7 @@ impl View {
             View::Gpus => "GPUs",
             View::Kvm => "KVM",
             View::Vms => "VMs",
+            View::Dashboard => "Dashboard",
         }
     }
 
@@ -110,6 +113,13 @@ pub struct State {
     /// The GPU screen's operation under way, boot preview and device states.
     pub gpu: super::gpus::GpuState,
     pub help_sections: Vec<HelpSection>,
+    /// The dashboard: figures and history of every VM, fed by the sampling task.
+    pub dash: super::dashboard::Dashboard,
+    /// The sampling task runs (started when the dashboard is first opened).
+    pub monitor_started: bool,
+    /// Bottom bar of the dashboard, and of one VM's charts there.
+    pub dash_hints: Vec<KeyHint>,
+    pub dash_chart_hints: Vec<KeyHint>,
     pub quit: bool,
 }
 
@@ -131,7 +141,9 @@ impl State {
             gpu_selected: 0,
             overview_scroll: 0,
             kvm_scroll: 0,
-            hints: keymap.hints_where(|a| !a.is_vm_action() && !a.is_gpu_action()),
+            hints: keymap.hints_where(|a| {
+                !a.is_vm_action() && !a.is_gpu_action() && !a.is_dashboard_action()
+            }),
             vm_hints: {
                 let mut h = keymap.hints_where(Action::is_vm_action);
                 h.extend(
@@ -152,6 +164,28 @@ impl State {
             },
             gpu: Default::default(),
             help_sections: keymap.help(),
+            dash: super::dashboard::Dashboard::new(
+                crate::monitor::history::DEFAULT_HISTORY,
+                std::time::Duration::from_secs(1),
+                false,
+            ),
+            monitor_started: false,
+            dash_hints: {
+                let mut h = keymap.hints_where(|a| {
+                    a.is_dashboard_action()
+                        || matches!(a, Action::Open | Action::Back | Action::Filter)
+                });
+                // `+` and `-` read best as one hint.
+                h.push(KeyHint::new("+/-".to_string(), "interval", false));
+                h.extend(keymap.hints_where(|a| matches!(a, Action::Help)));
+                h
+            },
+            dash_chart_hints: {
+                let mut h = keymap.hints_where(|a| matches!(a, Action::Back));
+                h.push(KeyHint::new("+/-".to_string(), "interval", false));
+                h.extend(keymap.hints_where(|a| matches!(a, Action::Help)));
+                h
+            },
             quit: false,
         }
     }

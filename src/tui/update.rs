@@ -8,6 +8,7 @@ use super::state::{Load, State, View};
 use super::view::{self, layout};
 use crate::vmm::worker::VmRequest;
 
+pub mod dashboard;
 pub mod form;
 pub mod gpus;
 pub mod vms;
@@ -36,6 +37,10 @@ pub enum Effect {
     QueryTerminalSize,
     /// Background work of the GPU screen (review, apply with live steps, boot config).
     Gpu(super::gpus::GpuJob),
+    /// Start the dashboard's sampling task (once; it then runs until the console quits).
+    StartMonitor,
+    /// Tell the sampling task its new interval.
+    MonitorInterval(std::time::Duration),
     Quit,
 }
 
@@ -72,6 +77,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::VmEditLoaded(loaded) => form::edit_loaded(state, *loaded),
         Action::VmSaved { name, result } => form::saved(state, name, result),
         Action::Gpu(msg) => gpus::message(state, *msg),
+        Action::MonitorSample(sample) => dashboard::sample(state, *sample),
         _ if state.gpu.is_open() => gpus::overlay(state, action),
         _ if state.vms.error.is_some() => vms::error_popup(state, action),
         _ if state.vms.confirm.is_some() => vms::confirm(state, action),
@@ -125,6 +131,7 @@ fn filter_input(state: &mut State, action: Action) -> Vec<Effect> {
     state.groups.select_first(group_rows(state));
     state.gpu_selected = 0;
     state.vms.selected = 0;
+    state.dash.selected = 0;
     Vec::new()
 }
 
@@ -152,7 +159,9 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
     let before = state.view;
     match action {
         Action::Back => {
-            if state.vms.detail_of.is_some() && state.view == View::Vms {
+            if state.dash.detail.is_some() && state.view == View::Dashboard {
+                state.dash.detail = None;
+            } else if state.vms.detail_of.is_some() && state.view == View::Vms {
                 state.vms.detail_of = None;
                 state.vms.detail = None;
             } else if !state.filter.text.is_empty() {
@@ -171,14 +180,19 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
         Action::ViewGpus => state.view = View::Gpus,
         Action::ViewKvm => state.view = View::Kvm,
         Action::ViewVms => state.view = View::Vms,
+        Action::ViewDashboard => state.view = View::Dashboard,
         Action::Filter => {
             let vm_list = state.view == View::Vms && state.vms.detail_of.is_none();
-            if matches!(state.view, View::Groups | View::Gpus) || vm_list {
+            let dash_list = state.view == View::Dashboard && state.dash.detail.is_none();
+            if matches!(state.view, View::Groups | View::Gpus) || vm_list || dash_list {
                 state.filter.editing = true;
             }
         }
         a if a.is_vm_action() && state.view == View::Vms => return vms::navigate(state, a),
         a if a.is_gpu_action() && state.view == View::Gpus => return gpus::navigate(state, a),
+        a if state.view == View::Dashboard && dashboard::handles(&a) => {
+            return dashboard::navigate(state, &a)
+        }
         Action::Up
         | Action::Down
         | Action::PageUp
@@ -190,6 +204,9 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
     // Arriving on the VM list shows fresh rows.
     if state.view == View::Vms && before != View::Vms {
         return vms::refresh(state);
+    }
+    if state.view == View::Dashboard && before != View::Dashboard {
+        return dashboard::opened(state);
     }
     Vec::new()
 }
@@ -248,6 +265,8 @@ fn move_cursor(state: &mut State, action: &Action) {
                 _ => last,
             };
         }
+        // The dashboard's keys go to `dashboard::navigate` before this.
+        View::Dashboard => {}
         View::Overview | View::Kvm => {
             let page = body_rows(state).max(1);
             let max = text_lines(state).saturating_sub(page);
@@ -277,6 +296,7 @@ fn clamp(state: &mut State) {
     state.gpu_selected = state.gpu_selected.min(gpu_count(state).saturating_sub(1));
     let vm_rows = state.vms.visible(&state.filter.text).len();
     state.vms.selected = state.vms.selected.min(vm_rows.saturating_sub(1));
+    state.dash.clamp(&state.filter.text);
     if state.vms.detail_of.is_some() {
         let width = state.cols.saturating_sub(2) as usize;
         let lines = view::vm_detail::lines(state, width).len();

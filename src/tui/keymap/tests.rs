@@ -280,7 +280,10 @@ fn hints_end_with_help() {
 fn help_groups_by_section_in_file_order() {
     let help = Keymap::defaults().unwrap().help();
     let titles: Vec<_> = help.iter().map(|s| s.title.as_str()).collect();
-    assert_eq!(titles, ["Global", "Views", "Movement", "VMs", "GPUs"]);
+    assert_eq!(
+        titles,
+        ["Global", "Views", "Movement", "VMs", "Dashboard", "GPUs"]
+    );
     assert!(help[1]
         .entries
         .iter()

@@ -91,13 +91,14 @@ fn views_cycle_both_ways() {
         View::Gpus,
         View::Kvm,
         View::Vms,
+        View::Dashboard,
         View::Overview,
     ] {
         update(&mut s, Action::NextView);
         assert_eq!(s.view, expected);
     }
     update(&mut s, Action::PrevView);
-    assert_eq!(s.view, View::Vms);
+    assert_eq!(s.view, View::Dashboard);
 }
 
 #[test]

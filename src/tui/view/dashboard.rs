@@ -196,9 +196,10 @@ pub fn interval_label(i: std::time::Duration) -> String {
     if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
-        format!("{:.2}s", i.as_secs_f64())
+        format!("{:.2}", i.as_secs_f64())
             .trim_end_matches('0')
             .to_string()
+            + "s"
     }
 }
 
@@ -304,5 +305,14 @@ fn vm_row(
     if x < area.right() {
         let rest = (area.right() - x) as usize;
         buf.set_stringn(x, area.y, " ".repeat(rest), rest, base);
+    }
+}
+
+/// The console's dashboard view: the table, or the charts of the VM opened with Enter.
+pub fn render_console(state: &crate::tui::state::State, frame: &mut Frame, area: Rect) {
+    let d = &state.dash;
+    match &d.detail {
+        Some(name) => super::vm_charts::render(d, name, &state.theme, frame, area),
+        None => render(d, &state.filter.text, &state.theme, frame, area),
     }
 }

@@ -94,12 +94,13 @@ fn scaled(mut v: f64, base: f64, units: &[&str]) -> String {
         v /= base;
         i += 1;
     }
+    // `format!` rounds halves to even (12.5 -> "12"); people read 12.5k as 13k.
     if i == 0 {
-        format!("{:.0}", v)
+        format!("{:.0}", v.round())
     } else if v < 9.95 {
         format!("{v:.1}{}", units[i])
     } else {
-        format!("{v:.0}{}", units[i])
+        format!("{:.0}{}", v.round(), units[i])
     }
 }
 

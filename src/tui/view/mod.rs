@@ -32,7 +32,8 @@ pub fn render(state: &State, frame: &mut Frame) {
     let chrome = layout::chrome(area);
     header(state, frame, chrome.header);
     match (&state.inventory, &state.load) {
-        // The VM screens do not need the host inventory.
+        // The VM screens and the dashboard do not need the host inventory.
+        _ if state.view == View::Dashboard => dashboard::render_console(state, frame, chrome.body),
         _ if state.view == View::Vms => match (&state.vms.form, &state.vms.detail_of) {
             (Some(form), _) => vm_form::render(state, form, frame, chrome.body),
             (None, Some(_)) => vm_detail::render(state, frame, chrome.body),
@@ -43,7 +44,7 @@ pub fn render(state: &State, frame: &mut Frame) {
             View::Groups => groups::render(state, frame, chrome.body),
             View::Gpus => gpus::render(state, frame, chrome.body),
             View::Kvm => kvm::render(state, frame, chrome.body),
-            View::Vms => {}
+            View::Vms | View::Dashboard => {}
         },
         (None, Load::Failed(e)) => {
             message(frame, chrome.body, &format!("Cannot read the host: {e}"))
@@ -112,6 +113,7 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
             View::Gpus => "GPUs",
             View::Kvm => "KVM",
             View::Vms => "VMs",
+            View::Dashboard => "Dashboard",
         };
         // Brackets mark the current view so it reads without reverse video.
         if v == state.view {
@@ -130,7 +132,12 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
         right.push("read-only".to_string());
     }
     let right = right.join("  ");
-    let left = Line::from(spans);
+    let mut left = Line::from(spans);
+    // Too narrow for everything: the host's name goes before the status on the right does
+    // ("read-only" must always show).
+    if left.width() + right.len() + 1 > area.width as usize {
+        left.spans.drain(2..4);
+    }
     let pad = (area.width as usize).saturating_sub(left.width() + right.len() + 1);
     let mut line = left;
     line.spans.push(Span::raw(" ".repeat(pad)));
@@ -161,6 +168,10 @@ fn footer(state: &State, frame: &mut Frame, area: Rect) {
         &form_hints
     } else if state.view == View::Vms {
         &state.vm_hints
+    } else if state.view == View::Dashboard && state.dash.detail.is_some() {
+        &state.dash_chart_hints
+    } else if state.view == View::Dashboard {
+        &state.dash_hints
     } else {
         &state.hints
     };
