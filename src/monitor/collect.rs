@@ -124,8 +124,15 @@ impl Collector {
                     }
                     Err(_) => {}
                 }
-                if let (t, Ok(c)) = counters {
-                    raw.counters = Some((t, c));
+                match counters {
+                    (t, Ok(c)) => raw.counters = Some((t, c)),
+                    // A VMM whose API thread is stuck answers nothing more, whichever call
+                    // found out first: say so rather than show a VM that merely idles.
+                    (_, Err(e)) if e.is_timeout() => {
+                        raw.state = RunState::Unresponsive.as_str().to_string();
+                        raw.error.get_or_insert_with(|| e.to_string());
+                    }
+                    (_, Err(_)) => {}
                 }
                 raw
             });
