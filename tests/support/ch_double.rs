@@ -267,6 +267,11 @@ async fn run(args: Args, socket: PathBuf) -> Result<(), String> {
     let events = args.event_monitor.as_deref().map(open_append).transpose()?;
     let log_path = std::env::var_os("CH_DOUBLE_REQUEST_LOG").map(PathBuf::from);
     let request_log = log_path.as_deref().map(open_append).transpose()?;
+    // Before the socket appears: a client that sees it may SIGTERM us at once.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("SIGINT handler: {e}"))?;
     let listener = bind(&socket)?;
     let vmm = Arc::new(Vmm {
         machine: Mutex::new(Machine::default()),
@@ -284,10 +289,6 @@ async fn run(args: Args, socket: PathBuf) -> Result<(), String> {
         serve_serial(&vmm, s)?;
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("SIGTERM handler: {e}"))?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| format!("SIGINT handler: {e}"))?;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -317,7 +318,13 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
         }
         let _ = std::fs::remove_file(path);
     }
-    UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))
+    // Bound under a temporary name and renamed once listening: a client that sees the path
+    // can connect (between bind and listen a connect is refused).
+    let tmp = path.with_file_name(format!(".{}.bind", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = UnixListener::bind(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(listener)
 }
 
 async fn serve_connection(vmm: Arc<Vmm>, stream: UnixStream) {

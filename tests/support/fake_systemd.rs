@@ -480,7 +480,7 @@ impl Manager {
         st.units
             .iter()
             .filter(|(name, u)| {
-                (states.is_empty() || states.iter().any(|s| *s == u.active_state))
+                (states.is_empty() || states.contains(&u.active_state))
                     && (patterns.is_empty() || patterns.iter().any(|p| glob(p, name)))
             })
             .map(|(name, u)| {
