@@ -141,7 +141,7 @@ fn a_wrong_phrase_changes_nothing() {
     pty.type_line(&format!("{phrase}x"));
     let status = child.wait().unwrap();
     assert!(!status.success());
-    let out = pty.wait_for("Not confirmed");
-    assert!(out.contains("nothing was changed"), "{out}");
+    let out = pty.wait_for("nothing was changed");
+    assert!(out.contains("Not confirmed"), "{out}");
     assert_eq!(driver(&root, GPU).as_deref(), Some("amdgpu"));
 }
