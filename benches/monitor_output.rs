@@ -37,7 +37,7 @@ impl Write for Counter {
 
 const SECONDS: u64 = 120;
 
-fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool) {
+fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool, exact: bool) {
     let counter = Counter::default();
     let bytes = counter.0.clone();
     let backend = CrosstermBackend::new(counter);
@@ -50,6 +50,7 @@ fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool) {
     .expect("terminal");
     let theme = Theme::new(ascii, color && !low);
     let mut d = Dashboard::new(600, Duration::from_secs(1), low);
+    d.exact = exact;
     let mut s = Synthetic::new(8);
     // Ten seconds of history before the screen opens, as when someone opens it later.
     for _ in 0..10 {
@@ -75,15 +76,54 @@ fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool) {
 
 fn main() {
     println!("monitor output, 80x24, 8 running VMs at 1 Hz, {SECONDS} s of samples:");
-    run("dashboard, colour, Unicode", false, true, false, false);
-    run("dashboard, monochrome, ASCII", false, false, true, false);
-    run("dashboard --low-bandwidth", true, false, true, false);
+    run(
+        "dashboard, colour, Unicode",
+        false,
+        true,
+        false,
+        false,
+        false,
+    );
+    run(
+        "dashboard, monochrome, ASCII",
+        false,
+        false,
+        true,
+        false,
+        false,
+    );
+    run("dashboard --low-bandwidth", true, false, true, false, false);
     run(
         "charts of one VM, colour, Unicode",
         false,
         true,
         false,
         true,
+        false,
     );
-    run("charts of one VM --low-bandwidth", true, false, true, true);
+    run(
+        "charts of one VM --low-bandwidth",
+        true,
+        false,
+        true,
+        true,
+        false,
+    );
+    println!("figures repainted at every sample (no hold), for comparison:");
+    run(
+        "dashboard, colour, Unicode, exact",
+        false,
+        true,
+        false,
+        false,
+        true,
+    );
+    run(
+        "dashboard, monochrome, ASCII, exact",
+        false,
+        false,
+        true,
+        false,
+        true,
+    );
 }

@@ -70,6 +70,58 @@ pub struct Dashboard {
     pub low_bandwidth: bool,
     /// Nothing sampled yet.
     pub waiting: bool,
+    /// What the table shows of each VM, by name: see [`Held`].
+    pub held: std::collections::HashMap<String, Held>,
+    /// Show every figure as sampled, never held (for comparisons).
+    pub exact: bool,
+}
+
+/// The figures of one table row as shown: a figure is repainted only when it moved by a
+/// margin a reader would act on (see [`hold`]). Noise of a few percent from second to second
+/// otherwise rewrites three or four digits of every row at every sample, which is most of
+/// what a dashboard sends down a serial line. The charts of one VM and `top --batch` show
+/// the exact figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Held {
+    pub cpu_percent: Option<f64>,
+    pub disk_read_bps: Option<f64>,
+    pub disk_write_bps: Option<f64>,
+    pub net_rx_bps: Option<f64>,
+    pub net_tx_bps: Option<f64>,
+}
+
+/// Rates move on when they change by a tenth; CPU % by a tenth or two points, whichever is
+/// more (a 3% VM flickering between 2 and 4 says nothing).
+const RATE_MARGIN: f64 = 0.10;
+const CPU_MARGIN: f64 = 0.10;
+const CPU_POINTS: f64 = 2.0;
+
+/// The value to show: `new` when it moved from `shown` by at least `rel` of it (and `abs`),
+/// or to or from zero or unknown, which always show at once; `shown` otherwise.
+pub fn hold(shown: Option<f64>, new: Option<f64>, rel: f64, abs: f64) -> Option<f64> {
+    match (shown, new) {
+        (Some(s), Some(n)) if s.is_finite() && n.is_finite() && s != 0.0 && n != 0.0 => {
+            if (n - s).abs() >= (s.abs() * rel).max(abs) {
+                Some(n)
+            } else {
+                Some(s)
+            }
+        }
+        _ => new,
+    }
+}
+
+impl Held {
+    fn next(self, s: &crate::monitor::VmStats) -> Held {
+        let rate = |shown, new| hold(shown, new, RATE_MARGIN, 0.0);
+        Held {
+            cpu_percent: hold(self.cpu_percent, s.cpu_percent, CPU_MARGIN, CPU_POINTS),
+            disk_read_bps: rate(self.disk_read_bps, s.disk_read_bps),
+            disk_write_bps: rate(self.disk_write_bps, s.disk_write_bps),
+            net_rx_bps: rate(self.net_rx_bps, s.net_rx_bps),
+            net_tx_bps: rate(self.net_tx_bps, s.net_tx_bps),
+        }
+    }
 }
 
 impl Dashboard {
@@ -82,12 +134,29 @@ impl Dashboard {
             interval,
             low_bandwidth,
             waiting: true,
+            held: std::collections::HashMap::new(),
+            exact: false,
         }
     }
 
     pub fn apply(&mut self, snap: Snapshot) {
         self.waiting = false;
         self.model.apply(snap);
+        let vms = &self.model.vms;
+        self.held.retain(|name, _| vms.contains_key(name));
+        for (name, h) in vms {
+            let held = self.held.entry(name.clone()).or_default();
+            *held = if self.exact {
+                Held::default().next(&h.stats)
+            } else {
+                held.next(&h.stats)
+            };
+        }
+    }
+
+    /// The figures the table shows for `name` (the latest ones before the first sample).
+    pub fn shown(&self, name: &str) -> Held {
+        self.held.get(name).copied().unwrap_or_default()
     }
 
     /// VMs whose name or state contains `filter` (case-insensitive), in the sort order.
@@ -185,3 +254,27 @@ pub struct MonitorSample(pub Snapshot);
 // Actions compare for equality in tests only; a sample holding a NaN is never compared with
 // itself there, so the missing reflexivity of floats does not matter.
 impl Eq for MonitorSample {}
+
+#[cfg(test)]
+mod tests {
+    use super::hold;
+
+    #[test]
+    fn held_figures_move_only_by_a_visible_margin() {
+        // Within a tenth: the shown figure stays.
+        assert_eq!(hold(Some(1000.0), Some(1090.0), 0.1, 0.0), Some(1000.0));
+        assert_eq!(hold(Some(1000.0), Some(910.0), 0.1, 0.0), Some(1000.0));
+        // A tenth or more: it moves.
+        assert_eq!(hold(Some(1000.0), Some(1100.0), 0.1, 0.0), Some(1100.0));
+        assert_eq!(hold(Some(1000.0), Some(850.0), 0.1, 0.0), Some(850.0));
+        // Going idle, waking up, unknown: at once.
+        assert_eq!(hold(Some(1000.0), Some(0.0), 0.1, 0.0), Some(0.0));
+        assert_eq!(hold(Some(0.0), Some(5.0), 0.1, 0.0), Some(5.0));
+        assert_eq!(hold(Some(1000.0), None, 0.1, 0.0), None);
+        assert_eq!(hold(None, Some(7.0), 0.1, 0.0), Some(7.0));
+        // CPU: two points at least, so a nearly idle VM does not flicker.
+        assert_eq!(hold(Some(3.0), Some(4.5), 0.1, 2.0), Some(3.0));
+        assert_eq!(hold(Some(3.0), Some(5.0), 0.1, 2.0), Some(5.0));
+        assert_eq!(hold(Some(f64::NAN), Some(5.0), 0.1, 2.0), Some(5.0));
+    }
+}

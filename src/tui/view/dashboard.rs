@@ -105,6 +105,7 @@ pub fn render(d: &Dashboard, filter: &str, theme: &Theme, frame: &mut Frame, are
         let selected = offset + i == d.selected;
         vm_row(
             h,
+            d.shown(&h.stats.name),
             &cols,
             theme,
             selected,
@@ -225,6 +226,7 @@ fn cut(s: &str, w: usize) -> String {
 
 fn vm_row(
     h: &VmHistory,
+    shown: crate::tui::dashboard::Held,
     cols: &Columns,
     theme: &Theme,
     selected: bool,
@@ -251,10 +253,10 @@ fn vm_row(
         };
         let pair = |a, b| format!("{}/{}", graph::rate(a), graph::rate(b));
         (
-            graph::percent(s.cpu_percent),
+            graph::percent(shown.cpu_percent),
             mem,
-            pair(s.disk_read_bps, s.disk_write_bps),
-            pair(s.net_rx_bps, s.net_tx_bps),
+            pair(shown.disk_read_bps, shown.disk_write_bps),
+            pair(shown.net_rx_bps, shown.net_tx_bps),
         )
     };
     let marker = if selected { theme.glyphs.cursor } else { " " };
