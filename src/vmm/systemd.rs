@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use zbus_systemd::systemd1::ManagerProxy;
 use zbus_systemd::zbus;
-use zbus_systemd::zvariant::{OwnedValue, Value};
+use zbus_systemd::zbus::{OwnedVariant, Variant};
 
 pub const UNIT_PREFIX: &str = "phyllome-vm-";
 const UNIT_SUFFIX: &str = ".service";
@@ -54,7 +54,7 @@ pub enum SystemdError {
     #[error("Cannot pass {0:?} to systemd: not UTF-8")]
     NotUtf8(OsString),
     #[error("Cannot encode the unit properties")]
-    Encode(#[source] zbus_systemd::zvariant::Error),
+    Encode(#[source] zbus_systemd::zbus::Error),
 }
 
 /// Whether this host runs systemd as its service manager (sd_booted(3)'s test), or a bus
@@ -116,7 +116,7 @@ fn unescape(s: &str) -> Option<String> {
 pub fn unit_properties(
     description: &str,
     argv: &[OsString],
-) -> Result<Vec<(String, OwnedValue)>, SystemdError> {
+) -> Result<Vec<(String, OwnedVariant)>, SystemdError> {
     let args: Vec<String> = argv
         .iter()
         .map(|a| {
@@ -127,18 +127,21 @@ pub fn unit_properties(
         .collect::<Result<_, _>>()?;
     let path = args.first().cloned().unwrap_or_default();
     let exec_start: Vec<(String, Vec<String>, bool)> = vec![(path, args, false)];
-    let props: Vec<(&str, Value<'_>)> = vec![
-        ("Description", Value::from(description.to_string())),
-        ("ExecStart", Value::from(exec_start)),
-        ("KillMode", Value::from("mixed".to_string())),
-        ("Type", Value::from("simple".to_string())),
-        ("CollectMode", Value::from("inactive-or-failed".to_string())),
-        ("TimeoutStopUSec", Value::from(30_000_000u64)),
+    let props: Vec<(&str, Variant<'_>)> = vec![
+        ("Description", Variant::from(description.to_string())),
+        ("ExecStart", Variant::from(exec_start)),
+        ("KillMode", Variant::from("mixed".to_string())),
+        ("Type", Variant::from("simple".to_string())),
+        (
+            "CollectMode",
+            Variant::from("inactive-or-failed".to_string()),
+        ),
+        ("TimeoutStopUSec", Variant::from(30_000_000u64)),
     ];
     props
         .into_iter()
         .map(|(k, v)| {
-            OwnedValue::try_from(v)
+            OwnedVariant::try_from(v)
                 .map(|v| (k.to_string(), v))
                 .map_err(SystemdError::Encode)
         })
@@ -206,7 +209,7 @@ impl Systemd {
             address: address.to_string(),
             source: Box::new(e),
         };
-        let fut = async { zbus::connection::Builder::address(address)?.build().await };
+        let fut = async { zbus::connection::Builder::address(address).build().await };
         let conn = tokio::time::timeout(BUS_TIMEOUT, fut)
             .await
             .map_err(|_| SystemdError::Timeout(BUS_TIMEOUT))?

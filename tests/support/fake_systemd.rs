@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::{OwnedObjectPath, OwnedVariant, Variant};
 
 /// Where `dbus-daemon` is, if installed.
 pub fn dbus_daemon() -> Option<PathBuf> {
@@ -324,8 +324,8 @@ impl Manager {
         &self,
         name: String,
         mode: String,
-        properties: Vec<(String, OwnedValue)>,
-        aux: Vec<(String, Vec<(String, OwnedValue)>)>,
+        properties: Vec<(String, OwnedVariant)>,
+        aux: Vec<(String, Vec<(String, OwnedVariant)>)>,
     ) -> Result<OwnedObjectPath, SdError> {
         let mut call = Call {
             method: "StartTransientUnit".into(),
@@ -338,7 +338,7 @@ impl Manager {
         for (key, value) in &properties {
             let sig = value.value_signature().to_string();
             call.properties.push((key.clone(), sig.clone()));
-            if let Value::Str(s) = &**value {
+            if let Variant::Str(s) = &**value {
                 call.strings.insert(key.clone(), s.to_string());
             }
             if key == "ExecStart" {
@@ -502,22 +502,22 @@ impl Manager {
 }
 
 /// `a(sasb)` into (path, argv, ignore_failure) triples.
-fn decode_exec_start(value: &Value<'_>) -> Option<Vec<(String, Vec<String>, bool)>> {
-    let Value::Array(items) = value else {
+fn decode_exec_start(value: &Variant<'_>) -> Option<Vec<(String, Vec<String>, bool)>> {
+    let Variant::Array(items) = value else {
         return None;
     };
     items
         .iter()
         .map(|item| {
-            let Value::Structure(s) = item else {
+            let Variant::Structure(s) = item else {
                 return None;
             };
             match s.fields() {
-                [Value::Str(path), Value::Array(argv), Value::Bool(ignore)] => {
+                [Variant::Str(path), Variant::Array(argv), Variant::Bool(ignore)] => {
                     let argv = argv
                         .iter()
                         .map(|a| match a {
-                            Value::Str(s) => Some(s.to_string()),
+                            Variant::Str(s) => Some(s.to_string()),
                             _ => None,
                         })
                         .collect::<Option<Vec<_>>>()?;
@@ -568,9 +568,9 @@ impl FakeSystemd {
             };
             rt.block_on(async move {
                 let conn = async {
-                    zbus::connection::Builder::address(address.as_str())?
-                        .name("org.freedesktop.systemd1")?
-                        .serve_at("/org/freedesktop/systemd1", manager)?
+                    zbus::connection::Builder::address(address.as_str())
+                        .name("org.freedesktop.systemd1")
+                        .serve_at("/org/freedesktop/systemd1", manager)
                         .build()
                         .await
                 };
