@@ -1,0 +1,118 @@
+//! The console stays responsive while a VMM's API hangs: keys keep being handled, and the VM
+//! is reported as unresponsive once its call times out.
+
+#[path = "support/vmm_double.rs"]
+mod vmm_double;
+
+use std::io;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures::StreamExt;
+use phyllome::term::TermProfile;
+use phyllome::tui::{run_on, ConsoleOptions, Keymap};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn key(c: char) -> io::Result<Event> {
+    Ok(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )))
+}
+
+fn phyllome(tmp: &Path, ch_bin: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_phyllome"))
+        .arg("--state-dir")
+        .arg(tmp.join("state"))
+        .arg("--run-dir")
+        .arg(tmp.join("run"))
+        .arg("--ch-bin")
+        .arg(ch_bin)
+        .args(args)
+        .env("PHYLLOME_SUPERVISOR", "process")
+        .env("CH_DOUBLE_HANG", "vm.info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_vmm_never_freezes_the_console() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ch_bin = vmm_double::ch_double_path();
+    let vms = tmp.path().join("state/vms");
+    std::fs::create_dir_all(&vms).unwrap();
+    let kernel = tmp.path().join("vmlinuz");
+    std::fs::write(&kernel, b"not a kernel").unwrap();
+    std::fs::write(
+        vms.join("stuck.toml"),
+        format!("[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\nkernel = {kernel:?}\n"),
+    )
+    .unwrap();
+    let out = phyllome(tmp.path(), &ch_bin, &["vm", "start", "stuck"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Keys every 150 ms for about 8 s: longer than the console's 5 s API timeout, so the
+    // VMs view's refresh is stuck on vm.info for much of it.
+    let mut events = vec![key('5')];
+    for _ in 0..25 {
+        events.extend([key('1'), key('5')]);
+    }
+    let handled: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = handled.clone();
+    let stream = futures::stream::iter(events)
+        .then(move |e| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                seen.lock().unwrap().push(Instant::now());
+                e
+            }
+        })
+        .boxed();
+    let options = ConsoleOptions {
+        host_root: tmp.path().to_path_buf(),
+        read_only: true,
+        profile: TermProfile::detect(|_| None, false),
+        keymap: None,
+        ch_bin: Some(ch_bin.clone()),
+        state_dir: Some(tmp.path().join("state")),
+        run_dir: Some(tmp.path().join("run")),
+        requery_size: None,
+    };
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let result = run_on(&mut terminal, stream, Keymap::defaults().unwrap(), &options).await;
+    let screen = terminal.backend().to_string();
+
+    // Clean up the VMM before asserting, so a failure leaves nothing running.
+    let pid = std::fs::read_to_string(tmp.path().join("run/vms/stuck/vmm.pid"));
+    if let Ok(pid) = pid {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+    }
+
+    assert!(result.is_ok(), "{result:?}");
+    let times = handled.lock().unwrap();
+    assert_eq!(times.len(), 51);
+    // Each key is taken ~150 ms after the previous one; a loop waiting on the VMM would
+    // leave gaps as long as its timeout.
+    let worst = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(worst < Duration::from_secs(2), "a key waited {worst:?}");
+    assert!(screen.contains("stuck"), "{screen}");
+    assert!(
+        screen.contains("Unresponsive") || screen.contains("unresponsive"),
+        "{screen}"
+    );
+}
