@@ -36,6 +36,9 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
         .transpose()
         .wrap_err("Bad --size")?;
     let root = global.sys_root()?;
+    if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
+        bail!("--monitor-config {}: no such file", p.display());
+    }
     let monitor_path = args
         .monitor_config
         .clone()

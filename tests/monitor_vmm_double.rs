@@ -287,3 +287,29 @@ fn a_hung_vmm_is_unresponsive_and_delays_no_other_vm() {
     assert_eq!(good.state, "Running", "{good:?}");
     near("good disk read", good.disk_read_bps, DISK_READ, 5.0);
 }
+
+#[test]
+fn monitor_config_sets_the_interval_and_a_missing_file_is_an_error() {
+    let env = Env::new();
+    let cfg = env.state.with_file_name("monitor.toml");
+    std::fs::write(&cfg, "interval_secs = 0.5\n").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let args = ["top", "--batch", "--iterations", "1", "--json"];
+    let out = env.ok(&[&args[..], &["--monitor-config", &cfg]].concat(), &[]);
+    let v: Value = serde_json::from_str(out.trim()).expect("JSON");
+    let interval = v["interval_secs"].as_f64().expect("interval_secs");
+    assert!((0.4..0.7).contains(&interval), "{out}");
+    let missing = env
+        .cmd(
+            &[
+                &args[..],
+                &["--monitor-config", "/nonexistent/monitor.toml"],
+            ]
+            .concat(),
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file"));
+}

@@ -52,6 +52,10 @@ pub fn default_config_path() -> Option<PathBuf> {
 }
 
 fn settings(args: &TopArgs) -> color_eyre::Result<(MonitorConfig, Duration)> {
+    // A file named on the command line must exist; the default one is optional.
+    if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
+        bail!("--monitor-config {}: no such file", p.display());
+    }
     let path = args.monitor_config.clone().or_else(default_config_path);
     let cfg = MonitorConfig::load(path.as_deref())?;
     let interval = match args.interval {
