@@ -313,3 +313,48 @@ fn monitor_config_sets_the_interval_and_a_missing_file_is_an_error() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file"));
 }
+
+/// The console itself: `6` opens the dashboard, which starts the sampling task; its samples
+/// arrive as actions and the running VM shows with the double's rates.
+#[test]
+fn the_console_dashboard_samples_a_running_vm() {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use futures::StreamExt;
+    use phyllome::term::TermProfile;
+    use phyllome::tui::{run_on, ConsoleOptions, Keymap};
+
+    let env = Env::new();
+    env.start("a", &[]);
+    let opts = ConsoleOptions {
+        host_root: PathBuf::from("/"),
+        read_only: true,
+        profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
+        keymap: None,
+        ch_bin: Some(env.ch_bin.clone()),
+        state_dir: Some(env.state.clone()),
+        run_dir: Some(env.run.clone()),
+        requery_size: None,
+    };
+    let six = Event::Key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    let rt = runtime();
+    let result = rt.block_on(async {
+        // `6`, then three samples' time before the stream (and so the loop) ends.
+        let events = futures::stream::iter([Ok(six)])
+            .chain(
+                futures::stream::once(tokio::time::sleep(Duration::from_millis(3200)))
+                    .filter_map(|_| async { None }),
+            )
+            .boxed();
+        run_on(&mut terminal, events, Keymap::defaults().unwrap(), &opts).await
+    });
+    assert!(result.is_ok(), "{result:?}");
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("[Dashboard]"), "{screen}");
+    let row = screen
+        .lines()
+        .find(|l| l.contains("Running") && l.contains("/512M"))
+        .unwrap_or_else(|| panic!("no row of VM a:\n{screen}"));
+    assert!(row.contains("1.0M/512K"), "disk rates: {row}");
+    assert!(row.contains("122K/61K"), "net rates: {row}");
+}
