@@ -174,14 +174,25 @@ impl SysRoot {
         if let Some(root_fd) = &self.root_fd {
             let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            match rustix::fs::openat2(root_fd.as_ref(), rel, flags, Mode::empty(), how) {
+            // The kernel answers EAGAIN when a rename or mount anywhere raced a `..` in the
+            // lookup; it is worth a few more tries before resolving in user space.
+            let mut attempt = 0;
+            let opened = loop {
+                match rustix::fs::openat2(root_fd.as_ref(), rel, flags, Mode::empty(), how) {
+                    Err(rustix::io::Errno::AGAIN) if attempt < 3 => attempt += 1,
+                    other => break other,
+                }
+            };
+            match opened {
                 Ok(fd) => {
                     return Ok(SysDir {
                         path: self.lexical(rel),
                         fd,
                     })
                 }
-                Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {}
+                Err(
+                    rustix::io::Errno::NOSYS | rustix::io::Errno::PERM | rustix::io::Errno::AGAIN,
+                ) => {}
                 Err(rustix::io::Errno::LOOP) => {
                     return Err(SysError::LinkLoop {
                         path: self.lexical(rel).display().to_string(),
