@@ -131,13 +131,7 @@ pub fn spawn_detached(argv: &[OsString], rt: &VmRuntime) -> Result<u32, LaunchEr
 /// Whether `pid` is a live (not zombie) process whose command line mentions `marker` (the API
 /// socket path), so a recycled pid is never taken for our VMM.
 pub fn pid_is_vmm(pid: u32, marker: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    if matches!(state, Some("Z") | Some("X") | None) {
+    if !pid_running(pid) {
         return false;
     }
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -145,6 +139,17 @@ pub fn pid_is_vmm(pid: u32, marker: &Path) -> bool {
     };
     let marker = marker.as_os_str().as_encoded_bytes();
     cmdline.windows(marker.len()).any(|w| w == marker)
+}
+
+/// The process exists and is neither a zombie nor dead.
+pub fn pid_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
 }
 
 /// Sends a signal; a pid that is gone is not an error.

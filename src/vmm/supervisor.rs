@@ -134,7 +134,9 @@ impl Supervisor {
                 }
             }
             if let Some(pid) = pid {
-                if !pid_alive(pid, rt) {
+                // Only whether it still runs: between fork and exec the child's command line
+                // is still ours, so the marker check of `pid_alive` would call it gone.
+                if !launch::pid_running(pid) {
                     return Err(ReadyError::Exited(log_tail(&rt.vmm_log)));
                 }
             }
