@@ -463,7 +463,11 @@ fn autostart_starts_only_marked_vms() {
 #[test]
 fn real_cloud_hypervisor_lifecycle() {
     let Some(bin) = std::env::var_os("CH_BIN").map(PathBuf::from) else {
-        eprintln!("SKIPPED: real Cloud Hypervisor lifecycle (set CH_BIN=/path/to/cloud-hypervisor and CH_TEST_KERNEL or CH_TEST_FIRMWARE)");
+        // Straight to stderr: libtest hides eprintln! of passing tests, and a skip must show.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED: real Cloud Hypervisor lifecycle (set CH_BIN=/path/to/cloud-hypervisor and CH_TEST_KERNEL or CH_TEST_FIRMWARE)\n",
+        );
         return;
     };
     let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
@@ -477,7 +481,11 @@ fn real_cloud_hypervisor_lifecycle() {
         }
         (None, Some(f)) => format!("firmware = {f:?}\n"),
         (None, None) => {
-            eprintln!("SKIPPED: real Cloud Hypervisor lifecycle (CH_BIN is set but neither CH_TEST_KERNEL nor CH_TEST_FIRMWARE)");
+            // Straight to stderr: libtest hides eprintln! of passing tests, and a skip must show.
+            let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED: real Cloud Hypervisor lifecycle (CH_BIN is set but neither CH_TEST_KERNEL nor CH_TEST_FIRMWARE)\n",
+        );
             return;
         }
     };

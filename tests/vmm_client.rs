@@ -604,7 +604,11 @@ fn the_double_takes_cloud_hypervisors_command_line() {
 #[tokio::test]
 async fn real_cloud_hypervisor_lifecycle() {
     let Some(ch) = std::env::var_os("CH_BIN").map(PathBuf::from) else {
-        eprintln!("SKIPPED: real Cloud Hypervisor tests (set CH_BIN=... and CH_TEST_KERNEL or CH_TEST_FIRMWARE)");
+        // Straight to stderr: libtest hides eprintln! of passing tests, and a skip must show.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED: real Cloud Hypervisor tests (set CH_BIN=... and CH_TEST_KERNEL or CH_TEST_FIRMWARE)\n",
+        );
         return;
     };
     let payload = match (

@@ -40,7 +40,11 @@ pub fn skip_without_dbus(test: &str) {
         "SKIPPED: {test}: dbus-daemon is not installed (apt-get install dbus-daemon); \
          the systemd supervision path was NOT tested"
     );
-    eprintln!("\n!!!!!!!!!! {msg} !!!!!!!!!!\n");
+    // Straight to stderr: libtest hides eprintln! of passing tests, and a skip must show.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\n!!!!!!!!!! {msg} !!!!!!!!!!\n\n").as_bytes(),
+    );
     assert!(
         std::env::var_os("CI").is_none(),
         "{msg} — CI installs dbus-daemon, so this is an error here"
