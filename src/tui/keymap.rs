@@ -356,23 +356,7 @@ impl Keymap {
 
     /// Bottom-bar hints in file order, with help last so the bar always shows the way to it.
     pub fn hints(&self) -> Vec<KeyHint> {
-        let visible = |b: &&Binding| b.hint && !b.keys.is_empty();
-        let hint = |b: &Binding| KeyHint::new(b.keys[0].to_string(), &b.description, b.dangerous);
-        let mut out: Vec<KeyHint> = self
-            .bindings
-            .iter()
-            .filter(visible)
-            .filter(|b| b.action != Action::Help)
-            .map(hint)
-            .collect();
-        out.extend(
-            self.bindings
-                .iter()
-                .filter(visible)
-                .filter(|b| b.action == Action::Help)
-                .map(hint),
-        );
-        out
+        self.hints_where(|_| true)
     }
 
     /// Hints of the bindings whose action passes `keep`, in file order, help last. Each
