@@ -179,22 +179,11 @@ impl Drop for Env {
 }
 
 fn kill(pid: u32) {
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
+    phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
 }
 
 fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, r)| r.split_whitespace().next());
-    !matches!(state, Some("Z") | Some("X") | None)
+    phyllome::vmm::launch::pid_running(pid)
 }
 
 fn wait_gone(pid: u32, limit: Duration) -> bool {

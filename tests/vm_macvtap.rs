@@ -118,13 +118,7 @@ impl Drop for Env {
 }
 
 fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, r)| r.split_whitespace().next());
-    !matches!(state, Some("Z") | Some("X") | None)
+    phyllome::vmm::launch::pid_running(pid)
 }
 
 /// Live processes whose command line names `marker` (a VM's API socket).

@@ -136,22 +136,11 @@ impl Drop for Env {
 }
 
 fn signal(pid: u32, sig: rustix::process::Signal) {
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, sig);
-    }
+    phyllome::vmm::launch::signal(pid, sig);
 }
 
 fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, r)| r.split_whitespace().next());
-    !matches!(state, Some("Z") | Some("X") | None)
+    phyllome::vmm::launch::pid_running(pid)
 }
 
 fn wait_gone(pid: u32, limit: Duration) -> bool {
