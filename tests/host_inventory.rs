@@ -230,19 +230,31 @@ fn groups_match_the_devices_iommu_group_links() {
         presets::two_gpus_shared_group(),
         presets::server_bmc(),
     ] {
-        let (_dir, inv) = collect(&spec);
-        let from_groups: BTreeSet<(u32, PciAddress)> = inv
-            .iommu_groups
-            .iter()
-            .flat_map(|g| g.devices.iter().map(move |d| (g.id, *d)))
-            .collect();
-        let from_devices: BTreeSet<(u32, PciAddress)> = inv
+        let (dir, inv) = collect(&spec);
+        let reported: BTreeSet<(u32, PciAddress)> = inv
             .pci_devices
             .iter()
             .filter_map(|d| Some((d.iommu_group?, d.address)))
             .collect();
-        assert_eq!(from_groups, from_devices);
-        assert_eq!(from_devices.len(), spec.devices.len());
+        // What each function's own `iommu_group` link says, read here independently.
+        let devices = dir.path().join("sys/bus/pci/devices");
+        let linked: BTreeSet<(u32, PciAddress)> = std::fs::read_dir(&devices)
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path().join("iommu_group")).ok()?;
+                let group = target.file_name()?.to_str()?.parse().ok()?;
+                Some((group, e.file_name().to_str()?.parse().ok()?))
+            })
+            .collect();
+        assert_eq!(reported, linked);
+        assert_eq!(linked.len(), spec.devices.len());
+        let listed: BTreeSet<(u32, PciAddress)> = inv
+            .iommu_groups
+            .iter()
+            .flat_map(|g| g.devices.iter().map(move |d| (g.id, *d)))
+            .collect();
+        assert_eq!(listed, linked);
     }
 }
 

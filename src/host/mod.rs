@@ -35,14 +35,18 @@ impl Inventory {
 
     pub fn collect_with(root: &SysRoot, opts: &CollectOptions) -> Inventory {
         let mut warnings = Vec::new();
-        let mut raw = pci::read_all(root, &mut warnings);
+        let iommu_groups = iommu::read_groups(root, &mut warnings);
+        let group_of: HashMap<PciAddress, u32> = iommu_groups
+            .iter()
+            .flat_map(|g| g.devices.iter().map(move |a| (*a, g.id)))
+            .collect();
+        let mut raw = pci::read_all(root, &group_of, &mut warnings);
         let wanted: HashSet<(u16, u16)> = raw.iter().map(|r| (r.vendor, r.device_id)).collect();
         let names = names::Names::lookup(root, &wanted);
         for r in &mut raw {
             r.device.vendor_name = names.vendor(r.vendor).map(str::to_string);
             r.device.device_name = names.device(r.vendor, r.device_id).map(str::to_string);
         }
-        let iommu_groups = iommu::read_groups(root, &mut warnings);
         let iommu = iommu::read_info(root, &iommu_groups);
         let kvm = kvm::read(root, opts.ch_bin.as_deref());
         let critical = critical::find(root);

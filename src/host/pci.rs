@@ -2,6 +2,8 @@
 
 use super::model::{Bar, PciClass, PciDevice, PowerState};
 use super::pci_address::PciAddress;
+use std::collections::HashMap;
+
 use super::sysroot::SysDir;
 use super::{SysError, SysRoot};
 
@@ -19,7 +21,13 @@ pub struct RawDevice {
     pub dir: std::path::PathBuf,
 }
 
-pub fn read_all(root: &SysRoot, warnings: &mut Vec<String>) -> Vec<RawDevice> {
+/// Reads every PCI function. `groups` maps functions to the IOMMU groups already listed from
+/// `sys/kernel/iommu_groups`, which saves reading every function's `iommu_group` link.
+pub fn read_all(
+    root: &SysRoot,
+    groups: &HashMap<PciAddress, u32>,
+    warnings: &mut Vec<String>,
+) -> Vec<RawDevice> {
     let names = match root.list(DEVICES) {
         Ok(n) => n,
         Err(e) => {
@@ -34,7 +42,7 @@ pub fn read_all(root: &SysRoot, warnings: &mut Vec<String>) -> Vec<RawDevice> {
     std::thread::scope(|scope| {
         let workers: Vec<_> = names
             .chunks(chunk)
-            .map(|part| scope.spawn(move || read_many(root, part)))
+            .map(|part| scope.spawn(move || read_many(root, groups, part)))
             .collect();
         for w in workers {
             match w.join() {
@@ -50,7 +58,11 @@ pub fn read_all(root: &SysRoot, warnings: &mut Vec<String>) -> Vec<RawDevice> {
     out
 }
 
-fn read_many(root: &SysRoot, names: &[String]) -> (Vec<RawDevice>, Vec<String>) {
+fn read_many(
+    root: &SysRoot,
+    groups: &HashMap<PciAddress, u32>,
+    names: &[String],
+) -> (Vec<RawDevice>, Vec<String>) {
     // On a single-node machine every function says -1: not worth a read each.
     let multi_node = root.exists("sys/devices/system/node/node1");
     let mut out = Vec::with_capacity(names.len());
@@ -64,7 +76,10 @@ fn read_many(root: &SysRoot, names: &[String]) -> (Vec<RawDevice>, Vec<String>) 
             }
         };
         match read_one(root, address, name, multi_node, &mut warnings) {
-            Ok(d) => out.push(d),
+            Ok(mut d) => {
+                d.device.iommu_group = groups.get(&address).copied();
+                out.push(d)
+            }
             Err(e) => warnings.push(format!("{address}: skipped: {}", error_chain(&e))),
         }
     }
@@ -166,7 +181,8 @@ fn read_one(
             (None, None) => dir.link_name("driver")?,
         },
         driver_override: text("driver_override").filter(|s| !s.is_empty() && s != "(null)"),
-        iommu_group: dir.link_name("iommu_group")?.and_then(|g| g.parse().ok()),
+        // Filled in by `read_many` from the group listing.
+        iommu_group: None,
         numa_node: multi_node
             .then(|| text("numa_node"))
             .flatten()
