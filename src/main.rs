@@ -11,6 +11,16 @@ use phyllome::tui::{self, ConsoleOptions};
 fn main() -> color_eyre::Result<()> {
     color_eyre::install()?;
     let args = Cli::parse();
+    // Commands for scripts say what went wrong on the side on stderr; full-screen ones
+    // (the console, interactive `top`) log to a file instead.
+    let full_screen = match &args.command {
+        None => true,
+        Some(Command::Top(top)) => !top.batch,
+        Some(_) => false,
+    };
+    if !full_screen {
+        init_stderr_log();
+    }
     match args.command {
         Some(Command::Host { json }) => {
             cli::host::run(&args.global, json).wrap_err("phyllome host failed")?
@@ -71,6 +81,19 @@ fn default_user_keymap() -> Option<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
     let path = dirs.config_dir().join("keymap.toml");
     path.is_file().then_some(path)
+}
+
+/// Warnings (a systemd bus that does not answer, a release that failed) on stderr;
+/// `PHYLLOME_LOG` sets another level, e.g. `debug`.
+fn init_stderr_log() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHYLLOME_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// Logs go to a file: anything written to the terminal would tear the screen.
