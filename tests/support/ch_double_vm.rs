@@ -406,20 +406,7 @@ impl Machine {
         if let Some(Value::Bool(iommu)) = body.get("iommu") {
             device["iommu"] = json!(iommu);
         }
-        if let Some(config) = vm.config.as_object_mut() {
-            let devices = config.entry("devices").or_insert_with(|| json!([]));
-            if let Some(list) = devices.as_array_mut() {
-                list.push(device);
-            }
-        }
-        let bdf = format!("0000:00:{:02x}.0", 6 + self.next_slot);
-        self.next_slot += 1;
-        vm.hotplugged.insert(id.clone(), bdf.clone());
-        if vm.state == State::Created {
-            // Cold-plugged: CH answers 204 before boot.
-            return Reply::ok();
-        }
-        Reply::json(json!({"id": id, "bdf": bdf}))
+        plug(vm, &mut self.next_slot, "devices", device, id)
     }
 
     /// A NIC: with a tap name (CH opens it) or, for macvtap, backed by the descriptors that
@@ -461,19 +448,7 @@ impl Machine {
         }
         let mut net = body.clone();
         net["id"] = json!(id);
-        if let Some(config) = vm.config.as_object_mut() {
-            let list = config.entry("net").or_insert_with(|| json!([]));
-            if let Some(list) = list.as_array_mut() {
-                list.push(net);
-            }
-        }
-        let bdf = format!("0000:00:{:02x}.0", 6 + self.next_slot);
-        self.next_slot += 1;
-        vm.hotplugged.insert(id.clone(), bdf.clone());
-        if vm.state == State::Created {
-            return Reply::ok();
-        }
-        Reply::json(json!({"id": id, "bdf": bdf}))
+        plug(vm, &mut self.next_slot, "net", net, id)
     }
 
     fn remove_device(&mut self, body: &Value, what: &str) -> Reply {
@@ -509,4 +484,23 @@ fn counters(uptime: Duration) -> Value {
             "tx_frames": at(NET_TX_FRAMES_PER_S),
         },
     })
+}
+
+/// Adds `entry` to the config's `section` list and gives it the next PCI slot, as CH does for
+/// a device added at run time.
+fn plug(vm: &mut Vm, next_slot: &mut u32, section: &str, entry: Value, id: String) -> Reply {
+    if let Some(config) = vm.config.as_object_mut() {
+        let list = config.entry(section).or_insert_with(|| json!([]));
+        if let Some(list) = list.as_array_mut() {
+            list.push(entry);
+        }
+    }
+    let bdf = format!("0000:00:{:02x}.0", 6 + *next_slot);
+    *next_slot += 1;
+    vm.hotplugged.insert(id.clone(), bdf.clone());
+    if vm.state == State::Created {
+        // Cold-plugged: CH answers 204 before boot.
+        return Reply::ok();
+    }
+    Reply::json(json!({"id": id, "bdf": bdf}))
 }
