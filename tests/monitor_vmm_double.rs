@@ -108,18 +108,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(self.run.join("vms")) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            let pid = std::fs::read_to_string(d.path().join("vmm.pid"))
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-                .and_then(rustix::process::Pid::from_raw);
-            if let Some(pid) = pid {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
-        }
+        vmm_double::kill_vmms(&self.run);
     }
 }
 

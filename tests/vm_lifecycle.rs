@@ -122,11 +122,7 @@ impl Env {
     }
 
     fn pid(&self, name: &str) -> Option<u32> {
-        std::fs::read_to_string(self.vm_dir(name).join("vmm.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        vmm_double::vmm_pid(&self.run, name)
     }
 
     /// Live (non-zombie) processes whose command line names this VM's API socket.
@@ -164,17 +160,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(self.run.join("vms")) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            if let Some(pid) = std::fs::read_to_string(d.path().join("vmm.pid"))
-                .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok())
-            {
-                kill(pid);
-            }
-        }
+        vmm_double::kill_vmms(&self.run);
     }
 }
 

@@ -92,28 +92,13 @@ impl Env {
     }
 
     fn pid(&self, name: &str) -> Option<u32> {
-        std::fs::read_to_string(self.vm_dir(name).join("vmm.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        vmm_double::vmm_pid(&self.tmp.path().join("run"), name)
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(self.tmp.path().join("run/vms")) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            if let Some(pid) = std::fs::read_to_string(d.path().join("vmm.pid"))
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-                .and_then(rustix::process::Pid::from_raw)
-            {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
-        }
+        vmm_double::kill_vmms(&self.tmp.path().join("run"));
     }
 }
 

@@ -105,11 +105,7 @@ impl Env {
     }
 
     fn pid(&self, name: &str) -> Option<u32> {
-        std::fs::read_to_string(self.vm_dir(name).join("vmm.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        vmm_double::vmm_pid(&self.run, name)
     }
 
     fn meta(&self, name: &str) -> Value {
@@ -121,22 +117,8 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // The fake manager kills its units; this catches a VMM that ran as a plain process.
-        let Ok(dirs) = std::fs::read_dir(self.run.join("vms")) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            if let Some(pid) = std::fs::read_to_string(d.path().join("vmm.pid"))
-                .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok())
-            {
-                signal(pid, rustix::process::Signal::KILL);
-            }
-        }
+        vmm_double::kill_vmms(&self.run);
     }
-}
-
-fn signal(pid: u32, sig: rustix::process::Signal) {
-    phyllome::vmm::launch::signal(pid, sig);
 }
 
 fn alive(pid: u32) -> bool {

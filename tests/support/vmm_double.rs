@@ -160,3 +160,29 @@ impl Drop for Double {
         }
     }
 }
+
+/// The VMM pid a VM's run directory records (`<run root>/vms/NAME/vmm.pid`).
+pub fn vmm_pid(run_root: &Path, name: &str) -> Option<u32> {
+    read_pid(&run_root.join("vms").join(name))
+}
+
+fn read_pid(vm_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(vm_dir.join("vmm.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// SIGKILLs every VMM recorded under `run_root`: what a test's cleanup does so that nothing
+/// it started outlives it.
+pub fn kill_vmms(run_root: &Path) {
+    let Ok(dirs) = std::fs::read_dir(run_root.join("vms")) else {
+        return;
+    };
+    for d in dirs.flatten() {
+        if let Some(pid) = read_pid(&d.path()) {
+            phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
