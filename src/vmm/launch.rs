@@ -51,8 +51,10 @@ pub fn find_ch_bin(explicit: Option<&Path>) -> Result<PathBuf, LaunchError> {
         .ok_or(LaunchError::NotFound)
 }
 
-/// The full command line: the API socket, the event monitor and the guest's serial line all in
-/// the runtime directory. The VM itself comes later through `vm.create`.
+/// The full command line: VMM options only (the API socket and the event monitor, both in the
+/// runtime directory). Cloud Hypervisor refuses any VM option (`--serial`, `--disk`, …) without a
+/// payload on the command line, so everything about the VM, its serial socket included, comes
+/// later through `vm.create`.
 pub fn vmm_argv(bin: &Path, rt: &VmRuntime) -> Vec<OsString> {
     let path_arg = |prefix: &str, p: &Path| {
         let mut s = OsString::from(prefix);
@@ -65,8 +67,6 @@ pub fn vmm_argv(bin: &Path, rt: &VmRuntime) -> Vec<OsString> {
         path_arg("path=", &rt.api_socket),
         "--event-monitor".into(),
         path_arg("path=", &rt.event_log),
-        "--serial".into(),
-        path_arg("socket=", &rt.serial_socket),
     ]
 }
 
@@ -184,8 +184,6 @@ mod tests {
                 "path=/run/phyllome/vms/t1/api.sock",
                 "--event-monitor",
                 "path=/run/phyllome/vms/t1/events.json",
-                "--serial",
-                "socket=/run/phyllome/vms/t1/serial.sock",
             ]
         );
     }
