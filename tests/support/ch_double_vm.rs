@@ -89,11 +89,18 @@ impl Reply {
         self
     }
 
-    /// CH's shape: `["Error from API", <what failed>, <why>...]`, HTTP 500.
+    /// CH's shape: `["Error from API", <what failed>, <why>]`.
     pub fn error(status: u16, what: &str, why: &str) -> Reply {
+        Reply::causes(status, &[what, why])
+    }
+
+    /// `["Error from API", causes...]`, outermost first.
+    pub fn causes(status: u16, causes: &[&str]) -> Reply {
+        let mut list = vec!["Error from API"];
+        list.extend_from_slice(causes);
         Reply {
             status,
-            body: Some(json!(["Error from API", what, why])),
+            body: Some(json!(list)),
             ..Reply::ok()
         }
     }
@@ -125,11 +132,16 @@ impl Vm {
     }
 }
 
+/// What the double's `vmm.ping` calls its build: the real one says `v54.0.0`.
+pub const BUILD_VERSION: &str = "v54.0.0-double";
+
 #[derive(Default)]
 pub struct Machine {
     vm: Option<Vm>,
     boots: u64,
     next_slot: u32,
+    /// The guest makes no progress (as on nested KVM): it never acknowledges an eject.
+    stuck_guest: bool,
 }
 
 /// `ApiError` wording of CH per route: the message that says what failed.
@@ -143,53 +155,98 @@ fn what_failed(route: &str) -> &'static str {
         "vm.reboot" => "The VM could not reboot",
         "vm.power-button" => "Error triggering power button",
         "vm.delete" => "The VM could not be deleted",
-        "vm.info" => "The VM info is not available",
-        "vm.counters" => "Error getting VM counters",
-        "vm.add-device" | "vm.add-net" => "The new device could not be added to the VM",
+        "vm.info" | "vm.counters" => "The VM info is not available",
+        "vm.add-device" => "The device could not be added to the VM",
+        "vm.add-disk" => "The disk could not be added to the VM",
+        "vm.add-net" => "The network device could not be added to the VM",
         "vm.remove-device" => "The device could not be removed from the VM",
         "vm.snapshot" => "The VM could not be snapshotted",
         "vm.restore" => "The VM could not be restored",
-        "vm.nmi" => "Error injecting NMI",
+        "vm.nmi" => "Error triggering NMI",
         "vmm.shutdown" => "The VMM could not shutdown",
         _ => "Error from API",
     }
 }
 
+/// A body CH's serde would refuse: `["Failed to deserialize JSON", why]`, 400. The reason reads
+/// like serde's for the cases phyllome can get wrong (a missing field, a wrong type); the
+/// position serde adds (` at line 1 column N`) depends on key order and is left out.
+fn refused_body(body: &[u8], problems: &str) -> Reply {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        // CH answers an empty body with a bare 400.
+        return Reply {
+            status: 400,
+            body: None,
+            ..Reply::ok()
+        };
+    }
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let first = problems.lines().map(str::trim).find(|l| l.starts_with('$'));
+    let why = first
+        .and_then(|line| {
+            let (path, msg) = line.split_once(": ")?;
+            if let Some(rest) = msg.strip_prefix("missing required property `") {
+                let field = rest.split('`').next()?;
+                return Some(format!("missing field `{field}`"));
+            }
+            let found = msg.strip_prefix("expected an integer, found ")?;
+            let pointer = path.trim_start_matches('$').replace('.', "/");
+            let shown = match value.pointer(&pointer) {
+                Some(Value::String(s)) => format!("string {s:?}"),
+                _ => found.to_string(),
+            };
+            Some(format!("invalid type: {shown}, expected u64"))
+        })
+        .unwrap_or_else(|| problems.to_string());
+    Reply {
+        status: 400,
+        body: Some(json!(["Failed to deserialize JSON", why])),
+        ..Reply::ok()
+    }
+}
+
 impl Machine {
+    pub fn new(stuck_guest: bool) -> Machine {
+        Machine {
+            stuck_guest,
+            ..Machine::default()
+        }
+    }
+
     /// Handles one request; `route` is `vm.boot` etc., `body` the raw request body.
     pub fn handle(&mut self, route: &str, body: &[u8], now: Instant) -> Reply {
         self.handle_with_fds(route, body, now, 0)
     }
 
     /// [`Machine::handle`] for a request that came with `fds` descriptors (SCM_RIGHTS).
+    ///
+    /// Status codes, cause lists and events follow the recordings of the real binary in
+    /// `tests/golden/cloud-hypervisor/` (checked by `tests/ch_conformance.rs`).
     pub fn handle_with_fds(&mut self, route: &str, body: &[u8], now: Instant, fds: usize) -> Reply {
         let what = what_failed(route);
         if let Err(e) = openapi::validate_request(route, body) {
-            return Reply {
-                status: 400,
-                body: Some(json!(["Error from API", what, e])),
-                ..Reply::ok()
-            };
+            return refused_body(body, &e);
         }
         let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let transition = |from: State, to: &str| {
-            Reply::error(
-                500,
-                what,
-                &format!("invalid VM state transition: {} to {to}", from.as_str()),
-            )
-        };
-        let not_created = || Reply::error(500, what, "VM is not created");
+        if route == "vm.remove-device" && parsed.get("id").is_none() {
+            // Optional in the spec, required by CH's own type.
+            return refused_body(body, "$: missing required property `id`");
+        }
+        let not_running = |status| Reply::error(status, what, "VM is not running");
+        let not_created = |status| Reply::error(status, what, "VM is not created");
+        let state = self.vm.as_ref().map(|vm| vm.state);
+        let booted = matches!(state, Some(State::Running | State::Paused));
 
         match route {
             "vmm.ping" => Reply::json(json!({
-                "build_version": "v54.0-double",
-                "version": "v54.0-double",
+                "build_version": BUILD_VERSION,
+                "version": "54.0.0",
                 "pid": std::process::id(),
                 "features": ["kvm"],
             })),
             "vmm.shutdown" => {
                 let mut r = self.delete();
+                r.status = 200;
                 r.events.push(("vmm", "shutdown"));
                 r.effect = Effect::ExitVmm;
                 r
@@ -211,10 +268,12 @@ impl Machine {
             "vm.delete" => self.delete(),
             "vm.boot" => {
                 let Some(vm) = self.vm.as_mut() else {
-                    return not_created();
+                    let mut r = Reply::error(404, what, "VM config is missing");
+                    r.events.push(("vm", "booting"));
+                    return r;
                 };
-                if !matches!(vm.state, State::Created | State::Shutdown) {
-                    return transition(vm.state, "Running");
+                if booted {
+                    return Reply::error(500, what, "VM is already created");
                 }
                 self.boots += 1;
                 vm.boot = self.boots;
@@ -222,6 +281,7 @@ impl Machine {
                 vm.ran = Duration::ZERO;
                 vm.running_since = None;
                 vm.set_running(now, true);
+                self.next_slot = first_free_slot(&vm.config);
                 let serial = |mode: &str, key: &str| {
                     let c = &vm.config;
                     (c.pointer("/serial/mode") == Some(&json!(mode)))
@@ -236,77 +296,92 @@ impl Machine {
                 r
             }
             "vm.pause" | "vm.resume" => {
+                if !booted {
+                    return not_running(500);
+                }
                 let Some(vm) = self.vm.as_mut() else {
-                    return not_created();
+                    return not_running(500);
                 };
-                let (from, to, events) = if route == "vm.pause" {
-                    (State::Running, State::Paused, ["pausing", "paused"])
+                let pause = route == "vm.pause";
+                let (from, to) = if pause {
+                    (State::Running, State::Paused)
                 } else {
-                    (State::Paused, State::Running, ["resuming", "resumed"])
+                    (State::Paused, State::Running)
+                };
+                let (verb, events) = if pause {
+                    ("pause", ["pausing", "paused"])
+                } else {
+                    ("resume", ["resuming", "resumed"])
                 };
                 if vm.state != from {
-                    return transition(vm.state, to.as_str());
+                    // CH announces the transition before its devices refuse it.
+                    let s = vm.state.as_str();
+                    let mut r = Reply::causes(
+                        500,
+                        &[
+                            what,
+                            &format!("Cannot {verb} VM"),
+                            &format!("Failed to {verb} migratable component"),
+                            &format!("Invalid transition: InvalidStateTransition({s}, {s})"),
+                        ],
+                    );
+                    r.events.push(("vm", events[0]));
+                    return r;
                 }
                 vm.state = to;
                 vm.set_running(now, to == State::Running);
                 Reply::ok().events(&events)
             }
-            "vm.shutdown" => {
-                let Some(vm) = self.vm.as_mut() else {
-                    return not_created();
-                };
-                if !matches!(vm.state, State::Running | State::Paused) {
-                    return transition(vm.state, "Shutdown");
+            "vm.shutdown" => match self.vm.as_mut() {
+                // The VM is dropped, its config kept: `vm.info` says Created again.
+                Some(vm) if booted => {
+                    vm.state = State::Created;
+                    vm.set_running(now, false);
+                    vm.hotplugged.clear();
+                    Reply::ok().events(&["shutdown"])
                 }
-                vm.state = State::Shutdown;
-                vm.set_running(now, false);
-                Reply::ok().events(&["shutdown"])
-            }
-            "vm.reboot" => {
-                let Some(vm) = self.vm.as_mut() else {
-                    return not_created();
-                };
-                if vm.state != State::Running {
-                    return Reply::error(500, what, "VM is not booted");
-                }
-                vm.ran = Duration::ZERO;
-                vm.running_since = Some(now);
-                Reply::ok().events(&["rebooting", "rebooted"])
-            }
-            "vm.power-button" => {
-                let Some(vm) = self.vm.as_ref() else {
-                    return not_created();
-                };
-                if vm.state != State::Running {
-                    return Reply::error(500, what, "VM is not booted");
-                }
-                let mut r = Reply::ok();
-                r.effect = Effect::GuestPowerOff { boot: vm.boot };
-                r
-            }
-            "vm.nmi" => match self.vm.as_ref() {
-                None => not_created(),
-                Some(vm) if vm.state != State::Running => {
-                    Reply::error(500, what, "VM is not booted")
-                }
-                Some(_) => Reply::ok(),
+                _ => not_running(500),
             },
+            "vm.reboot" => match self.vm.as_mut() {
+                Some(vm) if booted => {
+                    // A paused VM comes back running.
+                    vm.state = State::Running;
+                    vm.ran = Duration::ZERO;
+                    vm.running_since = Some(now);
+                    Reply::ok().events(&["rebooting", "rebooted"])
+                }
+                _ => {
+                    let mut r = not_created(404);
+                    r.events.push(("vm", "rebooting"));
+                    r
+                }
+            },
+            "vm.power-button" => match self.vm.as_ref() {
+                Some(vm) if vm.state == State::Running => {
+                    let mut r = Reply::ok();
+                    r.effect = Effect::GuestPowerOff { boot: vm.boot };
+                    r
+                }
+                // A paused guest cannot act on it; CH takes the request all the same.
+                Some(_) if booted => Reply::ok(),
+                _ => not_running(500),
+            },
+            "vm.nmi" if booted => Reply::ok(),
+            "vm.nmi" => not_running(500),
             "vm.info" => match self.vm.as_ref() {
-                None => not_created(),
+                None => not_created(404),
                 Some(vm) => Reply::json(self.info(vm)),
             },
             "vm.counters" => match self.vm.as_ref() {
-                None => not_created(),
-                Some(vm) if vm.state == State::Created => {
-                    Reply::error(500, what, "VM is not booted")
-                }
-                Some(vm) => Reply::json(counters(vm.uptime(now))),
+                Some(vm) if booted => Reply::json(counters(vm, now)),
+                _ => not_running(500),
             },
             "vm.add-device" => self.add_device(&parsed, what),
+            "vm.add-disk" => self.add_disk(&parsed, what),
             "vm.add-net" => self.add_net(&parsed, what, fds),
             "vm.remove-device" => self.remove_device(&parsed, what),
             "vm.snapshot" => match self.vm.as_ref() {
-                None => not_created(),
+                None => not_created(404),
                 Some(vm) if vm.state != State::Paused => {
                     Reply::error(500, what, "VM is not paused")
                 }
@@ -320,7 +395,11 @@ impl Machine {
                 // The server reads the snapshot and calls `restored`.
                 Reply::ok()
             }
-            _ => Reply::error(404, "Error from API", &format!("Unknown route {route}")),
+            _ => Reply {
+                status: 404,
+                body: Some(json!(["Not Found"])),
+                ..Reply::ok()
+            },
         }
     }
 
@@ -360,7 +439,7 @@ impl Machine {
     }
 
     fn delete(&mut self) -> Reply {
-        // Deleting nothing succeeds, as in CH.
+        // Deleting nothing succeeds, as in CH; a booted VM is shut down first.
         match self.vm.take() {
             None => Reply::ok(),
             Some(vm) if matches!(vm.state, State::Running | State::Paused) => {
@@ -371,49 +450,80 @@ impl Machine {
     }
 
     fn info(&self, vm: &Vm) -> Value {
-        let mut tree = serde_json::Map::new();
-        for (id, bdf) in &vm.hotplugged {
-            tree.insert(
-                id.clone(),
-                json!({"id": id, "resources": [], "children": [], "pci_bdf": bdf}),
-            );
-        }
-        json!({
+        let mut info = json!({
             "config": vm.config,
             "state": vm.state.as_str(),
             "memory_actual_size": vm.config.pointer("/memory/size").and_then(Value::as_u64)
                 .unwrap_or(512 << 20),
-            "device_tree": tree,
-        })
+        });
+        // Only a booted VM has devices, hence a device tree.
+        if matches!(vm.state, State::Running | State::Paused) {
+            let mut tree = serde_json::Map::new();
+            for (id, bdf) in &vm.hotplugged {
+                tree.insert(
+                    id.clone(),
+                    json!({"id": id, "resources": [], "children": [], "pci_bdf": bdf}),
+                );
+            }
+            info["device_tree"] = Value::Object(tree);
+        }
+        info
     }
 
     fn add_device(&mut self, body: &Value, what: &str) -> Reply {
-        let Some(vm) = self.vm.as_mut() else {
-            return Reply::error(500, what, "VM is not created");
+        let next = &mut self.next_slot;
+        let vm = match device_target(&mut self.vm, body, what) {
+            Ok(vm) => vm,
+            Err(r) => return r,
         };
         let path = body.get("path").and_then(Value::as_str).unwrap_or_default();
-        if path.is_empty() {
-            return Reply::error(400, what, "A VFIO device needs a path");
-        }
-        let id = match body.get("id").and_then(Value::as_str) {
-            Some(id) => id.to_owned(),
-            None => format!("_vfio{}", self.next_slot),
-        };
-        if vm.hotplugged.contains_key(&id) {
-            return Reply::error(500, what, &format!("Identifier {id} is already used"));
-        }
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| generated_id(&vm.config, "_vfio"), str::to_owned);
         let mut device = json!({"path": path, "id": id});
         if let Some(Value::Bool(iommu)) = body.get("iommu") {
             device["iommu"] = json!(iommu);
         }
-        plug(vm, &mut self.next_slot, "devices", device, id)
+        plug(vm, next, "devices", device, id)
+    }
+
+    /// A disk: CH opens its file when the VM runs (cold-plugged ones are opened at boot).
+    fn add_disk(&mut self, body: &Value, what: &str) -> Reply {
+        let next = &mut self.next_slot;
+        let vm = match device_target(&mut self.vm, body, what) {
+            Ok(vm) => vm,
+            Err(r) => return r,
+        };
+        let path = body.get("path").and_then(Value::as_str).unwrap_or_default();
+        if vm.state != State::Created && std::fs::metadata(path).is_err() {
+            return Reply::causes(
+                500,
+                &[
+                    what,
+                    "Error from device manager",
+                    "Cannot open disk path",
+                    &format!("I/O error (path={path} op=open)"),
+                    "No such file or directory (os error 2)",
+                ],
+            );
+        }
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| generated_id(&vm.config, "_disk"), str::to_owned);
+        let mut disk = body.clone();
+        disk["id"] = json!(id);
+        plug(vm, next, "disks", disk, id)
     }
 
     /// A NIC: with a tap name (CH opens it) or, for macvtap, backed by the descriptors that
     /// came with the request, one per queue pair as CH requires (`num_queues` = 2 × fds).
     fn add_net(&mut self, body: &Value, what: &str, fds: usize) -> Reply {
-        let Some(vm) = self.vm.as_mut() else {
-            return Reply::error(500, what, "VM is not created");
+        let next = &mut self.next_slot;
+        let vm = match device_target(&mut self.vm, body, what) {
+            Ok(vm) => vm,
+            Err(r) => return r,
         };
         let named = body.get("tap").is_some() || body.get("vhost_user") == Some(&json!(true));
         let queues = body.get("num_queues").and_then(Value::as_u64).unwrap_or(2);
@@ -434,60 +544,170 @@ impl Machine {
                 );
             }
         }
-        let nets = vm
-            .config
-            .get("net")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        let id = match body.get("id").and_then(Value::as_str) {
-            Some(id) => id.to_owned(),
-            None => format!("_net{}", nets + self.next_slot as usize),
-        };
-        if vm.hotplugged.contains_key(&id) {
-            return Reply::error(500, what, &format!("Identifier {id} is already used"));
-        }
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| generated_id(&vm.config, "_net"), str::to_owned);
         let mut net = body.clone();
         net["id"] = json!(id);
-        plug(vm, &mut self.next_slot, "net", net, id)
+        plug(vm, next, "net", net, id)
     }
 
+    /// Before boot the device leaves the config at once. A running guest is asked to eject it
+    /// (ACPI): CH answers 204 straight away, and the device goes once the guest acknowledges,
+    /// which a stuck guest never does (as on nested KVM, where the recordings come from).
     fn remove_device(&mut self, body: &Value, what: &str) -> Reply {
+        let stuck = self.stuck_guest;
         let Some(vm) = self.vm.as_mut() else {
-            return Reply::error(500, what, "VM is not created");
+            return Reply::error(404, what, "VM is not created");
         };
         let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
-        if vm.hotplugged.remove(id).is_none() {
-            return Reply::error(500, what, &format!("Unknown device id: {id}"));
+        let known = device_ids(&vm.config).iter().any(|(d, _)| d == id);
+        let booted = vm.state != State::Created;
+        if !known {
+            return if booted {
+                Reply::causes(
+                    404,
+                    &[
+                        what,
+                        "Error from device manager",
+                        &format!(
+                            "Failed to find device corresponding to the given identifier: {id}"
+                        ),
+                    ],
+                )
+            } else {
+                Reply::error(404, what, &format!("No device with id {id:?} to remove"))
+            };
         }
-        if let Some(list) = vm.config.get_mut("devices").and_then(Value::as_array_mut) {
-            list.retain(|d| d.get("id").and_then(Value::as_str) != Some(id));
+        if booted && stuck {
+            return Reply::ok();
+        }
+        vm.hotplugged.remove(id);
+        for section in PCI_SECTIONS {
+            if let Some(list) = vm.config.get_mut(*section).and_then(Value::as_array_mut) {
+                list.retain(|d| d.get("id").and_then(Value::as_str) != Some(id));
+            }
         }
         Reply::ok()
     }
 }
 
-/// Counters that grow linearly with running time, at the rates above.
-fn counters(uptime: Duration) -> Value {
-    let ms = u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX);
-    let at = |per_s: u64| per_s.saturating_mul(ms) / 1000;
-    json!({
-        "_disk0": {
-            "read_bytes": at(DISK_READ_BYTES_PER_S),
-            "write_bytes": at(DISK_WRITE_BYTES_PER_S),
-            "read_ops": at(DISK_READ_OPS_PER_S),
-            "write_ops": at(DISK_WRITE_OPS_PER_S),
-        },
-        "_net0": {
-            "rx_bytes": at(NET_RX_BYTES_PER_S),
-            "tx_bytes": at(NET_TX_BYTES_PER_S),
-            "rx_frames": at(NET_RX_FRAMES_PER_S),
-            "tx_frames": at(NET_TX_FRAMES_PER_S),
-        },
-    })
+/// The VM for a device request: 404 without one, 409 when the id is taken.
+fn device_target<'a>(
+    vm: &'a mut Option<Vm>,
+    body: &Value,
+    what: &str,
+) -> Result<&'a mut Vm, Reply> {
+    let Some(vm) = vm.as_mut() else {
+        return Err(Reply::error(404, what, "VM is not created"));
+    };
+    if let Some(id) = body.get("id").and_then(Value::as_str) {
+        if device_ids(&vm.config).iter().any(|(d, _)| d == id) {
+            return Err(Reply::causes(
+                409,
+                &[
+                    what,
+                    "Failed to validate config",
+                    &format!("Identifier {id} is not unique"),
+                ],
+            ));
+        }
+    }
+    Ok(vm)
 }
 
-/// Adds `entry` to the config's `section` list and gives it the next PCI slot, as CH does for
-/// a device added at run time.
+/// Config lists whose entries are PCI devices, each taking a slot.
+const PCI_SECTIONS: &[&str] = &[
+    "disks",
+    "net",
+    "devices",
+    "fs",
+    "pmem",
+    "vdpa",
+    "user_devices",
+];
+
+/// The first slot free for a device added at run time: 0 is the host bridge, 1 the RNG, then
+/// one per device of the config.
+fn first_free_slot(config: &Value) -> u32 {
+    let used: usize = PCI_SECTIONS
+        .iter()
+        .filter_map(|s| config.get(*s).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    2 + used as u32
+}
+
+/// The ids CH gives a config's disks and NICs, in its order (disks first): a device's own id,
+/// else a prefix and one counter shared by every generated name (`_disk0`, `_net1`).
+fn device_ids(config: &Value) -> Vec<(String, &'static str)> {
+    let mut counter = 0;
+    let mut out = Vec::new();
+    for (section, prefix) in [("disks", "_disk"), ("net", "_net"), ("devices", "_vfio")] {
+        for entry in config
+            .get(section)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let id = match entry.get("id").and_then(Value::as_str) {
+                Some(id) => id.to_owned(),
+                None => {
+                    counter += 1;
+                    format!("{prefix}{}", counter - 1)
+                }
+            };
+            out.push((id, section));
+        }
+    }
+    out
+}
+
+/// The name CH generates for a new device without an id.
+fn generated_id(config: &Value, prefix: &str) -> String {
+    let taken = device_ids(config)
+        .iter()
+        .filter(|(id, _)| id.starts_with('_'))
+        .count();
+    format!("{prefix}{taken}")
+}
+
+/// Counters of every disk and NIC, growing linearly with running time at the rates above.
+fn counters(vm: &Vm, now: Instant) -> Value {
+    let ms = u64::try_from(vm.uptime(now).as_millis()).unwrap_or(u64::MAX);
+    let at = |per_s: u64| per_s.saturating_mul(ms) / 1000;
+    let mut out = serde_json::Map::new();
+    for (id, section) in device_ids(&vm.config) {
+        let c = match section {
+            "disks" => json!({
+                "read_bytes": at(DISK_READ_BYTES_PER_S),
+                "write_bytes": at(DISK_WRITE_BYTES_PER_S),
+                "read_ops": at(DISK_READ_OPS_PER_S),
+                "write_ops": at(DISK_WRITE_OPS_PER_S),
+                // What CH reports before any request completed.
+                "read_latency_min": u64::MAX,
+                "read_latency_max": u64::MAX,
+                "read_latency_avg": u64::MAX / 10_000,
+                "write_latency_min": u64::MAX,
+                "write_latency_max": u64::MAX,
+                "write_latency_avg": u64::MAX / 10_000,
+            }),
+            "net" => json!({
+                "rx_bytes": at(NET_RX_BYTES_PER_S),
+                "tx_bytes": at(NET_TX_BYTES_PER_S),
+                "rx_frames": at(NET_RX_FRAMES_PER_S),
+                "tx_frames": at(NET_TX_FRAMES_PER_S),
+            }),
+            _ => continue,
+        };
+        out.insert(id, c);
+    }
+    Value::Object(out)
+}
+
+/// Adds `entry` to the config's `section` list; a running VM gives it the next PCI slot, as CH
+/// does for a device added at run time, while a VM not booted yet takes it with a 204.
 fn plug(vm: &mut Vm, next_slot: &mut u32, section: &str, entry: Value, id: String) -> Reply {
     if let Some(config) = vm.config.as_object_mut() {
         let list = config.entry(section).or_insert_with(|| json!([]));
@@ -495,12 +715,11 @@ fn plug(vm: &mut Vm, next_slot: &mut u32, section: &str, entry: Value, id: Strin
             list.push(entry);
         }
     }
-    let bdf = format!("0000:00:{:02x}.0", 6 + *next_slot);
-    *next_slot += 1;
-    vm.hotplugged.insert(id.clone(), bdf.clone());
     if vm.state == State::Created {
-        // Cold-plugged: CH answers 204 before boot.
         return Reply::ok();
     }
+    let bdf = format!("0000:00:{:02x}.0", *next_slot);
+    *next_slot += 1;
+    vm.hotplugged.insert(id.clone(), bdf.clone());
     Reply::json(json!({"id": id, "bdf": bdf}))
 }
