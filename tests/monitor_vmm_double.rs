@@ -53,9 +53,12 @@ impl Env {
     fn define(&self, name: &str) {
         let dir = self.state.join("vms");
         std::fs::create_dir_all(&dir).unwrap();
+        // One disk and one NIC: the double, like CH, counts only the devices a VM has.
+        let disk = self.kernel.with_file_name(format!("{name}.img"));
+        std::fs::write(&disk, b"").unwrap();
         let text = format!(
             "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {:?}\n\
-             cmdline = \"console=ttyS0\"\n",
+             cmdline = \"console=ttyS0\"\n\n[[disks]]\npath = {disk:?}\n\n[[net]]\ntap = \"tap-{name}\"\n",
             self.kernel
         );
         std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();

@@ -1,7 +1,7 @@
 //! Running VMs end to end: the real `phyllome` binary drives the Cloud Hypervisor test double
 //! (`examples/ch_double`, built by `cargo test`; a filtered run needs
-//! `cargo build --example ch_double` first), or a real `cloud-hypervisor` when `CH_BIN` is set.
-//! Every test kills whatever VMM it left behind, by pidfile.
+//! `cargo build --example ch_double` first). The same CLI against the real Cloud Hypervisor is
+//! in `real_vmm.rs`. Every test kills whatever VMM it left behind, by pidfile.
 
 #[path = "support/vmm_double.rs"]
 mod vmm_double;
@@ -430,59 +430,4 @@ fn autostart_starts_only_marked_vms() {
     // Again: already running counts as done.
     env.ok(&["autostart"]);
     assert_eq!(env.vmm_processes("on").len(), 1);
-}
-
-/// The same lifecycle against a real Cloud Hypervisor: `CH_BIN=/path/to/cloud-hypervisor` plus
-/// `CH_TEST_KERNEL` (a bootable vmlinux/bzImage, with `CH_TEST_INITRAMFS` optionally) or
-/// `CH_TEST_FIRMWARE` (hypervisor-fw/CLOUDHV.fd, with `CH_TEST_DISK`).
-#[test]
-fn real_cloud_hypervisor_lifecycle() {
-    let Some(bin) = std::env::var_os("CH_BIN").map(PathBuf::from) else {
-        // Straight to stderr: libtest hides eprintln! of passing tests, and a skip must show.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIPPED: real Cloud Hypervisor lifecycle (set CH_BIN=/path/to/cloud-hypervisor and CH_TEST_KERNEL or CH_TEST_FIRMWARE)\n",
-        );
-        return;
-    };
-    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
-    let boot = match (var("CH_TEST_KERNEL"), var("CH_TEST_FIRMWARE")) {
-        (Some(k), _) => {
-            let mut s = format!("kernel = {k:?}\ncmdline = \"console=ttyS0 panic=1\"\n");
-            if let Some(i) = var("CH_TEST_INITRAMFS") {
-                s.push_str(&format!("initramfs = {i:?}\n"));
-            }
-            s
-        }
-        (None, Some(f)) => format!("firmware = {f:?}\n"),
-        (None, None) => {
-            // Straight to stderr: libtest hides eprintln! of passing tests, and a skip must show.
-            let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIPPED: real Cloud Hypervisor lifecycle (CH_BIN is set but neither CH_TEST_KERNEL nor CH_TEST_FIRMWARE)\n",
-        );
-            return;
-        }
-    };
-    let mut env = Env::with_bin(bin);
-    env.set("PHYLLOME_VMM_TIMEOUT", "10");
-    let disk = var("CH_TEST_DISK")
-        .map(|d| format!("[[disks]]\npath = {d:?}\n"))
-        .unwrap_or_default();
-    // `[[disks]]` after the `[boot]` keys, as the last table of the file.
-    env.define_with("real", &format!("{boot}\n{disk}"), "");
-    real_lifecycle(&env, "real");
-}
-
-fn real_lifecycle(env: &Env, name: &str) {
-    env.ok(&["vm", "start", name]);
-    assert_eq!(env.state(name), "Running");
-    env.ok(&["vm", "pause", name]);
-    assert_eq!(env.state(name), "Paused");
-    env.ok(&["vm", "resume", name]);
-    assert_eq!(env.state(name), "Running");
-    // A test guest may ignore ACPI: the timeout falls back to vm.shutdown.
-    env.ok(&["vm", "stop", name, "--timeout", "10"]);
-    assert_eq!(env.state(name), "Stopped");
-    env.ok(&["vm", "delete", name, "--yes"]);
 }

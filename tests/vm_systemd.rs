@@ -213,8 +213,6 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
             format!("path={}", dir.join("api.sock").display()),
             "--event-monitor".to_string(),
             format!("path={}", dir.join("events.json").display()),
-            "--serial".to_string(),
-            format!("socket={}", dir.join("serial.sock").display()),
         ]
     );
 
