@@ -403,7 +403,7 @@ garbage\n";
         }
         let other_bin = PathBuf::from("/usr/bin/cloud-hypervisor");
         assert!(!find_vmm_pids(&rt, &[other_bin]).contains(&pid));
-        assert!(!find_vmm_pids(&root.vm("t").unwrap(), &[sh.clone()]).contains(&pid));
+        assert!(!find_vmm_pids(&root.vm("t").unwrap(), std::slice::from_ref(&sh)).contains(&pid));
         let _ = child.kill();
         let _ = child.wait();
         assert!(!find_vmm_pids(&rt, &[sh]).contains(&pid));

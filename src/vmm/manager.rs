@@ -456,7 +456,7 @@ impl VmManager {
         if no_vm {
             if let Err(e) = self.teardown(rt, Duration::from_secs(2)).await {
                 p.state = RunState::Unresponsive;
-                p.failure = Some(e.into());
+                p.failure = Some(e);
                 return p;
             }
         } else {
