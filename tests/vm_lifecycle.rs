@@ -453,6 +453,25 @@ fn a_vmm_that_lost_its_pidfile_and_socket_file_is_still_found() {
 }
 
 #[test]
+fn a_vmm_whose_runtime_dir_was_removed_blocks_a_start_and_can_be_stopped() {
+    let env = Env::new();
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let pid = env.pid("t1").unwrap();
+    std::fs::remove_dir_all(env.vm_dir("t1")).unwrap();
+
+    let out = env.run(&["vm", "start", "t1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second start succeeded");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert_eq!(env.vmm_processes("t1"), [pid], "a second VMM was started");
+
+    let out = env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    assert!(out.contains("Stopped t1"), "{out}");
+    assert!(!alive(pid), "VMM {pid} still runs after {out:?}");
+}
+
+#[test]
 fn list_asks_hung_vmms_at_once() {
     let mut env = Env::new();
     let timeout = Duration::from_secs(2);

@@ -295,28 +295,20 @@ impl VmManager {
     /// at once, so hung ones cost one API timeout in all rather than one each.
     pub async fn list(&self) -> Result<Vec<VmStatus>> {
         let defined = self.defs()?.list();
-        let seen: std::collections::BTreeSet<&str> =
-            defined.iter().map(|(n, _)| n.as_str()).collect();
         let orphans: Vec<String> = self
             .cfg
             .run_root
             .names()
             .into_iter()
-            .filter(|n| !seen.contains(n.as_str()))
+            .filter(|n| !defined.iter().any(|(d, _)| d == n))
             .collect();
-        let (rows, orphan_rows) = tokio::join!(
-            join_all(
-                defined
-                    .iter()
-                    .map(|(name, spec)| self.status_of(name, spec.clone(), false))
-            ),
-            join_all(orphans.iter().map(|name| self.status_of(
-                name,
-                Err("no definition".to_string()),
-                false
-            ))),
-        );
-        let mut rows = rows;
+        let defined_rows = defined
+            .into_iter()
+            .map(|(name, spec)| async move { self.status_of(&name, spec, false).await });
+        let orphan_rows = orphans
+            .iter()
+            .map(|name| self.status_of(name, Err("no definition".to_string()), false));
+        let (mut rows, orphan_rows) = tokio::join!(join_all(defined_rows), join_all(orphan_rows));
         rows.extend(
             orphan_rows
                 .into_iter()
