@@ -1,7 +1,8 @@
 //! Running VMs end to end: the real `phyllome` binary drives the Cloud Hypervisor test double
 //! (`examples/ch_double`, built by `cargo test`; a filtered run needs
 //! `cargo build --example ch_double` first). The same CLI against the real Cloud Hypervisor is
-//! in `real_vmm.rs`. Every test kills whatever VMM it left behind, by pidfile.
+//! in `real_vmm.rs`. Every test kills whatever VMM it left behind, by pidfile and by command
+//! line.
 
 #[path = "support/vmm_double.rs"]
 mod vmm_double;
@@ -146,6 +147,31 @@ impl Env {
         pids
     }
 
+    /// SIGSTOPs a VMM of this environment; the guard continues and kills it however the test
+    /// ends.
+    fn freeze(&self, pid: u32) -> Frozen {
+        let frozen = Frozen {
+            pid,
+            vms: self.run.join("vms"),
+        };
+        phyllome::vmm::launch::signal(pid, rustix::process::Signal::STOP);
+        let start = Instant::now();
+        while !phyllome::vmm::launch::pid_stopped(pid) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{pid} not stopped"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        frozen
+    }
+
+    /// Overwrites a VM's pidfile with something that is no pid.
+    fn garble_pidfile(&self, name: &str) {
+        std::fs::write(self.vm_dir(name).join("vmm.pid"), "garbage\n").unwrap();
+        assert_eq!(self.pid(name), None);
+    }
+
     fn wait_state(&self, name: &str, want: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
@@ -161,6 +187,22 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         vmm_double::kill_vmms(&self.run);
+    }
+}
+
+/// A SIGSTOPped VMM: continued and killed on drop, even when an assertion failed first.
+struct Frozen {
+    pid: u32,
+    vms: PathBuf,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // Only while it is still the VMM: a pid gone since may be someone else's now.
+        if vmm_double::processes_naming(&self.vms).contains(&self.pid) {
+            phyllome::vmm::launch::signal(self.pid, rustix::process::Signal::CONT);
+            kill(self.pid);
+        }
     }
 }
 
@@ -332,6 +374,140 @@ fn hung_vmm_socket_gives_a_timeout_not_a_hang() {
     env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
     assert!(wait_gone(pid, Duration::from_secs(5)));
     assert!(!env.vm_dir("t1").exists());
+}
+
+#[test]
+fn a_frozen_vmm_with_a_garbled_pidfile_is_killed_before_stopped_is_said() {
+    let mut env = Env::new();
+    env.set("PHYLLOME_VMM_TIMEOUT", "1");
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let pid = env.pid("t1").unwrap();
+    let _frozen = env.freeze(pid);
+    env.garble_pidfile("t1");
+
+    let start = Instant::now();
+    let out = env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    eprintln!("force stop of a frozen VMM took {:?}", start.elapsed());
+    assert!(out.contains("Stopped t1"), "{out}");
+    // Said only once the VMM is gone: no waiting for it here.
+    assert!(!alive(pid), "VMM {pid} still runs after {out:?}");
+    assert!(env.vmm_processes("t1").is_empty());
+    assert!(!env.vm_dir("t1").exists(), "runtime dir left behind");
+
+    env.ok(&["vm", "start", "t1"]);
+    assert_eq!(env.vmm_processes("t1").len(), 1);
+}
+
+#[test]
+fn a_frozen_vmm_with_a_garbled_pidfile_is_neither_doubled_nor_cleaned() {
+    let mut env = Env::new();
+    env.set("PHYLLOME_VMM_TIMEOUT", "1");
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let pid = env.pid("t1").unwrap();
+    let _frozen = env.freeze(pid);
+    env.garble_pidfile("t1");
+
+    let out = env.run(&["vm", "start", "t1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second start succeeded: {err}");
+    assert!(err.contains("already running"), "{err}");
+    assert_eq!(env.vmm_processes("t1"), [pid], "a second VMM was started");
+
+    let rows = env.list();
+    let row = rows.iter().find(|r| r["name"] == "t1").unwrap();
+    assert_eq!(row["state"], "Unresponsive", "{row:#}");
+    assert_eq!(
+        row["pid"], pid,
+        "the VMM is found without its pidfile: {row:#}"
+    );
+    assert!(
+        env.vm_dir("t1").join("api.sock").exists(),
+        "runtime dir cleaned"
+    );
+}
+
+#[test]
+fn a_vmm_that_lost_its_pidfile_and_socket_file_is_still_found() {
+    let env = Env::new();
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let pid = env.pid("t1").unwrap();
+    // Nothing left to ask or to read: only its command line and its socket name the VMM.
+    std::fs::remove_file(env.vm_dir("t1").join("vmm.pid")).unwrap();
+    std::fs::remove_file(env.vm_dir("t1").join("api.sock")).unwrap();
+
+    assert_eq!(env.list_state("t1").as_deref(), Some("Unresponsive"));
+    assert!(
+        env.vm_dir("t1").exists(),
+        "runtime dir of a live VMM cleaned"
+    );
+    let out = env.run(&["vm", "start", "t1"]);
+    assert!(!out.status.success(), "a second start succeeded");
+    assert_eq!(env.vmm_processes("t1"), [pid], "a second VMM was started");
+
+    let out = env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    assert!(out.contains("Stopped t1"), "{out}");
+    assert!(!alive(pid), "VMM {pid} still runs after {out:?}");
+    assert!(!env.vm_dir("t1").exists());
+}
+
+#[test]
+fn a_vmm_whose_runtime_dir_was_removed_blocks_a_start_and_can_be_stopped() {
+    let env = Env::new();
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    let pid = env.pid("t1").unwrap();
+    std::fs::remove_dir_all(env.vm_dir("t1")).unwrap();
+
+    let out = env.run(&["vm", "start", "t1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second start succeeded");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert_eq!(env.vmm_processes("t1"), [pid], "a second VMM was started");
+
+    let out = env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    assert!(out.contains("Stopped t1"), "{out}");
+    assert!(!alive(pid), "VMM {pid} still runs after {out:?}");
+}
+
+#[test]
+fn list_asks_hung_vmms_at_once() {
+    let mut env = Env::new();
+    let timeout = Duration::from_secs(2);
+    env.set("PHYLLOME_VMM_TIMEOUT", &timeout.as_secs().to_string());
+    let names: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    for name in &names {
+        env.define(name, "");
+        env.ok(&["vm", "start", name]);
+    }
+    let hung = ["v1", "v4", "v6"];
+    let _frozen: Vec<Frozen> = hung
+        .iter()
+        .map(|n| env.freeze(env.pid(n).unwrap()))
+        .collect();
+
+    let start = Instant::now();
+    let rows = env.list();
+    let took = start.elapsed();
+    eprintln!("vm list with 3 of 8 VMMs frozen, {timeout:?} timeout: {took:?}");
+    let listed: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, names, "rows keep their order");
+    for row in &rows {
+        let name = row["name"].as_str().unwrap();
+        let want = if hung.contains(&name) {
+            "Unresponsive"
+        } else {
+            "Running"
+        };
+        assert_eq!(row["state"], want, "{row:#}");
+    }
+    // One after another the frozen ones take at least 3 timeouts; asked at once, about one.
+    assert!(
+        took < timeout * 3,
+        "took {took:?}: VMMs asked one at a time?"
+    );
 }
 
 #[test]

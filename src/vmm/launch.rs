@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -141,15 +142,166 @@ pub fn pid_is_vmm(pid: u32, marker: &Path) -> bool {
     cmdline.windows(marker.len()).any(|w| w == marker)
 }
 
-/// The process exists and is neither a zombie nor dead.
+/// The process exists and is neither a zombie nor dead. A zombie counts as gone: it has
+/// closed its descriptors (the API socket, /dev/kvm) and freed the guest's memory.
 pub fn pid_running(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    !matches!(pid_state(pid), Some('Z') | Some('X') | None)
+}
+
+/// Stopped by a signal (SIGSTOP) or a tracer: it cannot exit by itself until continued.
+pub fn pid_stopped(pid: u32) -> bool {
+    matches!(pid_state(pid), Some('T') | Some('t'))
+}
+
+/// The state letter of `/proc/PID/stat` (R, S, D, T, Z, ...).
+fn pid_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().next()?.chars().next()
+}
+
+/// Every live process that is the VMM of `rt`, whatever its pidfile says (it may be missing
+/// or garbage). A process counts when it holds the VM's API socket (the listening socket or a
+/// connection accepted on it: only the VMM serving that socket has those), or when its command
+/// line names the runtime directory and it runs one of `vmm_bins` (the configured Cloud
+/// Hypervisor binary, the one recorded at launch). The binary check keeps out processes that
+/// merely mention the directory: a `phyllome vm supervise` wrapping the VMM's argv, a CLI.
+pub fn find_vmm_pids(rt: &VmRuntime, vmm_bins: &[PathBuf]) -> Vec<u32> {
+    let sockets = std::fs::read("/proc/net/unix")
+        .map(|table| socket_inodes(&table, &path_forms(&rt.api_socket)))
+        .unwrap_or_default();
+    let dir_markers: Vec<Vec<u8>> = path_forms(&rt.dir)
+        .into_iter()
+        .map(|mut d| {
+            // `t1/`, so that VM t1 does not claim t10's processes.
+            d.push(b'/');
+            d
+        })
+        .collect();
+    let bins = bin_forms(vmm_bins);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let by_argv = || {
+                let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                    return false;
+                };
+                names_any(&cmdline, &dir_markers) && runs_one_of(pid, &cmdline, &bins)
+            };
+            (by_argv() || holds_socket(pid, &sockets)) && pid_running(pid)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// A path as given and made absolute: a relative run directory reaches the VMM's argv and
+/// `bind(2)` as written.
+fn path_forms(path: &Path) -> Vec<Vec<u8>> {
+    let mut forms = vec![path.as_os_str().as_encoded_bytes().to_vec()];
+    if let Ok(abs) = std::path::absolute(path) {
+        let abs = abs.as_os_str().as_encoded_bytes().to_vec();
+        if !forms.contains(&abs) {
+            forms.push(abs);
+        }
+    }
+    forms
+}
+
+/// Each binary as given, absolute and with its symlinks resolved (`/proc/PID/exe` is resolved).
+fn bin_forms(bins: &[PathBuf]) -> Vec<PathBuf> {
+    let mut forms = Vec::new();
+    for bin in bins {
+        let candidates = [
+            Some(bin.clone()),
+            std::path::absolute(bin).ok(),
+            std::fs::canonicalize(bin).ok(),
+        ];
+        for c in candidates.into_iter().flatten() {
+            if !forms.contains(&c) {
+                forms.push(c);
+            }
+        }
+    }
+    forms
+}
+
+/// Whether one NUL-separated argument of `cmdline` contains one of `markers`.
+fn names_any(cmdline: &[u8], markers: &[Vec<u8>]) -> bool {
+    cmdline.split(|&b| b == 0).any(|arg| {
+        markers
+            .iter()
+            .any(|m| !m.is_empty() && arg.windows(m.len()).any(|w| w == m.as_slice()))
+    })
+}
+
+/// Whether the process runs one of `bins`, by its argv[0] or its executable. The executable
+/// of a binary replaced on disk reads `PATH (deleted)`, hence argv[0] too.
+fn runs_one_of(pid: u32, cmdline: &[u8], bins: &[PathBuf]) -> bool {
+    if bins.is_empty() {
+        return false;
+    }
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let argv0 = Path::new(std::ffi::OsStr::from_bytes(argv0));
+    if bins.iter().any(|b| b == argv0) {
+        return true;
+    }
+    let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
         return false;
     };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    !matches!(state, Some("Z") | Some("X") | None)
+    let exe = exe.as_os_str().as_encoded_bytes();
+    let exe = exe.strip_suffix(b" (deleted)").unwrap_or(exe);
+    let exe = Path::new(std::ffi::OsStr::from_bytes(exe));
+    bins.iter().any(|b| b == exe)
+}
+
+/// Whether the process has a descriptor on one of the socket inodes.
+fn holds_socket(pid: u32, inodes: &[u64]) -> bool {
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok).any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:[")?.strip_suffix(']'))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| inodes.contains(&n))
+        })
+    })
+}
+
+/// Inodes of the Unix sockets bound to one of `paths`, from a `/proc/net/unix` table
+/// (`Num RefCount Protocol Flags Type St Inode Path`; the path is the rest of the line).
+fn socket_inodes(table: &[u8], paths: &[Vec<u8>]) -> Vec<u64> {
+    let mut inodes = Vec::new();
+    for line in table.split(|&b| b == b'\n').skip(1) {
+        let mut rest = line;
+        let mut inode = None;
+        for _ in 0..7 {
+            let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+            rest = &rest[start..];
+            let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            inode = std::str::from_utf8(&rest[..end])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
+            rest = &rest[end..];
+        }
+        let (Some(inode), Some(path)) = (inode, rest.strip_prefix(b" ")) else {
+            continue;
+        };
+        if paths.iter().any(|p| p.as_slice() == path) {
+            inodes.push(inode);
+        }
+    }
+    inodes
 }
 
 /// Sends a signal; a pid that is gone is not an error.
@@ -192,6 +344,69 @@ mod tests {
     fn missing_binary_is_a_clear_error() {
         let err = find_ch_bin(Some(Path::new("/nonexistent/ch"))).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ch"));
+    }
+
+    #[test]
+    fn socket_inodes_come_from_the_path_column() {
+        let table = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+0000000000000000: 00000002 00000000 00010000 0001 01 12345 /run/p/vms/t1/api.sock\n\
+0000000000000000: 00000003 00000000 00000000 0001 03 12346 /run/p/vms/t1/api.sock\n\
+0000000000000000: 00000002 00000000 00010000 0001 01   777 /run/p/vms/t10/api.sock\n\
+0000000000000000: 00000003 00000000 00000000 0001 03 12347\n\
+0000000000000000: 00000002 00000000 00010000 0001 01 888 /run/a b/api.sock\n\
+garbage\n";
+        let at = |p: &str| socket_inodes(table, &[p.as_bytes().to_vec()]);
+        assert_eq!(at("/run/p/vms/t1/api.sock"), [12345, 12346]);
+        assert_eq!(at("/run/a b/api.sock"), [888]);
+        assert!(at("/run/p/vms/t1").is_empty());
+        assert!(at("").is_empty());
+    }
+
+    #[test]
+    fn the_holder_of_the_api_socket_is_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = RunRoot::new(tmp.path());
+        let rt = root.vm("t1").unwrap();
+        rt.create_fresh().unwrap();
+        let me = std::process::id();
+        assert!(!find_vmm_pids(&rt, &[]).contains(&me));
+        let listener = std::os::unix::net::UnixListener::bind(&rt.api_socket).unwrap();
+        assert!(find_vmm_pids(&rt, &[]).contains(&me));
+        let other = root.vm("t10").unwrap();
+        assert!(!find_vmm_pids(&other, &[]).contains(&me));
+        drop(listener);
+        assert!(!find_vmm_pids(&rt, &[]).contains(&me));
+    }
+
+    #[test]
+    fn a_process_naming_the_run_dir_counts_when_it_runs_the_vmm_binary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = RunRoot::new(tmp.path());
+        let rt = root.vm("t1").unwrap();
+        let sh = PathBuf::from("/bin/sh");
+        // `read` keeps the shell itself waiting (no child of its own to leave behind).
+        let mut child = Command::new(&sh)
+            .args(["-c", "read x", "sh"])
+            .arg(format!("path={}", rt.api_socket.display()))
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let start = std::time::Instant::now();
+        // Until it has exec'd, the child's command line is this test's.
+        while !find_vmm_pids(&rt, std::slice::from_ref(&sh)).contains(&pid) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "child {pid} not found"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let other_bin = PathBuf::from("/usr/bin/cloud-hypervisor");
+        assert!(!find_vmm_pids(&rt, &[other_bin]).contains(&pid));
+        assert!(!find_vmm_pids(&root.vm("t").unwrap(), std::slice::from_ref(&sh)).contains(&pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!find_vmm_pids(&rt, &[sh]).contains(&pid));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::future::join_all;
 use serde::Serialize;
 
 use super::api::VmState;
@@ -87,6 +88,8 @@ pub enum ManagerError {
     NotRunning(String),
     #[error("VM {0} is running; stop it first")]
     StillRunning(String),
+    #[error("VM {name} still has a VMM running (pid {pid}); force it off first")]
+    VmmAlive { name: String, pid: u32 },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -215,7 +218,31 @@ struct Probe {
     pid: Option<u32>,
     booted_at: Option<u64>,
     info: Option<super::api::VmInfo>,
-    failure: Option<VmmError>,
+    failure: Option<ManagerError>,
+}
+
+impl Probe {
+    fn stopped() -> Self {
+        Probe {
+            state: RunState::Stopped,
+            pid: None,
+            booted_at: None,
+            info: None,
+            failure: None,
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        self.failure.as_ref().is_some_and(ManagerError::is_timeout)
+    }
+}
+
+/// A failure as a list row shows it: the VMM's own error without the VM's name again.
+fn failure_text(e: &ManagerError) -> String {
+    match e {
+        ManagerError::Vmm { source, .. } => source.to_string(),
+        e => e.to_string(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,28 +291,33 @@ impl VmManager {
     }
 
     /// Every defined VM with its state, plus VMMs still running for a definition that is gone.
-    /// Stale runtime directories (their VMM died) are cleaned on the way.
+    /// Stale runtime directories (their VMM died) are cleaned on the way. All VMMs are asked
+    /// at once, so hung ones cost one API timeout in all rather than one each.
     pub async fn list(&self) -> Result<Vec<VmStatus>> {
-        let defs = self.defs()?;
-        let mut rows = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for (name, spec) in defs.list() {
-            seen.insert(name.clone());
-            rows.push(self.status_of(&name, spec, false).await);
-        }
-        for name in self.cfg.run_root.names() {
-            if !seen.contains(&name) {
-                let row = self
-                    .status_of(&name, Err("no definition".to_string()), false)
-                    .await;
-                if row.state.has_vmm() {
-                    rows.push(VmStatus {
-                        defined: false,
-                        ..row
-                    });
-                }
-            }
-        }
+        let defined = self.defs()?.list();
+        let orphans: Vec<String> = self
+            .cfg
+            .run_root
+            .names()
+            .into_iter()
+            .filter(|n| !defined.iter().any(|(d, _)| d == n))
+            .collect();
+        let defined_rows = defined
+            .into_iter()
+            .map(|(name, spec)| async move { self.status_of(&name, spec, false).await });
+        let orphan_rows = orphans
+            .iter()
+            .map(|name| self.status_of(name, Err("no definition".to_string()), false));
+        let (mut rows, orphan_rows) = tokio::join!(join_all(defined_rows), join_all(orphan_rows));
+        rows.extend(
+            orphan_rows
+                .into_iter()
+                .filter(|row| row.state.has_vmm())
+                .map(|row| VmStatus {
+                    defined: false,
+                    ..row
+                }),
+        );
         Ok(rows)
     }
 
@@ -303,7 +335,7 @@ impl VmManager {
         let mut probe = self.probe(&rt, false).await;
         if let Some(e) = probe.failure.take() {
             // A hung VMM is an error here: the caller asked about this VM in particular.
-            return Err(Self::vmm_err(name)(e));
+            return Err(e);
         }
         Ok(self.row(name, spec, probe, true))
     }
@@ -316,13 +348,7 @@ impl VmManager {
     ) -> VmStatus {
         let probe = match self.cfg.run_root.vm(name) {
             Ok(rt) => self.probe(&rt, false).await,
-            Err(_) => Probe {
-                state: RunState::Stopped,
-                pid: None,
-                booted_at: None,
-                info: None,
-                failure: None,
-            },
+            Err(_) => Probe::stopped(),
         };
         self.row(name, spec, probe, detail)
     }
@@ -347,7 +373,7 @@ impl VmManager {
         };
         let mut error = match (&spec, &probe.failure) {
             (Err(e), _) => Some(e.clone()),
-            (_, Some(e)) => Some(e.to_string()),
+            (_, Some(e)) => Some(failure_text(e)),
             _ => None,
         };
         if let Some(failed) = self.cfg.device_host().release_failure(name) {
@@ -380,13 +406,7 @@ impl VmManager {
     /// (or holds no VM) is cleaned, but only under the VM's lock: `locked` says the caller
     /// holds it, else it is tried, and a lock held elsewhere means a start is under way.
     async fn probe(&self, rt: &VmRuntime, locked: bool) -> Probe {
-        let mut p = Probe {
-            state: RunState::Stopped,
-            pid: None,
-            booted_at: None,
-            info: None,
-            failure: None,
-        };
+        let mut p = Probe::stopped();
         if !rt.exists() {
             return p;
         }
@@ -401,11 +421,16 @@ impl VmManager {
             }
             Err(e) => e,
         };
+        if p.pid.is_none() {
+            // The pidfile is missing or garbled: look for the VMM itself before believing
+            // it gone.
+            p.pid = self.find_vmm(rt).first().copied();
+        }
         let no_vm = matches!(e, VmmError::Api { .. });
         if e.is_timeout() || (!no_vm && p.pid.is_some()) {
             // Hung, or alive with a broken socket: never clean up a live VMM behind its back.
             p.state = RunState::Unresponsive;
-            p.failure = Some(e);
+            p.failure = Some(Self::vmm_err(&rt.name)(e));
             return p;
         }
         let _lock = if locked {
@@ -421,7 +446,11 @@ impl VmManager {
         };
         tracing::info!(vm = %rt.name, error = %e, "no VM behind this runtime dir: cleaning it");
         if no_vm {
-            self.teardown(rt, Duration::from_secs(2)).await;
+            if let Err(e) = self.teardown(rt, Duration::from_secs(2)).await {
+                p.state = RunState::Unresponsive;
+                p.failure = Some(e);
+                return p;
+            }
         } else {
             self.supervisor().await.forget(rt, meta.as_ref()).await;
             rt.remove();
@@ -443,9 +472,16 @@ impl VmManager {
             RunState::Stopped => {}
             RunState::Shutdown | RunState::Created => {
                 // The guest powered itself off, or a VMM holds no VM: start over.
-                self.teardown(&rt, Duration::from_secs(5)).await;
+                self.teardown(&rt, Duration::from_secs(5)).await?;
             }
             _ => return Err(ManagerError::AlreadyRunning(name.to_string())),
+        }
+        // Never two VMMs for one VM, even when its runtime directory was lost under a live one.
+        if let Some(&pid) = self.find_vmm(&rt).first() {
+            return Err(ManagerError::VmmAlive {
+                name: name.to_string(),
+                pid,
+            });
         }
         let bin = super::launch::find_ch_bin(self.cfg.ch_bin.as_deref())
             .map_err(SupervisorError::from)?;
@@ -461,7 +497,11 @@ impl VmManager {
             .launch_and_boot(&rt, &bin, &config, &taps, devices.as_ref())
             .await
         {
-            self.teardown(&rt, Duration::from_secs(5)).await;
+            if let Err(te) = self.teardown(&rt, Duration::from_secs(5)).await {
+                // The directory stays, so the next look finds that VMM again.
+                tracing::error!(vm = name, error = %te, "stopping the VMM after a failed start");
+                return Err(e);
+            }
             if let Err(re) = supervisor::release_devices(&host, &rt).await {
                 tracing::error!(vm = name, error = %re, "releasing devices after a failed start");
             }
@@ -474,8 +514,7 @@ impl VmManager {
             state: RunState::Running,
             pid: rt.read_pid(),
             booted_at: rt.read_meta().and_then(|m| m.booted_at),
-            info: None,
-            failure: None,
+            ..Probe::stopped()
         };
         Ok(self.row(name, Ok(spec), probe, false))
     }
@@ -515,20 +554,44 @@ impl VmManager {
         Ok(())
     }
 
+    /// The binaries a VMM of ours runs: the one recorded at launch and the configured one.
+    fn vmm_bins(&self, rt: &VmRuntime) -> Vec<PathBuf> {
+        let recorded = rt.read_meta().map(|m| m.ch_bin);
+        let configured = super::launch::find_ch_bin(self.cfg.ch_bin.as_deref()).ok();
+        recorded.into_iter().chain(configured).collect()
+    }
+
+    /// Live VMM processes of a VM, found without trusting its pidfile.
+    fn find_vmm(&self, rt: &VmRuntime) -> Vec<u32> {
+        super::launch::find_vmm_pids(rt, &self.vmm_bins(rt))
+    }
+
     /// Stops the VMM of a VM: `vmm.shutdown`, then the supervisor's kill, and removes the
-    /// runtime directory. Best effort: used on failure paths too.
-    async fn teardown(&self, rt: &VmRuntime, grace: Duration) {
+    /// runtime directory once the VMM is gone. An error means a VMM outlived SIGKILL; its
+    /// directory is kept.
+    async fn teardown(&self, rt: &VmRuntime, grace: Duration) -> Result<()> {
         let client = self
             .client(rt)
             .with_timeout(grace.min(self.cfg.api_timeout));
-        let _ = client.vmm_shutdown().await;
+        // A VMM that did not even answer will not exit by itself either.
+        let grace = match client.vmm_shutdown().await {
+            Err(e) if e.is_timeout() => Duration::ZERO,
+            _ => grace,
+        };
+        self.kill_vmm(rt, grace).await
+    }
+
+    /// Waits `grace` for the VMM to exit, kills whatever is left, and removes the runtime
+    /// directory once nothing is.
+    async fn kill_vmm(&self, rt: &VmRuntime, grace: Duration) -> Result<()> {
         let meta = rt.read_meta();
         let pid = rt.read_pid();
         self.supervisor()
             .await
-            .ensure_gone(rt, meta.as_ref(), pid, grace)
-            .await;
+            .ensure_gone(rt, meta.as_ref(), pid, &self.vmm_bins(rt), grace)
+            .await?;
         rt.remove();
+        Ok(())
     }
 
     /// Stops a VM and its VMM. Graceful: the ACPI power button, waiting (events and
@@ -541,30 +604,41 @@ impl VmManager {
         };
         let _lock = self.cfg.run_root.lock(name, wait).await?;
         let probe = self.probe(&rt, true).await;
-        if !probe.state.has_vmm() {
+        // Found by its command line although its runtime directory is gone.
+        let lost = !probe.state.has_vmm();
+        if lost && self.find_vmm(&rt).is_empty() {
             return Err(ManagerError::NotRunning(name.to_string()));
         }
-        let client = self.client(&rt);
-        let err = Self::vmm_err(name);
-        match mode {
-            StopMode::Graceful { timeout } => {
-                if matches!(probe.state, RunState::Running | RunState::Paused) {
-                    if probe.state == RunState::Paused {
-                        client.resume().await.map_err(&err)?;
-                    }
-                    client.power_button().await.map_err(&err)?;
-                    if !self.wait_shutdown(&rt, &client, timeout).await {
-                        tracing::info!(vm = name, "guest ignored the power button: vm.shutdown");
-                        client.shutdown().await.map_err(&err)?;
+        if lost || (probe.timed_out() && mode == StopMode::Force) {
+            // Nothing to ask, or its API is stuck: asking only adds timeouts before the kill.
+            self.kill_vmm(&rt, Duration::ZERO).await?;
+        } else {
+            let client = self.client(&rt);
+            let err = Self::vmm_err(name);
+            match mode {
+                StopMode::Graceful { timeout } => {
+                    if matches!(probe.state, RunState::Running | RunState::Paused) {
+                        if probe.state == RunState::Paused {
+                            client.resume().await.map_err(&err)?;
+                        }
+                        client.power_button().await.map_err(&err)?;
+                        if !self.wait_shutdown(&rt, &client, timeout).await {
+                            tracing::info!(
+                                vm = name,
+                                "guest ignored the power button: vm.shutdown"
+                            );
+                            client.shutdown().await.map_err(&err)?;
+                        }
                     }
                 }
+                StopMode::Force => {
+                    let short =
+                        client.with_timeout(self.cfg.api_timeout.min(Duration::from_secs(2)));
+                    let _ = short.shutdown().await;
+                }
             }
-            StopMode::Force => {
-                let short = client.with_timeout(self.cfg.api_timeout.min(Duration::from_secs(2)));
-                let _ = short.shutdown().await;
-            }
+            self.teardown(&rt, Duration::from_secs(5)).await?;
         }
-        self.teardown(&rt, Duration::from_secs(5)).await;
         supervisor::release_devices(&self.cfg.device_host(), &rt).await?;
         Ok(())
     }
@@ -629,7 +703,7 @@ impl VmManager {
         let rt = self.cfg.run_root.vm(name)?;
         let mut probe = self.probe(&rt, false).await;
         if let Some(e) = probe.failure.take() {
-            return Err(Self::vmm_err(name)(e));
+            return Err(e);
         }
         if !probe.state.has_vmm() {
             return Err(ManagerError::NotRunning(name.to_string()));

@@ -27,7 +27,13 @@ pub enum SupervisorError {
     Runtime(#[from] RuntimeError),
     #[error("The device supervisor of VM {vm} exited before it started the VMM; see {log}")]
     DeviceSupervisor { vm: String, log: String },
+    #[error("The VMM of VM {vm} (pid {pid}) still runs after SIGKILL; its runtime directory {dir} is kept")]
+    NotGone { vm: String, pid: u32, dir: String },
 }
+
+/// How long a SIGKILLed VMM may take to go: exiting frees all of the guest's memory, which
+/// takes a while for a large VM.
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a freshly launched VMM is not usable; each carries the tail of its log.
 #[derive(Debug)]
@@ -148,37 +154,60 @@ impl Supervisor {
     }
 
     /// Makes sure the VMM is gone: waits `grace` for it to exit on its own (after
-    /// `vmm.shutdown`), then kills it (systemd: stop, then kill the unit; process: SIGKILL).
+    /// `vmm.shutdown`), then kills it (systemd: kill and stop the unit; then SIGKILL to every
+    /// process still found) and waits until it is gone. The VMM is the pidfile's process and
+    /// whatever [`launch::find_vmm_pids`] finds, so a lost or garbled pidfile hides nothing.
+    /// An error names a VMM that outlived SIGKILL; the caller must then keep the directory.
     pub async fn ensure_gone(
         &self,
         rt: &VmRuntime,
         meta: Option<&LaunchMeta>,
         pid: Option<u32>,
+        vmm_bins: &[PathBuf],
         grace: Duration,
-    ) {
-        let gone = |pid: Option<u32>| pid.is_none_or(|p| !pid_alive(p, rt));
+    ) -> Result<(), SupervisorError> {
+        let find = || {
+            let mut pids = launch::find_vmm_pids(rt, vmm_bins);
+            if let Some(p) = pid.filter(|&p| pid_alive(p, rt) && !pids.contains(&p)) {
+                pids.push(p);
+            }
+            pids
+        };
+        let found = find();
+        // A stopped (SIGSTOP) VMM cannot exit by itself: no point in waiting for it.
+        let may_exit = |p: &u32| launch::pid_running(*p) && !launch::pid_stopped(*p);
         let deadline = tokio::time::Instant::now() + grace;
-        while !gone(pid) && tokio::time::Instant::now() < deadline {
+        while found.iter().any(may_exit) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let unit = match meta.map(|m| &m.supervisor) {
-            Some(SupervisorKind::Systemd { unit }) => Some(unit.as_str()),
-            _ => None,
-        };
-        if let (Supervisor::Systemd(sd), Some(unit)) = (self, unit) {
-            if !gone(pid) {
-                let _ = sd.kill(unit).await;
-            }
-            let _ = sd.stop(unit).await;
-        }
-        if let Some(p) = pid.filter(|&p| pid_alive(p, rt)) {
-            tracing::warn!(vm = %rt.name, pid = p, "VMM did not exit: SIGKILL");
-            launch::signal(p, rustix::process::Signal::KILL);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-            while pid_alive(p, rt) && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        if let Supervisor::Systemd(sd) = self {
+            // The unit's name follows from the VM's: a lost meta.json still finds it.
+            let unit = match meta.map(|m| &m.supervisor) {
+                Some(SupervisorKind::Systemd { unit }) => Some(unit.clone()),
+                Some(SupervisorKind::Process) => None,
+                None => Some(super::systemd::unit_name(&rt.name)),
+            };
+            if let Some(unit) = unit {
+                if found.iter().any(|&p| launch::pid_running(p)) {
+                    let _ = sd.kill(&unit).await;
+                }
+                let _ = sd.stop(&unit).await;
             }
         }
+        // Looked up afresh rather than reusing `found`: a pid that has gone since may already
+        // name someone else's process.
+        let left = find();
+        if !left.is_empty() {
+            tracing::warn!(vm = %rt.name, pids = ?left, "VMM did not exit: SIGKILL");
+        }
+        let kill = |p| launch::signal(p, rustix::process::Signal::KILL);
+        kill_until_gone(&left, KILL_WAIT, kill, launch::pid_running)
+            .await
+            .map_err(|pid| SupervisorError::NotGone {
+                vm: rt.name.clone(),
+                pid,
+                dir: rt.dir.display().to_string(),
+            })
     }
 
     /// The VMM died on its own: let systemd drop the failed unit so the name is free again.
@@ -199,6 +228,28 @@ impl Supervisor {
 /// The pid is a live VMM of this runtime directory (not a zombie, not a recycled pid).
 pub fn pid_alive(pid: u32, rt: &VmRuntime) -> bool {
     launch::pid_is_vmm(pid, &rt.api_socket)
+}
+
+/// Sends `kill` to every pid, then waits up to `wait` until none is `alive`; the error is the
+/// first pid still alive then. SIGKILL works on a stopped process too, so only a process stuck
+/// in the kernel (or a pid we may not signal) ends up here.
+async fn kill_until_gone(
+    pids: &[u32],
+    wait: Duration,
+    kill: impl Fn(u32),
+    alive: impl Fn(u32) -> bool,
+) -> Result<(), u32> {
+    for &p in pids {
+        kill(p);
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match pids.iter().copied().find(|&p| alive(p)) {
+            None => return Ok(()),
+            Some(p) if tokio::time::Instant::now() >= deadline => return Err(p),
+            Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
 }
 
 /// The last lines of the VMM's log, for an error message.
@@ -281,4 +332,50 @@ pub async fn release_orphaned(host: &DeviceHost, rt: &VmRuntime) {
     let _ = host
         .settle(&rt.name, &rt.api_socket, Duration::ZERO, false)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_vmm_that_outlives_sigkill_is_an_error_naming_it() {
+        let killed = RefCell::new(Vec::new());
+        let r = kill_until_gone(
+            &[41, 42],
+            Duration::from_millis(100),
+            |p| killed.borrow_mut().push(p),
+            |p| p == 42,
+        )
+        .await;
+        assert_eq!(r, Err(42));
+        assert_eq!(*killed.borrow(), [41, 42]);
+
+        let e = SupervisorError::NotGone {
+            vm: "t1".into(),
+            pid: 42,
+            dir: "/run/phyllome/vms/t1".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("t1") && text.contains("pid 42"), "{text}");
+        assert!(text.contains("/run/phyllome/vms/t1"), "{text}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn killed_vmms_that_go_are_success() {
+        let dead = RefCell::new(Vec::new());
+        let r = kill_until_gone(
+            &[7],
+            Duration::from_secs(10),
+            |p| dead.borrow_mut().push(p),
+            |p| !dead.borrow().contains(&p),
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            kill_until_gone(&[], Duration::ZERO, |_| {}, |_| true).await,
+            Ok(())
+        );
+    }
 }

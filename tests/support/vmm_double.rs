@@ -174,15 +174,40 @@ fn read_pid(vm_dir: &Path) -> Option<u32> {
         .ok()
 }
 
-/// SIGKILLs every VMM recorded under `run_root`: what a test's cleanup does so that nothing
-/// it started outlives it.
+/// SIGKILLs every VMM recorded under `run_root`, and every process whose command line names
+/// a path under `run_root/vms/` (a VMM whose pidfile is garbled or gone, its device
+/// supervisor): what a test's cleanup does so that nothing it started outlives it.
 pub fn kill_vmms(run_root: &Path) {
-    let Ok(dirs) = std::fs::read_dir(run_root.join("vms")) else {
-        return;
-    };
-    for d in dirs.flatten() {
-        if let Some(pid) = read_pid(&d.path()) {
-            phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
+    let kill = |pid| phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
+    if let Ok(dirs) = std::fs::read_dir(run_root.join("vms")) {
+        for d in dirs.flatten() {
+            if let Some(pid) = read_pid(&d.path()) {
+                kill(pid);
+            }
         }
     }
+    processes_naming(&run_root.join("vms"))
+        .into_iter()
+        .for_each(kill);
+}
+
+/// Pids (other than this process) whose command line has an argument containing `dir/`.
+pub fn processes_naming(dir: &Path) -> Vec<u32> {
+    let mut marker = dir.as_os_str().as_encoded_bytes().to_vec();
+    marker.push(b'/');
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline
+                .split(|&b| b == 0)
+                .any(|arg| arg.windows(marker.len()).any(|w| w == marker.as_slice()))
+        })
+        .collect()
 }
