@@ -32,6 +32,7 @@ fn rows() -> Vec<VmRow> {
             state: states[i % 3],
             defined: true,
             autostart: i % 5 == 0,
+            stop_timeout_secs: Some(60),
             vcpus: Some(1 + (i % 16) as u32),
             memory_bytes: Some(((i % 32) as u64 + 1) << 30),
             uptime_secs: (i % 3 != 1).then_some(i as u64 * 97),

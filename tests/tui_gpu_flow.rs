@@ -45,6 +45,7 @@ impl Ui {
             state,
             defined: true,
             autostart: false,
+            stop_timeout_secs: Some(60),
             vcpus: Some(8),
             memory_bytes: Some(16 << 30),
             uptime_secs: None,

@@ -2,7 +2,7 @@
 //! through the keymap and `update` as a user would; and the real loop on a state directory.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyEvent};
 use futures::StreamExt;
@@ -22,6 +22,7 @@ fn row(name: &str, state: RunState) -> VmRow {
         state,
         defined: true,
         autostart: false,
+        stop_timeout_secs: Some(60),
         vcpus: Some(2),
         memory_bytes: Some(4 << 30),
         uptime_secs: None,
@@ -37,6 +38,7 @@ fn rows() -> Vec<VmRow> {
     vec![
         VmRow {
             autostart: true,
+            stop_timeout_secs: Some(120),
             vcpus: Some(8),
             memory_bytes: Some(16 << 30),
             uptime_secs: Some(2 * 86_400 + 3 * 3600),
@@ -195,7 +197,7 @@ fn the_detail_view() {
     ui.act(Action::VmDone {
         op: "pause".into(),
         name: "desktop".into(),
-        result: Ok(()),
+        result: Ok(None),
     });
     snap("vm_detail_80x24", &ui.screen());
     let mut ui = Ui::new(120, 40, false, false);
@@ -290,6 +292,33 @@ fn confirmations_for_force_off_and_reboot() {
         ui.state.vms.pending.get("desktop").map(|p| p.verb()),
         Some("reboot")
     );
+}
+
+#[test]
+fn a_graceful_stop_counts_down_with_force_at_hand() {
+    for (cols, rows) in [(80, 24), (120, 40)] {
+        let mut ui = Ui::new(cols, rows, false, false);
+        // desktop's grace period is 2m: 1m18s after the power button, 42s are left.
+        ui.keys("x");
+        let t0 = Instant::now();
+        ui.act(Action::VmGraceStarted {
+            name: "desktop".into(),
+            at: t0,
+        });
+        ui.act(Action::VmTick(t0 + Duration::from_millis(78_300)));
+        let screen = ui.screen();
+        assert!(screen.contains("stopping 42s"), "{screen}");
+        assert!(screen.contains("or now with X"), "{screen}");
+        snap(&format!("vm_stopping_{cols}x{rows}"), &screen);
+        ui.keys("<enter>");
+        detail(&mut ui);
+        let screen = ui.screen();
+        assert!(screen.contains("X forces off now"), "{screen}");
+        snap(&format!("vm_stopping_detail_{cols}x{rows}"), &screen);
+        // The next second draws the next number.
+        ui.act(Action::VmTick(t0 + Duration::from_millis(79_300)));
+        assert!(ui.screen().contains("stopping 41s"));
+    }
 }
 
 fn options(root: &std::path::Path) -> ConsoleOptions {

@@ -263,6 +263,146 @@ fn start_pause_resume_stop_delete() {
     lifecycle(&env, "t1");
 }
 
+/// Routes the double was asked, in order (`vm.power-button`, `vm.shutdown`, ...).
+fn routes(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["route"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Stops `name` (extra arguments after it) and says how long it took and what it printed.
+fn timed_stop(env: &Env, name: &str, extra: &[&str]) -> (Duration, String) {
+    let mut args = vec!["vm", "stop", name];
+    args.extend_from_slice(extra);
+    let start = Instant::now();
+    let out = env.run(&args);
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?}:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("Stopped {name}")), "{stdout}");
+    eprintln!("phyllome {args:?} took {took:?}");
+    (took, stderr)
+}
+
+#[test]
+fn a_guest_ignoring_the_power_button_gets_its_stop_timeout_then_vm_shutdown() {
+    let mut env = Env::new();
+    let log = env.run.with_file_name("requests.jsonl");
+    // The guest would take 100 s to act on the power button.
+    env.set("CH_DOUBLE_POWEROFF_MS", "100000");
+    env.set("CH_DOUBLE_REQUEST_LOG", &log.to_string_lossy());
+    env.define("slow", "stop_timeout = \"1s\"");
+    env.ok(&["vm", "start", "slow"]);
+    let pid = env.pid("slow").expect("pidfile");
+
+    let (took, stderr) = timed_stop(&env, "slow", &[]);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(
+        stderr.contains("slow did not power off within 1 s") && stderr.contains("vm.shutdown"),
+        "{stderr}"
+    );
+    let asked = routes(&log);
+    let button = asked.iter().position(|r| r.ends_with("vm.power-button"));
+    let shutdown = asked.iter().rposition(|r| r.ends_with("vm.shutdown"));
+    assert!(
+        matches!((button, shutdown), (Some(b), Some(s)) if b < s),
+        "the power button, then vm.shutdown: {asked:#?}"
+    );
+    assert_eq!(env.state("slow"), "Stopped");
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "VMM {pid} still runs"
+    );
+}
+
+#[test]
+fn timeout_on_the_command_line_overrides_the_definition() {
+    let mut env = Env::new();
+    env.set("CH_DOUBLE_POWEROFF_MS", "100000");
+    // An hour in the definition: only --timeout can make this quick.
+    env.define("patient", "stop_timeout = \"1h\"");
+    env.ok(&["vm", "start", "patient"]);
+    let (took, stderr) = timed_stop(&env, "patient", &["--timeout", "1"]);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(stderr.contains("within 1 s"), "{stderr}");
+    assert_eq!(env.state("patient"), "Stopped");
+
+    // A guest that powers off in time: no fallback, no warning.
+    let mut env = Env::new();
+    env.set("CH_DOUBLE_POWEROFF_MS", "200");
+    env.define("quick", "stop_timeout = \"1h\"");
+    env.ok(&["vm", "start", "quick"]);
+    let (took, stderr) = timed_stop(&env, "quick", &[]);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(!stderr.contains("vm.shutdown"), "{stderr}");
+
+    // 0 would be a force off without --force's question.
+    let out = env.run(&["vm", "stop", "quick", "--timeout", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("use --force"), "{stderr}");
+}
+
+/// The console's X during a countdown: the worker ends the graceful stop's wait instead of
+/// queueing a second stop behind its lock, and that stop reports being cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_during_a_graceful_stop_cuts_its_grace_period_short() {
+    use phyllome::vmm::manager::{ManagerConfig, StopMode, StopOutcome, VmManager};
+    use phyllome::vmm::runtime::RunRoot;
+    use phyllome::vmm::worker::{self, VmRequest, VmUpdate};
+
+    let mut env = Env::new();
+    env.set("CH_DOUBLE_POWEROFF_MS", "100000");
+    env.define("win", "stop_timeout = \"1h\"");
+    env.ok(&["vm", "start", "win"]);
+    // The same supervisor as the CLI above; every test of this file uses it.
+    std::env::set_var("PHYLLOME_SUPERVISOR", "process");
+    let root = RunRoot::resolve(Some(&env.run)).unwrap();
+    let cfg = ManagerConfig::new(Some(env.state.clone()), root, Some(env.ch_bin.clone()));
+    let (tx, mut rx) = worker::spawn(
+        std::sync::Arc::new(VmManager::new(cfg)),
+        Duration::from_millis(100),
+    );
+    let start = Instant::now();
+    let stop = |mode| VmRequest::Stop {
+        name: "win".into(),
+        mode,
+    };
+    tx.send(stop(StopMode::Graceful {
+        timeout: Duration::from_secs(3600),
+    }))
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tx.send(stop(StopMode::Force)).unwrap();
+    let mut done = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    // Every Done within a moment after the first: there must be exactly one.
+    while let Ok(Some(update)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let VmUpdate::Done { action, result, .. } = update {
+            done.push((action, result));
+            if done.len() == 1 {
+                eprintln!("forced after {:?}", start.elapsed());
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while let Some(u) = rx.recv().await {
+                        if let VmUpdate::Done { action, result, .. } = u {
+                            done.push((action, result));
+                        }
+                    }
+                })
+                .await;
+                break;
+            }
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(10), "{done:?}");
+    assert_eq!(done, vec![("stop", Ok(Some(StopOutcome::CutShort)))]);
+    assert_eq!(env.state("win"), "Stopped");
+}
+
 #[test]
 fn list_shows_definitions_states_and_invalid_files() {
     let env = Env::new();

@@ -78,6 +78,12 @@ fn every_bad_field_is_named_with_its_fix() {
         ("[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"\n[platform]\nuuid = \"nope\"", "platform.uuid: \"nope\" is not a UUID"),
         ("[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"\n[platform]\nserial_number = \"a,b\"", "platform.serial_number: use 1 to 64 ASCII characters without ','"),
         ("autostart = 1\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "autostart: expected true or false, found the number 1"),
+        ("stop_timeout = \"x\"\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "stop_timeout: \"x\" is not a duration; write e.g. 90s"),
+        ("stop_timeout = \"90\"\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "stop_timeout: \"90\" is not a duration; write e.g. 90s"),
+        ("stop_timeout = \"0s\"\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "stop_timeout: 0s gives the guest no time; write at least 1s"),
+        ("stop_timeout = \"25h\"\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "stop_timeout: 25h is too long; at most 24h"),
+        ("stop_timeout = -5\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "stop_timeout: expected a duration such as \"90s\", found the number -5"),
+        ("stop_timeout = true\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "stop_timeout: expected a duration such as \"90s\", found true"),
         ("name = \"other\"\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "name: \"other\" differs from the VM's name \"t\""),
         ("colour = \"red\"\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "colour: unknown field; expected one of name,"),
         ("disks = 3\n[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/f\"", "disks: expected a list of tables ([[disks]]), found the number 3"),
@@ -107,6 +113,33 @@ fn all_problems_are_listed_at_once() {
     );
 }
 
+#[test]
+fn stop_timeout_defaults_to_a_minute_and_takes_units_or_seconds() {
+    assert_eq!(load(BASE, "t").unwrap().stop_timeout.secs(), 60);
+    for (value, secs) in [
+        ("\"90s\"", 90),
+        ("\"2m\"", 120),
+        ("\"1m30s\"", 90),
+        ("\"1h\"", 3600),
+        ("\"24h\"", 86_400),
+        ("45", 45),
+        ("\"1s\"", 1),
+    ] {
+        let text = format!("stop_timeout = {value}\n{BASE}");
+        let spec = load(&text, "t").unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(spec.stop_timeout.secs(), secs, "{value}");
+    }
+}
+
+#[test]
+fn stop_timeout_is_not_part_of_the_vm_config() {
+    let spec = load(&format!("stop_timeout = \"5m\"\n{BASE}"), "t").unwrap();
+    let config = to_vm_config(&spec, &rt());
+    assert!(!config.to_string().contains("stop_timeout"), "{config:#}");
+    assert!(!to_cli_args(&spec, &rt()).join(" ").contains("stop"));
+    openapi::validate("VmConfig", &config).expect("valid VmConfig");
+}
+
 proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
@@ -127,11 +160,18 @@ proptest! {
         let text = format!("[memory]\nsize = {size:?}\n[boot]\nfirmware = \"/f\"\n");
         let _ = load(&text, "t");
     }
+
+    #[test]
+    fn arbitrary_duration_strings_never_panic(d in "[0-9hms .-]{0,24}|\\PC{0,20}") {
+        let text = format!("stop_timeout = {d:?}\n{BASE}");
+        let _ = load(&text, "t");
+    }
 }
 
 fn full_spec() -> VmSpec {
     let text = r#"
 autostart = true
+stop_timeout = "3m"
 serial = "socket"
 console = "file"
 [cpus]
@@ -257,7 +297,9 @@ fn round_trip_through_vm_config() {
     // The console file and serial socket are the supervisor's: they come back as defaults.
     let back = vm::from_vm_config(&to_vm_config(&spec, &rt()), "t").expect("import");
     spec.console = vm::spec::ConsoleMode::File(Some("/run/phyllome/vms/t/console.log".into()));
-    spec.autostart = false; // not a Cloud Hypervisor notion
+    // Not Cloud Hypervisor notions.
+    spec.autostart = false;
+    spec.stop_timeout = vm::StopTimeout::DEFAULT;
     assert_eq!(back.spec, spec);
     assert!(
         back.warnings.iter().any(|w| w.field == "serial.socket"),

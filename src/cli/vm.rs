@@ -18,15 +18,16 @@ pub enum VmCommand {
     Edit { name: String },
     /// Start a VM (its VMM outlives the console)
     Start { name: String },
-    /// Stop a VM: ACPI power button, then a hard stop after the timeout
+    /// Stop a VM: ACPI power button, then vm.shutdown when its grace period runs out
     Stop {
         name: String,
         /// Pull the plug at once
         #[arg(long)]
         force: bool,
-        /// Seconds to wait for the guest to power off
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        /// Seconds the guest gets to power off (1 to 86400; default: the VM's stop_timeout,
+        /// 60 unless its definition says otherwise)
+        #[arg(long, value_name = "SECONDS", conflicts_with = "force", value_parser = grace_secs)]
+        timeout: Option<u64>,
         #[command(flatten)]
         confirm: Confirm,
     },
@@ -84,6 +85,17 @@ pub enum VmCommand {
         #[command(flatten)]
         confirm: Confirm,
     },
+}
+
+/// `--timeout`: a grace period of 0 would be a force off without `--force`'s question.
+fn grace_secs(s: &str) -> Result<u64, String> {
+    let max = crate::vm::StopTimeout::MAX.secs();
+    match s.parse::<u64>() {
+        Ok(0) => Err("0 would force the VM off at once; use --force for that".into()),
+        Ok(n) if n <= max => Ok(n),
+        Ok(_) => Err(format!("at most {max} seconds (24h)")),
+        Err(_) => Err(format!("{s:?} is not a number of seconds; write e.g. 90")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

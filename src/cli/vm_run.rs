@@ -9,7 +9,9 @@ use color_eyre::eyre::{eyre, WrapErr};
 
 use super::vm::Confirm;
 use super::{CliError, GlobalArgs};
-use crate::vmm::manager::{ManagerConfig, ManagerError, StopMode, VmManager, VmStatus};
+use crate::vmm::manager::{
+    ManagerConfig, ManagerError, StopMode, StopOutcome, VmManager, VmStatus,
+};
 use crate::vmm::runtime::RunRoot;
 
 /// Seconds one API call may take (default 5); for slow hosts and for tests.
@@ -172,20 +174,39 @@ pub fn stop(
     global: &GlobalArgs,
     name: &str,
     force: bool,
-    timeout_secs: u64,
+    timeout_secs: Option<u64>,
     confirm: &Confirm,
 ) -> color_eyre::Result<()> {
     let mode = if force {
         confirm.ask(&format!("Force off VM {name} (like pulling the plug)"))?;
         StopMode::Force
     } else {
-        StopMode::Graceful {
-            timeout: Duration::from_secs(timeout_secs),
-        }
+        let timeout = match timeout_secs {
+            Some(secs) => Duration::from_secs(secs),
+            None => grace_period(global, name),
+        };
+        StopMode::Graceful { timeout }
     };
     let m = manager(global)?;
-    block_on(m.stop(name, mode))?;
+    let outcome = block_on(m.stop(name, mode))?;
+    if let (StopOutcome::TimedOut, StopMode::Graceful { timeout }) = (outcome, mode) {
+        eprintln!(
+            "warning: {name} did not power off within {} s of the power button; \
+             forced off with vm.shutdown",
+            timeout.as_secs()
+        );
+    }
     out(&format!("Stopped {name}\n"))
+}
+
+/// The VM's own `stop_timeout`; the default when its definition is gone or broken (a VMM
+/// can outlive its definition, and stopping it must still work).
+fn grace_period(global: &GlobalArgs, name: &str) -> Duration {
+    crate::vmm::defs::Defs::open(global.state_dir.as_deref())
+        .and_then(|d| d.get(name))
+        .map(|spec| spec.stop_timeout)
+        .unwrap_or_default()
+        .duration()
 }
 
 pub fn reboot(global: &GlobalArgs, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::host::Inventory;
+use crate::vmm::manager::StopOutcome;
 use crate::vmm::worker::ActionError;
 
 use super::vms::{Detail, EditLoaded, VmRow};
@@ -87,9 +88,10 @@ pub enum Action {
     #[serde(skip)]
     FilterAccept,
 
-    /// Every ~2 s: refresh the VM list in the background (no redraw unless it changed).
+    /// Every second, with the time: graceful stops count down; every other one refreshes the
+    /// VM list in the background (no redraw unless something shown changed).
     #[serde(skip)]
-    VmTick,
+    VmTick(std::time::Instant),
     #[serde(skip)]
     VmsLoaded(Result<Vec<VmRow>, ActionError>),
     /// A VM action finished; `op` is the worker's label (`start`, `stop`, ...).
@@ -97,7 +99,14 @@ pub enum Action {
     VmDone {
         op: String,
         name: String,
-        result: Result<(), ActionError>,
+        /// A stop says how it ended.
+        result: Result<Option<StopOutcome>, ActionError>,
+    },
+    /// A graceful stop went to the worker at `at`: its grace period counts from there.
+    #[serde(skip)]
+    VmGraceStarted {
+        name: String,
+        at: std::time::Instant,
     },
     #[serde(skip)]
     VmDetailLoaded(Box<Detail>),

@@ -31,8 +31,8 @@ use super::vm_runtime::{VmBackend, VmPaths};
 const FRAME: Duration = Duration::from_millis(16);
 /// How often to look at the terminal size: a serial line never signals a resize.
 const SIZE_POLL: Duration = Duration::from_secs(1);
-/// How often the VM list is refreshed while it is on screen.
-const VM_TICK: Duration = Duration::from_secs(2);
+/// The VM screens' clock: countdowns of graceful stops (the list refreshes every other tick).
+const VM_TICK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ConsoleOptions {
@@ -163,7 +163,7 @@ where
             },
             Some(action) = rx.recv() => Some(action),
             _ = size_poll.tick() => resized(terminal, &state)?,
-            _ = vm_tick.tick() => Some(Action::VmTick),
+            at = vm_tick.tick() => Some(Action::VmTick(at.into_std())),
             _ = tokio::time::sleep_until(due), if dirty => None,
         };
         let Some(action) = action else { continue };

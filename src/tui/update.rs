@@ -70,7 +70,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             out
         }
         Action::Redraw => vec![Effect::Redraw, Effect::QueryTerminalSize],
-        Action::VmTick => vms::tick(state),
+        Action::VmTick(now) => vms::tick(state, now),
+        Action::VmGraceStarted { name, at } => vms::grace_started(state, &name, at),
         Action::VmsLoaded(result) => vms::loaded(state, result),
         Action::VmDone { op, name, result } => vms::done(state, &op, name, result),
         Action::VmDetailLoaded(detail) => vms::detail_loaded(state, *detail),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::vm::{SaveMode, Store, StoreError};
-use crate::vmm::manager::{ManagerConfig, RunState, VmManager};
+use crate::vmm::manager::{ManagerConfig, RunState, StopMode, VmManager};
 use crate::vmm::runtime::RunRoot;
 use crate::vmm::worker::{self, ActionError, VmRequest, VmUpdate};
 
@@ -126,6 +126,16 @@ impl VmBackend {
     pub fn request(&self, req: VmRequest) {
         match &self.requests {
             Some(r) => {
+                if let VmRequest::Stop {
+                    name,
+                    mode: StopMode::Graceful { .. },
+                } = &req
+                {
+                    self.send(Action::VmGraceStarted {
+                        name: name.clone(),
+                        at: std::time::Instant::now(),
+                    });
+                }
                 let _ = r.send(req);
             }
             None => {

@@ -4,6 +4,7 @@
 
 use toml_edit::{value, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
+use super::grace::StopTimeout;
 use super::spec::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,9 @@ pub fn to_document(spec: &VmSpec) -> DocumentMut {
     doc["name"] = value(spec.name.as_str());
     if spec.autostart {
         doc["autostart"] = value(true);
+    }
+    if spec.stop_timeout != StopTimeout::DEFAULT {
+        doc["stop_timeout"] = value(spec.stop_timeout.to_string());
     }
     if spec.serial != SerialMode::default() {
         doc["serial"] = value(spec.serial.to_string());

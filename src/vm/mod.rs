@@ -17,6 +17,7 @@ pub mod atomic;
 pub mod bytesize;
 pub mod chconfig;
 pub mod doc;
+pub mod grace;
 pub mod history;
 pub mod import;
 pub mod parse;
@@ -27,6 +28,7 @@ pub mod validate;
 
 pub use bytesize::ByteSize;
 pub use chconfig::{macvtap_nets, to_cli_args, to_vm_config, RuntimePaths};
+pub use grace::StopTimeout;
 pub use history::Version;
 pub use import::{from_vm_config, Imported};
 pub use problem::{Problem, Problems, Severity};

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use toml::{Table, Value};
 
 use super::bytesize::ByteSize;
+use super::grace::StopTimeout;
 use super::problem::{Problem, Problems};
 use super::spec::*;
 use crate::host::PciAddress;
@@ -47,6 +48,7 @@ struct Reader {
 const TOP: &[&str] = &[
     "name",
     "autostart",
+    "stop_timeout",
     "serial",
     "console",
     "cpus",
@@ -77,6 +79,9 @@ impl Reader {
             }
         }
         spec.autostart = self.boolean(t, "", "autostart").unwrap_or(false);
+        if let Some(d) = self.duration(t, "", "stop_timeout") {
+            spec.stop_timeout = d;
+        }
         if let Some(s) = self.string(t, "", "serial") {
             spec.serial = self.serial(&s);
         }
@@ -403,6 +408,28 @@ impl Reader {
                 self.err(
                     &join(at, key),
                     format!("{n} is out of range; write 0 to {max}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration as a string (`"90s"`, `"2m"`) or a whole number of seconds.
+    fn duration(&mut self, t: &Table, at: &str, key: &str) -> Option<StopTimeout> {
+        let field = join(at, key);
+        match t.get(key)? {
+            Value::String(s) => match StopTimeout::from_str(s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.err(&field, e.to_string());
+                    None
+                }
+            },
+            Value::Integer(n) if *n >= 0 => Some(StopTimeout(*n as u64)),
+            v => {
+                self.err(
+                    &field,
+                    format!("expected a duration such as \"90s\", found {}", kind(v)),
                 );
                 None
             }

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::bytesize::ByteSize;
+use super::grace::StopTimeout;
 use crate::host::PciAddress;
 
 /// The commented example definition, as shipped in `config/vm-example.toml`.
@@ -26,6 +27,8 @@ pub struct VmSpec {
     pub vfio: Vec<Vfio>,
     pub platform: Platform,
     pub autostart: bool,
+    /// How long the guest gets to act on the ACPI power button before `vm.shutdown`.
+    pub stop_timeout: StopTimeout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -222,6 +225,7 @@ impl VmSpec {
             vfio: Vec::new(),
             platform: Platform::default(),
             autostart: false,
+            stop_timeout: StopTimeout::DEFAULT,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::bytesize::{ByteSize, MIB};
+use super::grace::StopTimeout;
 use super::problem::{Problem, Problems};
 use super::spec::*;
 use crate::host::SysRoot;
@@ -41,6 +42,18 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
     let mut err = |field: &str, msg: String| p.push(Problem::error(field, msg));
     if let Err(e) = check_name(&spec.name) {
         err("name", e);
+    }
+    let grace = spec.stop_timeout;
+    if grace.secs() == 0 {
+        err(
+            "stop_timeout",
+            "0s gives the guest no time; write at least 1s (vm stop --force stops at once)".into(),
+        );
+    } else if grace > StopTimeout::MAX {
+        err(
+            "stop_timeout",
+            format!("{grace} is too long; at most {}", StopTimeout::MAX),
+        );
     }
     let c = &spec.cpus;
     if c.boot == 0 {

@@ -76,6 +76,7 @@ pub struct Summary {
     pub memory_bytes: u64,
     pub devices: Vec<String>,
     pub autostart: bool,
+    pub stop_timeout: crate::vm::StopTimeout,
 }
 
 pub fn summary(spec: &Spec) -> Summary {
@@ -95,6 +96,7 @@ pub fn summary(spec: &Spec) -> Summary {
         memory_bytes: spec.memory.size.bytes(),
         devices,
         autostart: spec.autostart,
+        stop_timeout: spec.stop_timeout,
     }
 }
 

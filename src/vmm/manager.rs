@@ -2,7 +2,9 @@
 //! the CLI alike. Every method is async, bounded by timeouts, and safe to call from several
 //! processes at once: the per-VM lock plus a ping decide who starts a VM.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -199,6 +201,8 @@ pub struct VmStatus {
     /// False for a VMM found running whose definition is gone.
     pub defined: bool,
     pub autostart: bool,
+    /// The definition's grace period after the power button (`stop_timeout`).
+    pub stop_timeout_secs: Option<u64>,
     pub vcpus: Option<u32>,
     pub memory_bytes: Option<u64>,
     /// Seconds since `vm.boot` returned.
@@ -210,6 +214,13 @@ pub struct VmStatus {
     /// `vm.info` as the VMM returned it, when asked for detail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<serde_json::Value>,
+}
+
+/// How a wait for the guest to power off ended.
+enum Waited {
+    Off,
+    TimedOut,
+    CutShort,
 }
 
 /// What asking one runtime directory found.
@@ -253,10 +264,49 @@ pub enum StopMode {
     Force,
 }
 
+/// How a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopOutcome {
+    /// The guest powered off after the power button.
+    PoweredOff,
+    /// The guest let its grace period run out: `vm.shutdown`.
+    TimedOut,
+    /// [`VmManager::cut_short`] ended the grace period: `vm.shutdown`.
+    CutShort,
+    /// `StopMode::Force`.
+    Forced,
+    /// No guest was running (the VMM held no VM, or was unresponsive): the VMM was stopped.
+    VmmOnly,
+}
+
+/// Graceful stops waiting in this process, by VM, for [`VmManager::cut_short`].
+type Waiting = Mutex<BTreeMap<String, Arc<tokio::sync::Notify>>>;
+
 #[derive(Debug)]
 pub struct VmManager {
     cfg: ManagerConfig,
     supervisor: tokio::sync::OnceCell<Supervisor>,
+    waiting: Waiting,
+}
+
+/// Unregisters a graceful stop from [`VmManager::cut_short`] when the stop ends, however.
+struct WaitingGuard<'a> {
+    waiting: &'a Waiting,
+    name: String,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.waiting.lock() {
+            if w.get(&self.name)
+                .is_some_and(|n| Arc::ptr_eq(n, &self.notify))
+            {
+                w.remove(&self.name);
+            }
+        }
+    }
 }
 
 impl VmManager {
@@ -264,6 +314,7 @@ impl VmManager {
         Self {
             cfg,
             supervisor: tokio::sync::OnceCell::new(),
+            waiting: Mutex::default(),
         }
     }
 
@@ -361,6 +412,7 @@ impl VmManager {
         detail: bool,
     ) -> VmStatus {
         let summary = spec.as_ref().ok().map(defs::summary);
+        let stop_timeout = summary.as_ref().map(|s| s.stop_timeout.secs());
         let (vcpus, memory, devices, autostart) = match summary {
             Some(s) => (Some(s.vcpus), Some(s.memory_bytes), s.devices, s.autostart),
             None => (None, None, Vec::new(), false),
@@ -388,6 +440,7 @@ impl VmManager {
             state: probe.state,
             defined: spec.is_ok() || error.as_deref() != Some("no definition"),
             autostart,
+            stop_timeout_secs: stop_timeout,
             vcpus,
             memory_bytes: memory,
             uptime_secs: uptime,
@@ -594,9 +647,41 @@ impl VmManager {
         Ok(())
     }
 
+    /// Ends the grace period of a graceful stop of `name` running in this process: it goes on
+    /// to `vm.shutdown` at once. False when there is none (nothing was done).
+    pub fn cut_short(&self, name: &str) -> bool {
+        let Ok(w) = self.waiting.lock() else {
+            return false;
+        };
+        match w.get(name) {
+            // A stored permit: works even before the stop starts waiting.
+            Some(n) => {
+                n.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn register_waiting(&self, name: &str) -> Option<WaitingGuard<'_>> {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let mut w = self.waiting.lock().ok()?;
+        w.insert(name.to_string(), notify.clone());
+        Some(WaitingGuard {
+            waiting: &self.waiting,
+            name: name.to_string(),
+            notify,
+        })
+    }
+
     /// Stops a VM and its VMM. Graceful: the ACPI power button, waiting (events and
     /// `vm.info`) up to the timeout for the guest to power off, then `vm.shutdown`.
-    pub async fn stop(&self, name: &str, mode: StopMode) -> Result<()> {
+    pub async fn stop(&self, name: &str, mode: StopMode) -> Result<StopOutcome> {
+        // Registered before the lock, so a force asked for meanwhile is not lost.
+        let cut = match mode {
+            StopMode::Graceful { .. } => self.register_waiting(name),
+            StopMode::Force => None,
+        };
         let rt = self.cfg.run_root.vm(name)?;
         let wait = match mode {
             StopMode::Graceful { timeout } => timeout + self.cfg.api_timeout * 2,
@@ -609,6 +694,7 @@ impl VmManager {
         if lost && self.find_vmm(&rt).is_empty() {
             return Err(ManagerError::NotRunning(name.to_string()));
         }
+        let mut outcome = StopOutcome::Forced;
         if lost || (probe.timed_out() && mode == StopMode::Force) {
             // Nothing to ask, or its API is stuck: asking only adds timeouts before the kill.
             self.kill_vmm(&rt, Duration::ZERO).await?;
@@ -617,16 +703,20 @@ impl VmManager {
             let err = Self::vmm_err(name);
             match mode {
                 StopMode::Graceful { timeout } => {
+                    outcome = StopOutcome::VmmOnly;
                     if matches!(probe.state, RunState::Running | RunState::Paused) {
                         if probe.state == RunState::Paused {
                             client.resume().await.map_err(&err)?;
                         }
                         client.power_button().await.map_err(&err)?;
-                        if !self.wait_shutdown(&rt, &client, timeout).await {
-                            tracing::info!(
-                                vm = name,
-                                "guest ignored the power button: vm.shutdown"
-                            );
+                        let cut = cut.as_ref().map(|g| &*g.notify);
+                        outcome = match self.wait_shutdown(&rt, &client, timeout, cut).await {
+                            Waited::Off => StopOutcome::PoweredOff,
+                            Waited::TimedOut => StopOutcome::TimedOut,
+                            Waited::CutShort => StopOutcome::CutShort,
+                        };
+                        if outcome != StopOutcome::PoweredOff {
+                            tracing::info!(vm = name, ?outcome, "grace period over: vm.shutdown");
                             client.shutdown().await.map_err(&err)?;
                         }
                     }
@@ -640,11 +730,17 @@ impl VmManager {
             self.teardown(&rt, Duration::from_secs(5)).await?;
         }
         supervisor::release_devices(&self.cfg.device_host(), &rt).await?;
-        Ok(())
+        Ok(outcome)
     }
 
-    /// True once the events or `vm.info` say Shutdown (or the VMM is gone).
-    async fn wait_shutdown(&self, rt: &VmRuntime, client: &ChClient, timeout: Duration) -> bool {
+    /// Off once the events or `vm.info` say Shutdown (or the VMM is gone).
+    async fn wait_shutdown(
+        &self,
+        rt: &VmRuntime,
+        client: &ChClient,
+        timeout: Duration,
+        cut: Option<&tokio::sync::Notify>,
+    ) -> Waited {
         let mut tail = EventTail::new(&rt.event_log);
         let _ = tail.poll(); // history before the button press
         let deadline = tokio::time::Instant::now() + timeout;
@@ -657,21 +753,27 @@ impl VmManager {
                     Some(StateHint::Shutdown | StateHint::Stopped)
                 )
             }) {
-                return true;
+                return Waited::Off;
             }
             // vm.info every half second as well: events can be lost if the file is replaced.
             if ticks.is_multiple_of(5) {
                 match client.info().await {
-                    Ok(info) if info.state == VmState::Shutdown => return true,
-                    Err(VmmError::Connect { .. }) => return true,
+                    Ok(info) if info.state == VmState::Shutdown => return Waited::Off,
+                    Err(VmmError::Connect { .. }) => return Waited::Off,
                     _ => {}
                 }
             }
             ticks += 1;
             if tokio::time::Instant::now() >= deadline {
-                return false;
+                return Waited::TimedOut;
             }
-            tokio::time::sleep(step).await;
+            match cut {
+                Some(cut) => tokio::select! {
+                    () = tokio::time::sleep(step) => {}
+                    () = cut.notified() => return Waited::CutShort,
+                },
+                None => tokio::time::sleep(step).await,
+            }
         }
     }
 

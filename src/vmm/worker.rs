@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 use super::events::VmEvent;
-use super::manager::{ManagerError, StopMode, VmManager, VmStatus};
+use super::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VmRequest {
@@ -58,7 +58,8 @@ pub enum VmUpdate {
     Done {
         action: &'static str,
         name: String,
-        result: Result<(), ActionError>,
+        /// A stop says how it ended; other actions have nothing to add.
+        result: Result<Option<StopOutcome>, ActionError>,
     },
     /// From a VM's event monitor, as it happens.
     Event {
@@ -134,6 +135,17 @@ pub fn spawn(
                 refresh.notify_one();
                 continue;
             }
+            if let VmRequest::Stop {
+                name,
+                mode: StopMode::Force,
+            } = &req
+            {
+                // A graceful stop under way holds the VM's lock: end its grace period instead
+                // of queueing behind it; its result is this request's.
+                if manager.cut_short(name) {
+                    continue;
+                }
+            }
             let (manager, up_tx, refresh) = (manager.clone(), up_tx.clone(), refresh.clone());
             tokio::spawn(async move {
                 let (action, name) = req.label();
@@ -151,15 +163,15 @@ pub fn spawn(
     (req_tx, up_rx)
 }
 
-async fn run(m: &VmManager, req: VmRequest) -> Result<(), ManagerError> {
+async fn run(m: &VmManager, req: VmRequest) -> Result<Option<StopOutcome>, ManagerError> {
     match req {
-        VmRequest::Refresh => Ok(()),
-        VmRequest::Start(n) => m.start(&n).await.map(|_| ()),
-        VmRequest::Stop { name, mode } => m.stop(&name, mode).await,
-        VmRequest::Reboot(n) => m.reboot(&n).await,
-        VmRequest::Pause(n) => m.pause(&n).await,
-        VmRequest::Resume(n) => m.resume(&n).await,
-        VmRequest::Delete(n) => m.delete(&n).await,
+        VmRequest::Refresh => Ok(None),
+        VmRequest::Start(n) => m.start(&n).await.map(|_| None),
+        VmRequest::Stop { name, mode } => m.stop(&name, mode).await.map(Some),
+        VmRequest::Reboot(n) => m.reboot(&n).await.map(|()| None),
+        VmRequest::Pause(n) => m.pause(&n).await.map(|()| None),
+        VmRequest::Resume(n) => m.resume(&n).await.map(|()| None),
+        VmRequest::Delete(n) => m.delete(&n).await.map(|()| None),
     }
 }
 

@@ -1,20 +1,23 @@
 //! The VM screens' part of `update`: list refreshes, selection, detail, actions with their
 //! confirmations, results and the error popup.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use phyllome_widgets::ConfirmMode;
 
-use crate::vmm::manager::{RunState, StopMode};
+use crate::vm::StopTimeout;
+use crate::vmm::manager::{RunState, StopMode, StopOutcome};
 use crate::vmm::worker::{ActionError, VmRequest};
 
 use super::super::action::Action;
 use super::super::state::{State, View};
-use super::super::vms::{Confirm, ConfirmKind, Detail, ErrorPopup, Form, VmOp, VmRow};
+use super::super::vms::{
+    countdown, Confirm, ConfirmKind, Detail, ErrorPopup, Form, Grace, VmOp, VmRow,
+};
 use super::Effect;
 
-/// How long the guest gets to power off after the ACPI button before `vm.shutdown`.
-pub const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The list refreshes on every this many clock ticks (one a second).
+const REFRESH_EVERY: u64 = 2;
 
 /// Whether the VM screens are on: the list, or a detail opened from it.
 pub fn on_vm_screen(state: &State) -> bool {
@@ -37,14 +40,33 @@ pub fn refresh(state: &mut State) -> Vec<Effect> {
     out
 }
 
-pub fn tick(state: &mut State) -> Vec<Effect> {
-    let mut out = if on_vm_screen(state) {
+pub fn tick(state: &mut State, now: Instant) -> Vec<Effect> {
+    let tick = state.vms.ticks;
+    state.vms.ticks = tick.wrapping_add(1);
+    let mut out = if on_vm_screen(state) && tick.is_multiple_of(REFRESH_EVERY) {
         refresh(state)
     } else {
         Vec::new()
     };
-    out.push(Effect::NoRedraw);
+    // Drawn only when a countdown on screen reads differently (serial lines pay per frame).
+    let mut changed = false;
+    for g in state.vms.grace.values_mut() {
+        let left = g.left_at(now);
+        changed |= countdown(left) != countdown(g.left);
+        g.left = left;
+    }
+    if !(changed && on_vm_screen(state)) {
+        out.push(Effect::NoRedraw);
+    }
     out
+}
+
+/// The worker has the stop: the countdown starts.
+pub fn grace_started(state: &mut State, name: &str, at: Instant) -> Vec<Effect> {
+    if let Some(g) = state.vms.grace.get_mut(name) {
+        g.started = Some(at);
+    }
+    vec![Effect::NoRedraw]
 }
 
 pub fn loaded(state: &mut State, result: Result<Vec<VmRow>, ActionError>) -> Vec<Effect> {
@@ -103,14 +125,29 @@ pub fn done(
     state: &mut State,
     op: &str,
     name: String,
-    result: Result<(), ActionError>,
+    result: Result<Option<StopOutcome>, ActionError>,
 ) -> Vec<Effect> {
     let vms = &mut state.vms;
     let pending = vms.pending.remove(&name);
+    let grace = vms.grace.remove(&name);
     let verb = pending.map_or(op.to_string(), |p| p.verb().to_string());
     match result {
-        Ok(()) => {
-            let text = format!("{verb}: done");
+        Ok(outcome) => {
+            let text = match (outcome, grace) {
+                (Some(StopOutcome::PoweredOff), _) => {
+                    format!("{verb}: done (the guest powered off)")
+                }
+                (Some(StopOutcome::TimedOut), g) => {
+                    let period = g.map_or(String::new(), |g| {
+                        format!(" in {}", StopTimeout(g.period.as_secs()))
+                    });
+                    format!("{verb}: the guest did not power off{period}; forced off (vm.shutdown)")
+                }
+                (Some(StopOutcome::CutShort), _) => {
+                    format!("{verb}: done, during the grace period (vm.shutdown)")
+                }
+                _ => format!("{verb}: done"),
+            };
             vms.message = Some(format!("{name}: {text}"));
             vms.results.insert(name.clone(), text);
             if pending == Some(VmOp::Delete) && vms.detail_of.as_deref() == Some(name.as_str()) {
@@ -201,9 +238,13 @@ fn request(state: &mut State, op: VmOp) -> Vec<Effect> {
         return Vec::new();
     };
     let name = row.name.clone();
-    if let Some(p) = state.vms.pending.get(&name) {
-        state.vms.message = Some(format!("{name}: {} wait for it to finish", p.progress()));
-        return Vec::new();
+    if let Some(&p) = state.vms.pending.get(&name) {
+        // A guest taking its time to power off can be forced at once: that is what X is for.
+        let forcing_a_stop = p == VmOp::Stop && op == VmOp::ForceOff;
+        if !forcing_a_stop {
+            state.vms.message = Some(format!("{name}: {} wait for it to finish", p.progress()));
+            return Vec::new();
+        }
     }
     let refusal = match op {
         VmOp::Start if row.error.is_some() && row.state == RunState::Stopped => {
@@ -274,16 +315,33 @@ fn send(state: &mut State, op: VmOp, name: String) -> Vec<Effect> {
     state.vms.message = Some(format!("{name}: {}", op.progress()));
     let req = match op {
         VmOp::Start => VmRequest::Start(name),
-        VmOp::Stop => VmRequest::Stop {
-            name,
-            mode: StopMode::Graceful {
-                timeout: GRACEFUL_TIMEOUT,
-            },
-        },
-        VmOp::ForceOff => VmRequest::Stop {
-            name,
-            mode: StopMode::Force,
-        },
+        VmOp::Stop => {
+            let secs = state
+                .vms
+                .rows
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.stop_timeout_secs)
+                .unwrap_or(StopTimeout::DEFAULT.secs());
+            let timeout = Duration::from_secs(secs);
+            state.vms.grace.insert(name.clone(), Grace::new(timeout));
+            state.vms.message = Some(format!(
+                "{name}: power button pressed; forced off in {}, or now with X",
+                StopTimeout(secs)
+            ));
+            VmRequest::Stop {
+                name,
+                mode: StopMode::Graceful { timeout },
+            }
+        }
+        VmOp::ForceOff => {
+            // A countdown under way ends here; the worker cuts that stop's grace period short.
+            state.vms.grace.remove(&name);
+            VmRequest::Stop {
+                name,
+                mode: StopMode::Force,
+            }
+        }
         VmOp::Reboot => VmRequest::Reboot(name),
         VmOp::Pause => VmRequest::Pause(name),
         VmOp::Resume => VmRequest::Resume(name),

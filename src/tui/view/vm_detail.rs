@@ -7,7 +7,7 @@ use ratatui::Frame;
 use crate::vm::spec::{DiskFormat, NetKind, VmSpec};
 
 use super::super::state::State;
-use super::super::vms::uptime;
+use super::super::vms::{countdown, uptime};
 use super::common::{field, human_size, scrolled, wrapped, yes_no};
 use super::vms::state_style;
 
@@ -48,11 +48,32 @@ pub fn lines(state: &State, width: usize) -> Vec<Line<'static>> {
         _ => row.map(|r| r.state),
     };
     let state_spans = match (vms.pending.get(name), run_state) {
-        (Some(op), _) => vec![Span::styled(op.progress(), p.warn)],
+        (Some(&op), _) => vec![Span::styled(vms.progress(name, op), p.warn)],
         (None, Some(s)) => vec![Span::styled(s.as_str(), state_style(s, t))],
         (None, None) => text("unknown"),
     };
     out.push(field("state", W, state_spans, t));
+    if let Some(g) = vms.grace.get(name) {
+        let text = if g.left > 0 {
+            format!(
+                "vm.shutdown in {} if still running; X forces off now",
+                countdown(g.left)
+            )
+        } else {
+            "over: forcing off with vm.shutdown".to_string()
+        };
+        let mut lines = wrapped(&text, W + 2, width, p.warn).into_iter();
+        if let Some(first) = lines.next() {
+            // Its first span is the indent, which the label takes the place of.
+            out.push(field(
+                "grace period",
+                W,
+                first.spans.into_iter().skip(1).collect(),
+                t,
+            ));
+        }
+        out.extend(lines);
+    }
     let up = match live {
         Some(Ok(i)) => i.uptime_secs,
         _ => row.and_then(|r| r.uptime_secs),
@@ -184,4 +205,10 @@ fn definition(state: &State, s: &VmSpec, out: &mut Vec<Line<'static>>) {
         t,
     ));
     out.push(field("autostart", W, text(yes_no(s.autostart)), t));
+    out.push(field(
+        "stop timeout",
+        W,
+        text(s.stop_timeout.to_string()),
+        t,
+    ));
 }

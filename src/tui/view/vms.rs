@@ -121,7 +121,7 @@ fn row_line(state: &State, r: &VmRow, selected: bool, name_w: usize, w: usize) -
         spans.push(Span::styled(fit(&first, rest, g.ellipsis), p.bad));
     } else {
         let (word, style) = match pending {
-            Some(op) => (op.progress().to_string(), p.warn),
+            Some(&op) => (state.vms.progress(&r.name, op), p.warn),
             None => (r.state.as_str().to_string(), state_style(r.state, t)),
         };
         spans.push(Span::styled(format!("{word:<STATE_W$} "), style));

@@ -5,6 +5,7 @@ pub mod edit;
 pub mod form;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use phyllome_widgets::ConfirmMode;
 
@@ -22,6 +23,8 @@ pub struct VmRow {
     /// False for a VMM still running whose definition is gone.
     pub defined: bool,
     pub autostart: bool,
+    /// The definition's grace period after the power button, when it could be read.
+    pub stop_timeout_secs: Option<u64>,
     pub vcpus: Option<u32>,
     pub memory_bytes: Option<u64>,
     pub uptime_secs: Option<u64>,
@@ -40,6 +43,7 @@ impl From<&VmStatus> for VmRow {
             state: s.state,
             defined: s.defined,
             autostart: s.autostart,
+            stop_timeout_secs: s.stop_timeout_secs,
             vcpus: s.vcpus,
             memory_bytes: s.memory_bytes,
             uptime_secs: s.uptime_secs,
@@ -97,6 +101,49 @@ impl VmOp {
     /// The name must be typed, not just a yes: these cannot be taken back.
     pub fn typed(self) -> bool {
         matches!(self, VmOp::ForceOff | VmOp::Delete)
+    }
+}
+
+/// A graceful stop under way: the guest has until the end of its grace period to power off,
+/// then the manager uses `vm.shutdown`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grace {
+    pub period: Duration,
+    /// When the request went out; `None` until the runtime says (the full period shows).
+    pub started: Option<Instant>,
+    /// Whole seconds left, as last shown.
+    pub left: u64,
+}
+
+impl Grace {
+    pub fn new(period: Duration) -> Self {
+        Grace {
+            period,
+            started: None,
+            left: period.as_secs(),
+        }
+    }
+
+    /// Whole seconds left at `now`, rounded up: it shows 0 only once the period is over.
+    pub fn left_at(&self, now: Instant) -> u64 {
+        let Some(started) = self.started else {
+            return self.period.as_secs();
+        };
+        let left = (started + self.period).saturating_duration_since(now);
+        left.as_secs() + u64::from(left.subsec_nanos() > 0)
+    }
+}
+
+/// `42s`, `1m05s`, `1h05m`: a countdown that changes once a second below an hour (once a
+/// minute above, so a long grace period costs a serial line little).
+pub fn countdown(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
     }
 }
 
@@ -163,6 +210,10 @@ pub struct VmsState {
     pub selected: usize,
     /// Actions under way, by VM.
     pub pending: BTreeMap<String, VmOp>,
+    /// Graceful stops in their grace period, by VM.
+    pub grace: BTreeMap<String, Grace>,
+    /// Clock ticks seen (the list refreshes on every other one).
+    pub ticks: u64,
     /// The last action's outcome, by VM, as shown in the detail view.
     pub results: BTreeMap<String, String>,
     /// One line under the list: refusals, outcomes.
@@ -193,6 +244,15 @@ impl VmsState {
     pub fn selected_row(&self, filter: &str) -> Option<&VmRow> {
         self.visible(filter).get(self.selected).copied()
     }
+
+    /// The word for VM `name`'s action under way: a graceful stop shows its countdown.
+    pub fn progress(&self, name: &str, op: VmOp) -> String {
+        match (op, self.grace.get(name)) {
+            (VmOp::Stop, Some(g)) if g.left > 0 => format!("stopping {}", countdown(g.left)),
+            (VmOp::Stop, Some(_)) => "forcing off...".into(),
+            _ => op.progress().into(),
+        }
+    }
 }
 
 /// `3d04h`, `2h05m`, `7m`: minutes at most, so a serial line repaints the column once a
@@ -211,6 +271,27 @@ pub fn uptime(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countdowns_read_short_and_round_up() {
+        assert_eq!(countdown(42), "42s");
+        assert_eq!(countdown(65), "1m05s");
+        assert_eq!(countdown(3900), "1h05m");
+        assert_eq!(countdown(0), "0s");
+        let t0 = Instant::now();
+        let mut g = Grace::new(Duration::from_secs(60));
+        assert_eq!(
+            g.left_at(t0 + Duration::from_secs(30)),
+            60,
+            "not started yet"
+        );
+        g.started = Some(t0);
+        assert_eq!(g.left_at(t0), 60);
+        assert_eq!(g.left_at(t0 + Duration::from_millis(100)), 60);
+        assert_eq!(g.left_at(t0 + Duration::from_millis(18_500)), 42);
+        assert_eq!(g.left_at(t0 + Duration::from_secs(60)), 0);
+        assert_eq!(g.left_at(t0 + Duration::from_secs(99)), 0);
+    }
 
     #[test]
     fn uptime_reads_short() {

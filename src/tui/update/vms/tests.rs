@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use ratatui_textarea::{Input, Key};
 
 use super::super::{update, Effect};
@@ -5,8 +7,8 @@ use crate::tui::action::Action;
 use crate::tui::keymap::Keymap;
 use crate::tui::state::{State, Theme, View};
 use crate::tui::vms::form::FieldKey;
-use crate::tui::vms::{ConfirmKind, VmRow};
-use crate::vmm::manager::{RunState, StopMode};
+use crate::tui::vms::{ConfirmKind, VmOp, VmRow};
+use crate::vmm::manager::{RunState, StopMode, StopOutcome};
 use crate::vmm::worker::{ActionError, VmRequest};
 
 pub fn row(name: &str, state: RunState) -> VmRow {
@@ -15,6 +17,7 @@ pub fn row(name: &str, state: RunState) -> VmRow {
         state,
         defined: true,
         autostart: false,
+        stop_timeout_secs: Some(60),
         vcpus: Some(2),
         memory_bytes: Some(4 << 30),
         uptime_secs: None,
@@ -63,7 +66,7 @@ fn start_runs_in_the_background_and_shows_progress_then_the_result() {
         Action::VmDone {
             op: "start".into(),
             name: "web".into(),
-            result: Ok(()),
+            result: Ok(None),
         },
     );
     assert!(fx.is_empty());
@@ -179,9 +182,13 @@ fn read_only_refuses_every_change_even_without_a_binding() {
 #[test]
 fn refreshes_never_pile_up_and_unchanged_lists_draw_nothing() {
     let mut s = state(vec![row("web", RunState::Stopped)]);
-    let fx = update(&mut s, Action::VmTick);
-    assert_eq!(fx, vec![Effect::RefreshVms, Effect::NoRedraw]);
-    assert_eq!(update(&mut s, Action::VmTick), vec![Effect::NoRedraw]);
+    let tick = |s: &mut State| update(s, Action::VmTick(Instant::now()));
+    assert_eq!(tick(&mut s), vec![Effect::RefreshVms, Effect::NoRedraw]);
+    // The clock ticks every second; the list is asked for on every other tick.
+    assert_eq!(tick(&mut s), vec![Effect::NoRedraw]);
+    // Due, but one is running: it is queued, not sent.
+    assert_eq!(tick(&mut s), vec![Effect::NoRedraw]);
+    assert!(s.vms.refresh_queued);
     // The queued one runs once the running one is back.
     let fx = update(
         &mut s,
@@ -195,7 +202,8 @@ fn refreshes_never_pile_up_and_unchanged_lists_draw_nothing() {
     assert!(fx.is_empty(), "a change draws");
     // Off the VM screens the tick does nothing.
     update(&mut s, Action::ViewOverview);
-    assert_eq!(update(&mut s, Action::VmTick), vec![Effect::NoRedraw]);
+    assert_eq!(tick(&mut s), vec![Effect::NoRedraw]);
+    assert_eq!(tick(&mut s), vec![Effect::NoRedraw]);
 }
 
 #[test]
@@ -223,7 +231,7 @@ fn enter_opens_the_detail_and_back_returns_to_the_list() {
         vec![Effect::LoadVmDetail("web".into())]
     );
     assert_eq!(s.vms.detail_of.as_deref(), Some("web"));
-    let fx = update(&mut s, Action::VmTick);
+    let fx = update(&mut s, Action::VmTick(Instant::now()));
     assert!(fx.contains(&Effect::LoadVmDetail("web".into())));
     update(&mut s, Action::Back);
     assert!(s.vms.detail_of.is_none());
@@ -300,4 +308,125 @@ fn vm_keys_do_nothing_on_the_host_views() {
     update(&mut s, Action::ViewGroups);
     assert!(update(&mut s, Action::VmStart).is_empty());
     assert!(s.vms.pending.is_empty());
+}
+
+fn stop_done(s: &mut State, outcome: StopOutcome) {
+    update(
+        s,
+        Action::VmDone {
+            op: "stop".into(),
+            name: "web".into(),
+            result: Ok(Some(outcome)),
+        },
+    );
+}
+
+#[test]
+fn a_graceful_stop_counts_down_the_vms_grace_period_then_reports_the_fallback() {
+    let mut s = state(vec![VmRow {
+        stop_timeout_secs: Some(90),
+        ..row("web", RunState::Running)
+    }]);
+    let fx = update(&mut s, Action::VmStop);
+    assert_eq!(
+        fx,
+        vec![Effect::Vm(VmRequest::Stop {
+            name: "web".into(),
+            mode: StopMode::Graceful {
+                timeout: Duration::from_secs(90)
+            }
+        })]
+    );
+    assert_eq!(s.vms.progress("web", VmOp::Stop), "stopping 1m30s");
+    assert!(s.vms.message.as_deref().unwrap().contains("or now with X"));
+    // The countdown starts when the request went out.
+    let t0 = Instant::now();
+    let fx = update(
+        &mut s,
+        Action::VmGraceStarted {
+            name: "web".into(),
+            at: t0,
+        },
+    );
+    assert_eq!(fx, vec![Effect::NoRedraw]);
+    let at = |ms: u64| Action::VmTick(t0 + Duration::from_millis(ms));
+    // Same second on screen: nothing to draw.
+    assert_eq!(
+        update(&mut s, at(500)),
+        vec![Effect::RefreshVms, Effect::NoRedraw]
+    );
+    assert_eq!(update(&mut s, at(48_200)), Vec::<Effect>::new(), "redraw");
+    assert_eq!(s.vms.progress("web", VmOp::Stop), "stopping 42s");
+    assert_eq!(update(&mut s, at(48_700)), vec![Effect::NoRedraw]);
+    // Other actions still wait for the stop.
+    assert!(update(&mut s, Action::VmReboot).is_empty());
+    assert!(s.vms.confirm.is_none());
+    update(&mut s, at(90_000));
+    assert_eq!(s.vms.progress("web", VmOp::Stop), "forcing off...");
+    stop_done(&mut s, StopOutcome::TimedOut);
+    assert!(s.vms.pending.is_empty() && s.vms.grace.is_empty());
+    assert_eq!(
+        s.vms.results["web"],
+        "stop: the guest did not power off in 1m30s; forced off (vm.shutdown)"
+    );
+    assert!(s.vms.message.as_deref().unwrap().contains("forced off"));
+}
+
+#[test]
+fn force_off_during_the_countdown_is_confirmed_then_ends_it() {
+    let mut s = state(vec![row("web", RunState::Running)]);
+    update(&mut s, Action::VmStop);
+    update(
+        &mut s,
+        Action::VmGraceStarted {
+            name: "web".into(),
+            at: Instant::now(),
+        },
+    );
+    // X is the one action a stop under way lets through, behind its typed confirmation.
+    assert!(update(&mut s, Action::VmForceOff).is_empty());
+    assert!(s.vms.confirm.is_some());
+    typed(&mut s, "web", Action::ConfirmInput);
+    let fx = update(&mut s, Action::ConfirmAccept);
+    assert_eq!(
+        fx,
+        vec![Effect::Vm(VmRequest::Stop {
+            name: "web".into(),
+            mode: StopMode::Force
+        })]
+    );
+    assert_eq!(s.vms.pending.get("web"), Some(&VmOp::ForceOff));
+    assert!(s.vms.grace.is_empty(), "the countdown is over");
+    assert_eq!(s.vms.progress("web", VmOp::ForceOff), "powering off...");
+    // The graceful stop reports, cut short.
+    stop_done(&mut s, StopOutcome::CutShort);
+    assert!(s.vms.pending.is_empty());
+    assert_eq!(
+        s.vms.results["web"],
+        "force off: done, during the grace period (vm.shutdown)"
+    );
+}
+
+#[test]
+fn a_guest_that_powers_off_in_time_ends_the_countdown() {
+    // No readable definition: the default grace period.
+    let mut s = state(vec![VmRow {
+        stop_timeout_secs: None,
+        ..row("web", RunState::Running)
+    }]);
+    let fx = update(&mut s, Action::VmStop);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Vm(VmRequest::Stop { mode: StopMode::Graceful { timeout }, .. })]
+            if *timeout == Duration::from_secs(60)
+    ));
+    assert_eq!(s.vms.progress("web", VmOp::Stop), "stopping 1m00s");
+    stop_done(&mut s, StopOutcome::PoweredOff);
+    assert!(s.vms.grace.is_empty() && s.vms.pending.is_empty());
+    assert_eq!(s.vms.results["web"], "stop: done (the guest powered off)");
+    // Ticks after the end draw nothing more.
+    assert_eq!(
+        update(&mut s, Action::VmTick(Instant::now())),
+        vec![Effect::RefreshVms, Effect::NoRedraw]
+    );
 }
