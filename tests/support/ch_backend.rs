@@ -107,6 +107,17 @@ impl VmmProcess {
     /// Runs `bin` with `--api-socket path=<dir>/api.sock --event-monitor path=<dir>/events.json`
     /// and `extra` arguments, stdout and stderr to `<dir>/vmm.log`.
     pub fn spawn(bin: &Path, extra: &[&str], env: &[(&str, &str)]) -> VmmProcess {
+        VmmProcess::spawn_via(&[], bin, extra, env)
+    }
+
+    /// [`VmmProcess::spawn`] through a wrapper that execs it in place (`unshare --net --`, so
+    /// the tap devices a VMM creates live in a network namespace of its own, never the host's).
+    pub fn spawn_via(
+        wrapper: &[&str],
+        bin: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> VmmProcess {
         let dir = tempfile::Builder::new()
             .prefix("vmm")
             .tempdir()
@@ -116,7 +127,14 @@ impl VmmProcess {
         let log = dir.path().join("vmm.log");
         let out = std::fs::File::create(&log).expect("vmm log");
         let err = out.try_clone().expect("vmm log");
-        let mut cmd = Command::new(bin);
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("--api-socket")
             .arg(format!("path={}", api_socket.display()))
             .arg("--event-monitor")
