@@ -326,7 +326,7 @@ fn send(state: &mut State, op: VmOp, name: String) -> Vec<Effect> {
             let timeout = Duration::from_secs(secs);
             state.vms.grace.insert(name.clone(), Grace::new(timeout));
             state.vms.message = Some(format!(
-                "{name}: power button pressed; forced off in {}, or now with X",
+                "{name}: power button pressed; forced off after {} of grace, or now with X",
                 StopTimeout(secs)
             ));
             VmRequest::Stop {
