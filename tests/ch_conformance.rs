@@ -27,7 +27,7 @@ enum Backend {
     Real,
 }
 
-/// The VMM binary and how long its event monitor may lag behind an answer.
+/// The VMM binary, and how long without a new event counts as its event monitor being done.
 struct Vmm {
     backend: Backend,
     bin: PathBuf,
@@ -51,7 +51,7 @@ impl Vmm {
             backend: Backend::Real,
             bin: ch.bin.clone(),
             kernel: ch.kernel.clone(),
-            settle: Duration::from_millis(150),
+            settle: Duration::from_millis(100),
         }
     }
 
@@ -197,14 +197,28 @@ fn state_of(p: &VmmProcess) -> Value {
     }
 }
 
+/// The events once the event monitor has written nothing new for `quiet` (at most 3 s): CH
+/// writes them from a thread of its own, later still on a loaded machine.
+fn settled_events(p: &VmmProcess, quiet: Duration) -> Vec<String> {
+    let start = std::time::Instant::now();
+    let mut last = ch_backend::events(&p.events);
+    loop {
+        std::thread::sleep(quiet);
+        let now = ch_backend::events(&p.events);
+        if now.len() == last.len() || start.elapsed() > Duration::from_secs(3) {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// Runs the steps against a fresh VMM and returns the transcript, one record per step.
 fn run(vmm: &Vmm, steps: impl FnOnce(&Path, &Path) -> Vec<Step>) -> Vec<Value> {
     let mut p = vmm.spawn();
     let dir = p.dir.path().to_path_buf();
     std::fs::write(dir.join("disk0.img"), vec![0u8; 1 << 20]).unwrap();
     std::fs::write(dir.join("disk1.img"), vec![0u8; 1 << 20]).unwrap();
-    std::thread::sleep(vmm.settle);
-    let mut seen = ch_backend::events(&p.events);
+    let mut seen = settled_events(&p, vmm.settle);
     let mut out = vec![json!({"step": "start", "events": seen})];
     for step in steps(&dir, &vmm.kernel) {
         let body = step.body.as_ref().map(Value::to_string);
@@ -220,8 +234,7 @@ fn run(vmm: &Vmm, steps: impl FnOnce(&Path, &Path) -> Vec<Step>) -> Vec<Value> {
         } else if step.method == "PUT" {
             rec["state"] = state_of(&p);
         }
-        std::thread::sleep(vmm.settle);
-        let all = ch_backend::events(&p.events);
+        let all = settled_events(&p, vmm.settle);
         rec["events"] = json!(step_events(step.route, &all[seen.len().min(all.len())..]));
         seen = all;
         out.push(rec);
