@@ -5,9 +5,11 @@
 //!
 //! `cargo bench --bench monitor_output`
 
-use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+#[path = "support/byte_counter.rs"]
+mod byte_counter;
+use byte_counter::Counter;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ratatui::backend::CrosstermBackend;
@@ -20,20 +22,6 @@ use phyllome::monitor::synthetic::Synthetic;
 use phyllome::tui::dashboard::Dashboard;
 use phyllome::tui::state::Theme;
 use phyllome::tui::top::{self, TopUi};
-
-/// Counts bytes; shared so the count can be read while the terminal owns the writer.
-#[derive(Default, Clone)]
-struct Counter(Arc<AtomicU64>);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 const SECONDS: u64 = 120;
 

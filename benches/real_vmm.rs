@@ -9,11 +9,13 @@
 //!
 //! `cargo bench --bench real_vmm` (REAL_VMM_COUNTS=8,32 and REAL_VMM_RUNS=10 by default).
 
-use std::io::{self, Write};
+#[path = "support/byte_counter.rs"]
+mod byte_counter;
+use byte_counter::Counter;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use phyllome::host::SysRoot;
@@ -219,20 +221,6 @@ fn bench_start(s: &Setup, runs: usize) {
         "  ratio phyllome / by hand: {:.2} (target <= 1.1)",
         o.as_secs_f64() / h.as_secs_f64()
     );
-}
-
-/// Counts bytes; shared so the count can be read while the terminal owns the writer.
-#[derive(Default, Clone)]
-struct Counter(Arc<AtomicU64>);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// CPU time (user + system) of the waited-for children of this process so far, from
