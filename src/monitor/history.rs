@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::vmm::api::VmCounters;
 
 use super::host::HostRaw;
-use super::process::{ProcSample, TICKS_PER_SEC};
+use super::process::{ticks_per_sec, ProcSample};
 use super::rate::{counter_delta, cpu_percent_ns, cpu_percent_ticks};
 use super::ring::Ring;
 use super::sample::{HostStats, Snapshot, VmRaw, VmStats};
@@ -235,7 +235,7 @@ impl VmHistory {
             if let (Some(old), Some(pv)) = (same_process(cur), prev.as_ref()) {
                 let secs = at - pv.at;
                 s.cpu_percent =
-                    cpu_percent_ticks(old.cpu_ticks, cur.cpu_ticks, secs, TICKS_PER_SEC);
+                    cpu_percent_ticks(old.cpu_ticks, cur.cpu_ticks, secs, ticks_per_sec() as f64);
                 for v in &cur.vcpus {
                     let before = old.vcpus.iter().find(|o| o.tid == v.tid);
                     let run = before.and_then(|o| cpu_percent_ns(o.run_ns, v.run_ns, secs));

@@ -14,10 +14,16 @@ use crate::host::SysRoot;
 use super::procfs::{self, SchedStat};
 use super::MonitorError;
 
-/// Nanoseconds of one clock tick: `USER_HZ` is 100 on every architecture a KVM host runs
-/// (x86, arm64, ppc64, s390x, riscv); the kernel scales its reports to it whatever `HZ` is.
-pub const TICK_NS: u64 = 10_000_000;
-pub const TICKS_PER_SEC: f64 = 100.0;
+/// Clock ticks a second in /proc's CPU times (`USER_HZ`, from the auxiliary vector the kernel
+/// gave this process): 100 on today's KVM hosts, but the kernel says so, not an assumption.
+pub fn ticks_per_sec() -> u64 {
+    rustix::param::clock_ticks_per_second().max(1)
+}
+
+/// Nanoseconds of one clock tick.
+pub fn tick_ns() -> u64 {
+    1_000_000_000 / ticks_per_sec()
+}
 
 /// One vCPU thread's cumulative times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +151,22 @@ impl ProcReader {
             return Some((run_ns, Some(wait_ns)));
         }
         let stat = procfs::parse_pid_stat(&self.read(tdir, "stat").ok()?).ok()?;
-        Some((stat.cpu_ticks.saturating_mul(TICK_NS), None))
+        Some((stat.cpu_ticks.saturating_mul(tick_ns()), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_ticks_are_the_ones_getconf_reports() {
+        let out = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(ticks_per_sec(), text.trim().parse::<u64>().unwrap());
+        assert_eq!(tick_ns() * ticks_per_sec(), 1_000_000_000);
     }
 }

@@ -153,6 +153,8 @@ pub enum RunState {
     Unresponsive,
     /// Another phyllome holds the VM's lock and its VMM does not answer yet.
     Starting,
+    /// The VMM answered with a state this phyllome does not know.
+    Unknown,
 }
 
 impl RunState {
@@ -166,6 +168,7 @@ impl RunState {
             RunState::Stopped => "Stopped",
             RunState::Unresponsive => "Unresponsive",
             RunState::Starting => "Starting",
+            RunState::Unknown => "Unknown",
         }
     }
 
@@ -183,6 +186,7 @@ impl From<VmState> for RunState {
             VmState::Paused => RunState::Paused,
             VmState::Shutdown => RunState::Shutdown,
             VmState::BreakPoint => RunState::BreakPoint,
+            VmState::Unknown => RunState::Unknown,
         }
     }
 }

@@ -74,9 +74,15 @@ pub fn normalize_route(route: &str) -> String {
 
 impl Spec {
     pub fn parse(yaml: &str) -> Result<Spec, String> {
-        let doc: serde_norway::Value = serde_norway::from_str(yaml)
+        let mut docs = yaml_rust2::YamlLoader::load_from_str(yaml)
             .map_err(|e| format!("cloud-hypervisor.yaml is not valid YAML: {e}"))?;
-        let doc = yaml_to_json(doc);
+        if docs.len() != 1 {
+            return Err(format!(
+                "cloud-hypervisor.yaml holds {} documents, not one",
+                docs.len()
+            ));
+        }
+        let doc = yaml_to_json(docs.remove(0));
         if doc.pointer("/components/schemas").is_none() {
             return Err("cloud-hypervisor.yaml has no components.schemas".into());
         }
@@ -294,39 +300,32 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn yaml_to_json(v: serde_norway::Value) -> Value {
-    use serde_norway::Value as Y;
+fn yaml_to_json(v: yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml as Y;
     match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into()
-            } else if let Some(u) = n.as_u64() {
-                u.into()
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Value::Null, Value::Number)
-            }
-        }
+        Y::Null | Y::BadValue | Y::Alias(_) => Value::Null,
+        Y::Boolean(b) => Value::Bool(b),
+        Y::Integer(i) => i.into(),
+        // The spec's only reals are bounds; a number JSON cannot hold stays its text.
+        Y::Real(text) => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::String(text), Value::Number),
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(m) => Value::Object(
+        Y::Array(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Hash(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| (yaml_key(k), yaml_to_json(v)))
                 .collect(),
         ),
-        Y::Tagged(t) => yaml_to_json(t.value),
     }
 }
 
-fn yaml_key(k: serde_norway::Value) -> String {
-    match k {
-        serde_norway::Value::String(s) => s,
-        other => match yaml_to_json(other) {
-            Value::String(s) => s,
-            v => v.to_string(),
-        },
+/// Mapping keys as JSON needs them: response codes such as `200` are YAML integers.
+fn yaml_key(k: yaml_rust2::Yaml) -> String {
+    match yaml_to_json(k) {
+        Value::String(s) => s,
+        v => v.to_string(),
     }
 }

@@ -80,7 +80,7 @@ pub fn state_style(s: RunState, t: &Theme) -> Style {
     let p = &t.palette;
     match s {
         RunState::Running => p.ok,
-        RunState::Paused | RunState::Shutdown | RunState::BreakPoint => p.warn,
+        RunState::Paused | RunState::Shutdown | RunState::BreakPoint | RunState::Unknown => p.warn,
         RunState::Unresponsive => p.bad,
         RunState::Stopped => p.dim,
         RunState::Created | RunState::Starting => p.info,
