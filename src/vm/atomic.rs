@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Prefix of temporary files; they start with a dot so listings never take them for VMs.
@@ -10,7 +11,13 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 /// Replaces `path` with `contents` so that a reader (or a crash at any point) sees either
 /// the old file or the new one: write a temp file in the same directory, fsync it, rename
 /// it over the target, then fsync the directory so the rename itself is durable.
+///
+/// A new file is 0600 whatever the umask; a replaced one keeps its mode.
 pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mode = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => m.mode() & 0o7777,
+        _ => 0o600,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -18,11 +25,17 @@ pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!("{TEMP_PREFIX}{}-{file_name}", std::process::id()));
     let result = (|| {
+        // A stale temp of a dead writer is ours to replace; anything else is left alone.
+        if fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
+            fs::remove_file(&tmp)?;
+        }
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -66,6 +79,8 @@ impl Lock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
         Ok(Lock {

@@ -13,6 +13,7 @@ use super::history::{self, Version};
 use super::problem::Problems;
 use super::spec::VmSpec;
 use super::validate::{check_name, load};
+use crate::files::{self, FileError, TEXT_CAP};
 
 /// How many versions of each definition are kept.
 pub const KEEP_VERSIONS: usize = 10;
@@ -41,6 +42,8 @@ pub enum StoreError {
     NoEarlier(String),
     #[error("Cannot edit the definition")]
     Edit(#[source] super::doc::DocError),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -89,10 +92,11 @@ impl Store {
         Ok(base.data_dir().join("phyllome").join("vms"))
     }
 
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed, mode 0700) the store in `dir`; a directory another user
+    /// could write in is refused, since `autostart` runs what it holds as root.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        files::private_dir(&dir)?;
         Ok(Store { dir })
     }
 
@@ -153,16 +157,16 @@ impl Store {
     /// VM `name`'s file as written, comments included.
     pub fn get_text(&self, name: &str) -> Result<String, StoreError> {
         check_name(name).map_err(StoreError::BadName)?;
-        let path = self.path(name);
-        match fs::read_to_string(&path) {
+        match files::read_beneath(&self.dir, &format!("{name}.toml"), TEXT_CAP) {
             Ok(t) => Ok(t),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound(name.into())),
-            Err(e) => Err(io_err(&path)(e)),
+            Err(e) if e.is_not_found() => Err(StoreError::NotFound(name.into())),
+            Err(e) => Err(e.into()),
         }
     }
 
+    /// Whether anything goes by `name.toml`, a link or a FIFO included (reading it says what).
     pub fn exists(&self, name: &str) -> bool {
-        self.path(name).is_file()
+        fs::symlink_metadata(self.path(name)).is_ok()
     }
 
     /// Validates `text` as VM `name` and makes it the current definition, keeping the
@@ -189,7 +193,8 @@ impl Store {
         }
         atomic::remove_stale_temps(&self.dir);
         let hist = self.history_dir(name);
-        fs::create_dir_all(&hist).map_err(io_err(&hist))?;
+        files::private_dir(&self.dir.join(".history"))?;
+        files::private_dir(&hist)?;
         atomic::remove_stale_temps(&hist);
         let mut numbers = self.version_numbers(name)?;
         // A file placed by hand has no history yet: keep it before replacing it.
@@ -200,7 +205,11 @@ impl Store {
         let next = numbers.last().map_or(1, |n| n + 1);
         self.write_version(name, next, text)?;
         let path = self.path(name);
-        atomic::write(&path, text.as_bytes()).map_err(io_err(&path))?;
+        if let Err(e) = atomic::write(&path, text.as_bytes()) {
+            // A version that never became current (full disk) would read as one in history.
+            let _ = fs::remove_file(self.version_path(name, next));
+            return Err(io_err(&path)(e));
+        }
         numbers.push(next);
         for old in numbers
             .iter()
@@ -246,9 +255,13 @@ impl Store {
         let kept = &numbers[numbers.len().saturating_sub(KEEP_VERSIONS)..];
         for &number in kept {
             let path = self.version_path(name, number);
-            let Ok(text) = fs::read_to_string(&path) else {
-                continue;
-            };
+            let text =
+                match files::read_beneath(&self.dir, &self.version_rel(name, number), TEXT_CAP) {
+                    Ok(t) => t,
+                    // Pruned by a writer meanwhile.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
             let saved = fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .map(history::unix_secs)
@@ -276,9 +289,15 @@ impl Store {
     /// The text of version `number` of VM `name`.
     pub fn version_text(&self, name: &str, number: u32) -> Result<String, StoreError> {
         check_name(name).map_err(StoreError::BadName)?;
-        fs::read_to_string(self.version_path(name, number)).map_err(|_| StoreError::NoVersion {
-            name: name.into(),
-            number,
+        files::read_beneath(&self.dir, &self.version_rel(name, number), TEXT_CAP).map_err(|e| {
+            if e.is_not_found() {
+                StoreError::NoVersion {
+                    name: name.into(),
+                    number,
+                }
+            } else {
+                e.into()
+            }
         })
     }
 
@@ -315,7 +334,11 @@ impl Store {
     }
 
     fn version_path(&self, name: &str, number: u32) -> PathBuf {
-        self.history_dir(name).join(format!("{number:06}.toml"))
+        self.dir.join(self.version_rel(name, number))
+    }
+
+    fn version_rel(&self, name: &str, number: u32) -> String {
+        format!(".history/{name}/{number:06}.toml")
     }
 
     fn write_version(&self, name: &str, number: u32, text: &str) -> Result<(), StoreError> {
@@ -325,6 +348,10 @@ impl Store {
 
     fn version_numbers(&self, name: &str) -> Result<Vec<u32>, StoreError> {
         let dir = self.history_dir(name);
+        match files::check_private(&dir) {
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            other => other?,
+        }
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -6,7 +6,7 @@
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,12 @@ pub enum RuntimeError {
         path: String,
         #[source]
         source: std::io::Error,
+    },
+    #[error("Cannot use runtime directory {path}")]
+    Unsafe {
+        path: String,
+        #[source]
+        source: crate::files::FileError,
     },
     #[error("Cannot write {path}")]
     Write {
@@ -134,6 +140,8 @@ impl RunRoot {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|source| RuntimeError::Lock {
                 path: path.display().to_string(),
@@ -243,7 +251,12 @@ impl VmRuntime {
     }
 
     pub fn read_pid(&self) -> Option<u32> {
-        fs::read_to_string(&self.pid_file).ok()?.trim().parse().ok()
+        self.read_record("vmm.pid")?.trim().parse().ok()
+    }
+
+    /// A small file of this directory, never through a link, a FIFO or past a few KiB.
+    fn read_record(&self, name: &str) -> Option<String> {
+        crate::files::read_beneath(&self.dir, name, crate::files::RECORD_CAP).ok()
     }
 
     pub fn write_meta(&self, meta: &LaunchMeta) -> Result<(), RuntimeError> {
@@ -252,8 +265,8 @@ impl VmRuntime {
     }
 
     pub fn read_meta(&self) -> Option<LaunchMeta> {
-        let text = fs::read(&self.meta_file).ok()?;
-        serde_json::from_slice(&text).ok()
+        let text = self.read_record("meta.json")?;
+        serde_json::from_str(&text).ok()
     }
 }
 
@@ -272,27 +285,13 @@ pub fn check_name(name: &str) -> Result<(), RuntimeError> {
     }
 }
 
+/// Created 0700 whatever the umask (the sockets inside control VMs); one that is a link,
+/// belongs to another user or is open to others is refused, never repaired.
 fn make_dir_0700(path: &Path) -> Result<(), RuntimeError> {
-    let err = |source| RuntimeError::Dir {
+    crate::files::private_dir(path).map_err(|source| RuntimeError::Unsafe {
         path: path.display().to_string(),
         source,
-    };
-    match fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // A directory made by an older run, or by hand: tighten it anyway.
-            let meta = fs::metadata(path).map_err(err)?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(err)?;
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).map_err(err)?;
-            fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(err)
-        }
-        Err(e) => Err(err(e)),
-    }
+    })
 }
 
 /// Readers (another console) never see half a pidfile.
@@ -302,7 +301,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
         source,
     };
     let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp).map_err(err)?;
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
     file.write_all(bytes).map_err(err)?;
     drop(file);
     fs::rename(&tmp, path).map_err(err)
@@ -311,6 +316,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn names_are_checked() {
