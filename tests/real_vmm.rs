@@ -212,6 +212,28 @@ fn the_whole_lifecycle_on_the_real_vmm() {
     eprintln!("real VMM: vm start {started:?}, graceful stop with a 1 s grace period {stopped:?}");
 }
 
+/// CH's option parser splits on `,` and `=`: a run dir holding them is quoted on the VMM's
+/// command line, so the socket is where phyllome expects it and no option is added.
+#[test]
+fn a_run_dir_with_option_syntax_in_its_name_still_works() {
+    let Some(ch) = ch_backend::real_or_skip("a_run_dir_with_option_syntax_in_its_name_still_works")
+    else {
+        return;
+    };
+    let mut env = Env::new(ch);
+    env.run = env.tmp.path().join("run,fd=3");
+    env.define("t1", "");
+    env.ok(&["vm", "start", "t1"]);
+    assert_eq!(env.state("t1"), "Running");
+    assert!(env.run.join("vms/t1/api.sock").exists());
+    assert!(
+        !env.tmp.path().join("run").exists(),
+        "the VMM took `run` for its socket path"
+    );
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    assert_eq!(env.state("t1"), "Stopped");
+}
+
 #[test]
 fn a_refused_vm_reports_the_real_vmms_causes() {
     let Some(ch) = ch_backend::real_or_skip("a_refused_vm_reports_the_real_vmms_causes") else {

@@ -472,3 +472,30 @@ fn vm_config_validates_against_the_real_spec() {
         }
     }
 }
+
+#[test]
+fn paths_never_add_a_cloud_hypervisor_option() {
+    let text = format!("{BASE}[[disks]]\npath = \"/img/a,readonly=off,b.img\"\n");
+    let spec = load(&text, "t").expect("a comma is a legal file name");
+    let args = to_cli_args(&spec, &rt());
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("path=\"/img/a,readonly=off,b.img\",")),
+        "{args:?}"
+    );
+    for (field, text) in [
+        (
+            "disks[0].path",
+            format!("{BASE}[[disks]]\npath = \"/img/a\\\"b.img\"\n"),
+        ),
+        (
+            "disks[0].path",
+            format!("{BASE}[[disks]]\npath = \"/img/\\u001b[2Jx.img\"\n"),
+        ),
+        ("net[0]", format!("{BASE}[[net]]\ntap = \"tap0,fd=3\"\n")),
+    ] {
+        let problems = load(&text, "t").expect_err(&text).to_string();
+        assert!(problems.contains(field), "{field}: {problems}");
+        assert!(!problems.contains('\u{1b}'), "escaped: {problems:?}");
+    }
+}

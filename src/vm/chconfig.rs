@@ -30,6 +30,31 @@ impl RuntimePaths {
 
 /// The sysfs path Cloud Hypervisor takes for a VFIO device (with the trailing slash, as
 /// its documentation writes it).
+/// Characters Cloud Hypervisor's option parser gives a meaning to: `,` starts another option,
+/// `=` a value, brackets and double quotes group.
+const OPTION_SYNTAX: [char; 5] = [',', '=', '[', ']', '"'];
+
+/// Whether `text` can be one value of a CH option: it may not hold a double quote (no way to
+/// escape it inside a quoted value) nor a control character.
+pub fn is_option_safe(text: &str) -> bool {
+    !text.chars().any(|c| c == '"' || c.is_control())
+}
+
+/// `text` as one value of a CH option (`path=VALUE`), quoted when it holds option syntax, so a
+/// path such as `run,fd=3/x` can never add an option. Callers pass values that passed
+/// [`is_option_safe`] (validation refuses the others).
+pub fn option_value(text: &str) -> String {
+    if text.contains(OPTION_SYNTAX) {
+        format!("\"{text}\"")
+    } else {
+        text.to_string()
+    }
+}
+
+fn path_value(p: &Path) -> String {
+    option_value(&p.display().to_string())
+}
+
 pub fn vfio_sysfs_path(v: &Vfio) -> String {
     format!("/sys/bus/pci/devices/{}/", v.address)
 }
@@ -247,7 +272,7 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
         push("--cmdline", cmd.clone());
     }
     for d in &spec.disks {
-        let mut v = format!("path={}", d.path.display());
+        let mut v = format!("path={}", path_value(&d.path));
         if d.readonly {
             v += ",readonly=on";
         }
@@ -292,14 +317,17 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
         push("--device", s);
     }
     let serial = match &spec.serial {
-        SerialMode::Socket => format!("socket={}", rt.serial_socket.display()),
-        SerialMode::File(p) => format!("file={}", p.display()),
+        SerialMode::Socket => format!("socket={}", path_value(&rt.serial_socket)),
+        SerialMode::File(p) => format!("file={}", path_value(p)),
         other => other.to_string(),
     };
     push("--serial", serial);
     let console = match &spec.console {
         ConsoleMode::File(p) => {
-            format!("file={}", p.as_ref().unwrap_or(&rt.console_file).display())
+            format!(
+                "file={}",
+                path_value(p.as_ref().unwrap_or(&rt.console_file))
+            )
         }
         other => other.to_string(),
     };
@@ -316,4 +344,19 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
         push("--platform", plat.join(","));
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_syntax_in_a_value_is_quoted() {
+        assert_eq!(option_value("/var/lib/vm.img"), "/var/lib/vm.img");
+        assert_eq!(option_value("/run,fd=3/x"), "\"/run,fd=3/x\"");
+        assert_eq!(option_value("/a[b]"), "\"/a[b]\"");
+        assert!(is_option_safe("/run,fd=3/x"));
+        assert!(!is_option_safe("/a\"b"));
+        assert!(!is_option_safe("/a\u{1b}]0;x\u{7}"));
+    }
 }

@@ -185,15 +185,20 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
             ));
         }
     }
+    option_safe_paths(spec, &mut p);
     let mut macs = HashSet::new();
     for (i, n) in spec.net.iter().enumerate() {
         check_id(format!("net[{i}].id"), &n.id, &mut p);
         let ifname = n.kind.interface();
-        if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']) {
+        if ifname.is_empty()
+            || ifname.len() > 15
+            || ifname.contains(['/', ' ', ',', '=', '"', '[', ']', ':'])
+            || ifname.chars().any(char::is_control)
+        {
             p.push(Problem::error(
                 format!("net[{i}]"),
                 format!(
-                    "{ifname:?} is not an interface name; up to 15 characters, no '/' or spaces"
+                    "{ifname:?} is not an interface name; up to 15 characters, none of / , = \" [ ] : or spaces"
                 ),
             ));
         }
@@ -239,6 +244,41 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
 
 /// Parse, then validate: the definition if it is usable, else every problem found. Rules
 /// about a field that could not be read are left out (its value was not the user's).
+/// Paths reach Cloud Hypervisor's option parser (`vm export --format cli`): a double quote or
+/// a control character cannot be carried there, nor shown safely.
+fn option_safe_paths(spec: &VmSpec, p: &mut Vec<Problem>) {
+    let mut fields: Vec<(String, &Path)> = Vec::new();
+    for (field, path) in [
+        ("boot.firmware", &spec.boot.firmware),
+        ("boot.kernel", &spec.boot.kernel),
+        ("boot.initramfs", &spec.boot.initramfs),
+    ] {
+        if let Some(path) = path {
+            fields.push((field.to_string(), path));
+        }
+    }
+    for (i, d) in spec.disks.iter().enumerate() {
+        fields.push((format!("disks[{i}].path"), &d.path));
+    }
+    if let SerialMode::File(path) = &spec.serial {
+        fields.push(("serial".to_string(), path));
+    }
+    if let ConsoleMode::File(Some(path)) = &spec.console {
+        fields.push(("console".to_string(), path));
+    }
+    for (field, path) in fields {
+        if !super::chconfig::is_option_safe(&path.to_string_lossy()) {
+            p.push(Problem::error(
+                field,
+                format!(
+                    "{} holds a double quote or a control character; rename the file",
+                    path.to_string_lossy().escape_debug()
+                ),
+            ));
+        }
+    }
+}
+
 pub fn load(text: &str, name: &str) -> Result<VmSpec, Problems> {
     let (spec, mut problems) = super::parse::parse_partial(text, name);
     let Some(spec) = spec else {

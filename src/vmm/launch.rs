@@ -57,10 +57,13 @@ pub fn find_ch_bin(explicit: Option<&Path>) -> Result<PathBuf, LaunchError> {
 /// payload on the command line, so everything about the VM, its serial socket included, comes
 /// later through `vm.create`.
 pub fn vmm_argv(bin: &Path, rt: &VmRuntime) -> Vec<OsString> {
+    // `RunRoot::vm` admits only UTF-8 paths CH's options can carry; a `,` or `=` in them
+    // is quoted so it can never add an option.
     let path_arg = |prefix: &str, p: &Path| {
-        let mut s = OsString::from(prefix);
-        s.push(p.as_os_str());
-        s
+        OsString::from(format!(
+            "{prefix}{}",
+            crate::vm::chconfig::option_value(&p.to_string_lossy())
+        ))
     };
     vec![
         bin.as_os_str().to_owned(),

@@ -23,6 +23,8 @@ pub enum RuntimeError {
     NoRunDir,
     #[error("VM name {0:?} cannot name a runtime directory: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')")]
     BadName(String),
+    #[error("Run directory {0} holds a double quote, a control character or bytes that are not UTF-8; Cloud Hypervisor's options cannot carry it: pass another --run-dir")]
+    BadRunDir(String),
     #[error("Socket path {0} is longer than the 107 bytes a Unix socket allows; pass a shorter --run-dir")]
     PathTooLong(String),
     #[error("Cannot prepare runtime directory {path}")]
@@ -94,6 +96,10 @@ impl RunRoot {
 
     pub fn vm(&self, name: &str) -> Result<VmRuntime, RuntimeError> {
         check_name(name)?;
+        match self.0.to_str() {
+            Some(text) if crate::vm::chconfig::is_option_safe(text) => {}
+            _ => return Err(RuntimeError::BadRunDir(format!("{:?}", self.0))),
+        }
         let dir = self.vms_dir().join(name);
         let rt = VmRuntime {
             name: name.to_string(),
@@ -351,6 +357,18 @@ mod tests {
         assert_eq!(root.names(), vec!["t1".to_string()]);
         rt.remove();
         assert!(root.names().is_empty());
+    }
+
+    #[test]
+    fn run_dirs_the_vmm_options_cannot_carry_are_refused() {
+        for bad in ["/tmp/a\"b", "/tmp/a\nb", "/tmp/\u{1b}[31m"] {
+            let root = RunRoot::new(bad);
+            assert!(
+                matches!(root.vm("t1"), Err(RuntimeError::BadRunDir(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(RunRoot::new("/tmp/run,fd=3").vm("t1").is_ok());
     }
 
     #[test]
