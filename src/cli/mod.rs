@@ -111,3 +111,19 @@ impl GlobalArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_paths_carry_the_simulation_switch() {
+        let cli = Cli::try_parse_from(["phyllome", "--host-root", "/tmp/x", "host", "--simulate"])
+            .unwrap();
+        let paths = cli.global.paths();
+        assert!(paths.simulate);
+        assert_eq!(paths.host_root, PathBuf::from("/tmp/x"));
+        let cli = Cli::try_parse_from(["phyllome", "host"]).unwrap();
+        assert_eq!(cli.global.paths().host_root, PathBuf::from("/"));
+    }
+}

@@ -215,3 +215,22 @@ fn step_log(log: &impl Fn(&str), e: &vfio::StepEvent) {
         vfio::StepStatus::Failed(why) => log(&format!("  {phase}FAILED: {}: {why}", e.description)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulator_never_stands_in_for_the_real_host() {
+        let e = writer_for(&SysRoot::new("/"), true).err().unwrap();
+        assert!(matches!(e, SimulateError::RealHost(_)), "{e:?}");
+    }
+
+    #[test]
+    fn the_simulator_needs_a_fixture_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = writer_for(&SysRoot::new(dir.path()), true).err().unwrap();
+        assert!(matches!(e, SimulateError::NotAFixture { .. }), "{e:?}");
+        assert!(writer_for(&SysRoot::new(dir.path()), false).is_ok());
+    }
+}

@@ -8,6 +8,8 @@ mod boot;
 mod hotplug;
 mod moves;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use assign::{finish, holder, prepare, unassign, Prepared};
 pub use boot::{boot_config, Boot};
