@@ -33,23 +33,17 @@ pub fn manager(paths: &HostPaths) -> Result<VmManager, PathsError> {
     Ok(VmManager::new(cfg))
 }
 
-/// Runs `fut` to completion on a runtime of its own (for blocking callers).
-pub fn block_on<T, E>(fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T, VmOpsError>
-where
-    VmOpsError: From<E>,
-{
+/// Whether the VM's VMM runs, asked of the VMM itself; a VM it cannot tell about is stopped.
+pub fn run_state(paths: &HostPaths, vm: &str) -> Result<RunState, VmOpsError> {
+    let m = manager(paths)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(VmOpsError::Runtime)?;
-    Ok(rt.block_on(fut)?)
-}
-
-/// Whether the VM's VMM runs, asked of the VMM itself; a VM it cannot tell about is stopped.
-pub fn run_state(paths: &HostPaths, vm: &str) -> Result<RunState, VmOpsError> {
-    let m = manager(paths)?;
-    let state = block_on(async { Ok::<_, ManagerError>(m.info(vm).await.map(|s| s.state)) })?;
-    Ok(state.unwrap_or(RunState::Stopped))
+    Ok(rt
+        .block_on(m.info(vm))
+        .map(|s| s.state)
+        .unwrap_or(RunState::Stopped))
 }
 
 /// `Some(true)` when devices must move now (running or paused), `Some(false)` when the VM
