@@ -1,12 +1,14 @@
 //! phyllome: the console of a local-first VFIO virtualization host.
 //!
-//! `host` reads what the machine can do, `cli` prints it for scripts, `tui` is the console
-//! and `term` adapts it to serial lines and small terminals.
+//! `host` reads what the machine can do, `ops` holds the operations both front ends call,
+//! `cli` prints them for scripts, `tui` is the console and `term` adapts it to serial lines
+//! and small terminals.
 
 pub mod cli;
 pub mod files;
 pub mod host;
 pub mod monitor;
+pub mod ops;
 pub mod term;
 pub mod tui;
 pub mod vfio;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use color_eyre::eyre::{bail, WrapErr};
 
-use phyllome::cli::{self, Cli, Command, ConsoleArgs, GlobalArgs};
+use phyllome::cli::{self, Cli, Command, ConsoleArgs};
+use phyllome::ops::HostPaths;
 use phyllome::term::{self, TermProfile};
 use phyllome::tui::{self, ConsoleOptions};
 
@@ -21,20 +22,21 @@ fn main() -> color_eyre::Result<()> {
     if !full_screen {
         init_stderr_log();
     }
+    let paths = args.global.paths();
     match args.command {
         Some(Command::Host { json }) => {
-            cli::host::run(&args.global, json).wrap_err("phyllome host failed")?
+            cli::host::run(&paths, json).wrap_err("phyllome host failed")?
         }
-        Some(Command::Vm(cmd)) => cli::vm::run(&args.global, cmd)?,
-        Some(Command::Gpu(cmd)) => cli::gpu::run(&args.global, cmd)?,
-        Some(Command::Autostart) => cli::vm_run::autostart(&args.global)?,
-        Some(Command::Top(top)) => cli::top::run(&args.global, top)?,
-        None => run_console(&args.global, args.console)?,
+        Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd)?,
+        Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd)?,
+        Some(Command::Autostart) => cli::vm_run::autostart(&paths)?,
+        Some(Command::Top(top)) => cli::top::run(&paths, top)?,
+        None => run_console(paths, args.console)?,
     }
     Ok(())
 }
 
-fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()> {
+fn run_console(paths: HostPaths, args: ConsoleArgs) -> color_eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!("The console needs a terminal; for scripts use `phyllome host --json`");
     }
@@ -45,7 +47,7 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
         .map(term::parse_size)
         .transpose()
         .wrap_err("Bad --size")?;
-    let root = global.sys_root()?;
+    paths.sys_root()?;
     if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
         bail!("--monitor-config {}: no such file", p.display());
     }
@@ -60,13 +62,10 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
     let profile = TermProfile::from_env(args.ascii);
     tracing::info!(?profile, "terminal profile");
     let options = ConsoleOptions {
-        host_root: root.root().to_path_buf(),
+        paths,
         read_only: args.read_only,
         profile,
         keymap: args.keymap.or_else(default_user_keymap),
-        ch_bin: global.ch_bin.clone(),
-        state_dir: global.state_dir.clone(),
-        run_dir: global.run_dir.clone(),
         requery_size: Some(term::requery_size),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -40,6 +40,7 @@ impl Host {
         Command::new(env!("CARGO_BIN_EXE_phyllome"))
             .arg("--host-root")
             .arg(&self.root)
+            .env("PHYLLOME_SIMULATE", "1")
             .arg("--state-dir")
             .arg(&self.state)
             .arg("--run-dir")

@@ -80,6 +80,7 @@ fn detach_on_pty(root: &Path, state: &Path) -> (Pty, Child) {
     let child = Command::new(env!("CARGO_BIN_EXE_phyllome"))
         .args(["gpu", "detach", GPU, "--host-root"])
         .arg(root)
+        .env("PHYLLOME_SIMULATE", "1")
         .arg("--state-dir")
         .arg(state)
         .arg("--run-dir")

@@ -62,6 +62,7 @@ impl Env {
         Command::new(env!("CARGO_BIN_EXE_phyllome"))
             .arg("--host-root")
             .arg(&self.root)
+            .env("PHYLLOME_SIMULATE", "1")
             .arg("--state-dir")
             .arg(&self.state)
             .arg("--run-dir")

@@ -312,19 +312,23 @@ fn monitor_config_sets_the_interval_and_a_missing_file_is_an_error() {
 fn the_console_dashboard_samples_a_running_vm() {
     use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
     use futures::StreamExt;
+    use phyllome::ops::HostPaths;
     use phyllome::term::TermProfile;
     use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 
     let env = Env::new();
     env.start("a", &[]);
     let opts = ConsoleOptions {
-        host_root: PathBuf::from("/"),
+        paths: HostPaths {
+            host_root: PathBuf::from("/"),
+            state_dir: Some(env.state.clone()),
+            run_dir: Some(env.run.clone()),
+            ch_bin: Some(env.ch_bin.clone()),
+            simulate: false,
+        },
         read_only: true,
         profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
         keymap: None,
-        ch_bin: Some(env.ch_bin.clone()),
-        state_dir: Some(env.state.clone()),
-        run_dir: Some(env.run.clone()),
         requery_size: None,
     };
     let six = Event::Key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE));

@@ -360,6 +360,7 @@ fn several_real_vms_are_listed_and_watched_at_once() {
 fn the_console_shows_real_vms_and_their_cpu() {
     use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
     use futures::StreamExt;
+    use phyllome::ops::HostPaths;
     use phyllome::term::TermProfile;
     use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 
@@ -371,13 +372,16 @@ fn the_console_shows_real_vms_and_their_cpu() {
     env.define("idle", "");
     env.ok(&["vm", "start", "web"]);
     let opts = ConsoleOptions {
-        host_root: PathBuf::from("/"),
+        paths: HostPaths {
+            host_root: PathBuf::from("/"),
+            state_dir: Some(env.state.clone()),
+            run_dir: Some(env.run.clone()),
+            ch_bin: Some(env.ch.bin.clone()),
+            simulate: false,
+        },
         read_only: true,
         profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
         keymap: None,
-        ch_bin: Some(env.ch.bin.clone()),
-        state_dir: Some(env.state.clone()),
-        run_dir: Some(env.run.clone()),
         requery_size: None,
     };
     let key = |c| {

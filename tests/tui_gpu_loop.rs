@@ -11,6 +11,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
 use phyllome::host::fixture::presets;
 use phyllome::host::SysRoot;
+use phyllome::ops::HostPaths;
 use phyllome::term::TermProfile;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;
@@ -34,13 +35,16 @@ fn options(root: &Path, state: &Path) -> ConsoleOptions {
         _ => None,
     };
     ConsoleOptions {
-        host_root: root.to_path_buf(),
+        paths: HostPaths {
+            host_root: root.to_path_buf(),
+            state_dir: Some(state.join("state")),
+            run_dir: Some(state.join("run")),
+            ch_bin: None,
+            simulate: true,
+        },
         read_only: false,
         profile: TermProfile::detect(env, false),
         keymap: None,
-        ch_bin: None,
-        state_dir: Some(state.join("state")),
-        run_dir: Some(state.join("run")),
         requery_size: None,
     }
 }
@@ -120,6 +124,7 @@ async fn the_gpu_list_shows_vfio_pci_after_a_detach() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_phyllome"))
         .arg("--host-root")
         .arg(&root)
+        .env("PHYLLOME_SIMULATE", "1")
         .arg("--state-dir")
         .arg(state.join("state"))
         .arg("--run-dir")

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
+use phyllome::ops::HostPaths;
 use phyllome::term::TermProfile;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;
@@ -79,13 +80,16 @@ async fn a_hung_vmm_never_freezes_the_console() {
         })
         .boxed();
     let options = ConsoleOptions {
-        host_root: tmp.path().to_path_buf(),
+        paths: HostPaths {
+            host_root: tmp.path().to_path_buf(),
+            state_dir: Some(tmp.path().join("state")),
+            run_dir: Some(tmp.path().join("run")),
+            ch_bin: Some(ch_bin.clone()),
+            simulate: false,
+        },
         read_only: true,
         profile: TermProfile::detect(|_| None, false),
         keymap: None,
-        ch_bin: Some(ch_bin.clone()),
-        state_dir: Some(tmp.path().join("state")),
-        run_dir: Some(tmp.path().join("run")),
         requery_size: None,
     };
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();

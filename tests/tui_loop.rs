@@ -6,6 +6,7 @@ use std::time::Duration;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
 use phyllome::host::fixture::presets;
+use phyllome::ops::HostPaths;
 use phyllome::term::TermProfile;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;
@@ -25,13 +26,16 @@ fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
         _ => None,
     };
     ConsoleOptions {
-        host_root: root.to_path_buf(),
+        paths: HostPaths {
+            host_root: root.to_path_buf(),
+            state_dir: Some(root.join("state")),
+            run_dir: Some(root.join("run")),
+            ch_bin: None,
+            simulate: false,
+        },
         read_only: true,
         profile: TermProfile::detect(env, false),
         keymap: None,
-        ch_bin: None,
-        state_dir: Some(root.join("state")),
-        run_dir: Some(root.join("run")),
         requery_size: None,
     }
 }

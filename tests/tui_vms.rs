@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyEvent};
 use futures::StreamExt;
+use phyllome::ops::HostPaths;
 use phyllome::term::TermProfile;
 use phyllome::tui::input::translate;
 use phyllome::tui::vms::{Detail, LiveInfo, VmRow};
@@ -328,13 +329,16 @@ fn options(root: &std::path::Path) -> ConsoleOptions {
         _ => None,
     };
     ConsoleOptions {
-        host_root: root.join("host"),
+        paths: HostPaths {
+            host_root: root.join("host"),
+            state_dir: Some(root.join("state")),
+            run_dir: Some(root.join("run")),
+            ch_bin: Some(root.join("no-cloud-hypervisor")),
+            simulate: false,
+        },
         read_only: false,
         profile: TermProfile::detect(env, false),
         keymap: None,
-        ch_bin: Some(root.join("no-cloud-hypervisor")),
-        state_dir: Some(root.join("state")),
-        run_dir: Some(root.join("run")),
         requery_size: None,
     }
 }

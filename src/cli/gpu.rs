@@ -1,19 +1,20 @@
 //! `phyllome gpu list|detach|reattach|assign|unassign`: hand a GPU (its whole IOMMU group) to
 //! vfio-pci and back, and give it to a VM, from scripts over SSH. Every read and write goes
-//! under `--host-root`, so the commands run unchanged on fixture trees.
+//! under `--host-root` (through the simulated kernel with `--simulate`), so the commands run
+//! unchanged on fixture trees. The operations are [`crate::ops::gpu`]'s; here they are
+//! parsed, confirmed and printed.
 
-pub(crate) mod assign;
+mod assign;
 mod boot;
-pub(crate) mod hotplug;
-pub(crate) mod list;
-pub(crate) mod moves;
+mod list;
+mod moves;
 
 use std::io::Write;
 
 use clap::Subcommand;
 
-use super::{CliError, GlobalArgs};
-use crate::host::{Inventory, PciAddress};
+use super::CliError;
+use crate::ops::HostPaths;
 
 #[derive(Debug, Subcommand)]
 pub enum GpuCommand {
@@ -76,27 +77,17 @@ pub enum GpuCommand {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GpuError {
-    #[error(transparent)]
-    Address(#[from] crate::host::pci_address::ParseAddressError),
-    #[error("No PCI device {0} on this host; see `phyllome gpu list`")]
-    NoDevice(PciAddress),
-    #[error("{0} has no IOMMU group: turn the IOMMU on (intel_iommu=on or amd_iommu=on) before passing it through")]
-    NoGroup(PciAddress),
-}
-
-pub fn run(global: &GlobalArgs, cmd: GpuCommand) -> color_eyre::Result<()> {
+pub fn run(paths: &HostPaths, cmd: GpuCommand) -> color_eyre::Result<()> {
     match cmd {
-        GpuCommand::List { json } => list::run(global, json),
+        GpuCommand::List { json } => list::run(paths, json),
         GpuCommand::Detach {
             address,
             dry_run,
             yes,
-        } => moves::detach(global, &address, dry_run, yes),
-        GpuCommand::Reattach { address, dry_run } => moves::reattach(global, &address, dry_run),
-        GpuCommand::Assign { address, to, yes } => assign::assign(global, &address, &to, yes),
-        GpuCommand::Unassign { address } => assign::unassign(global, &address),
+        } => moves::detach(paths, &address, dry_run, yes),
+        GpuCommand::Reattach { address, dry_run } => moves::reattach(paths, &address, dry_run),
+        GpuCommand::Assign { address, to, yes } => assign::assign(paths, &address, &to, yes),
+        GpuCommand::Unassign { address } => assign::unassign(paths, &address),
         GpuCommand::BootConfig {
             address,
             install,
@@ -111,34 +102,9 @@ pub fn run(global: &GlobalArgs, cmd: GpuCommand) -> color_eyre::Result<()> {
                 (_, _, true) => boot::BootMode::Check,
                 _ => boot::BootMode::Preview,
             };
-            boot::run(global, &address, mode, yes, json)
+            boot::run(paths, &address, mode, yes, json)
         }
     }
-}
-
-/// Parses an address and checks the host has it, so typos fail before anything else.
-fn device_address(inv: &Inventory, text: &str) -> Result<PciAddress, GpuError> {
-    let address: PciAddress = text.trim().parse()?;
-    if inv.device(&address).is_none() {
-        return Err(GpuError::NoDevice(address));
-    }
-    Ok(address)
-}
-
-/// The endpoints of the address's IOMMU group (bridges excepted), the unit that moves.
-fn group_endpoints(inv: &Inventory, address: PciAddress) -> Result<Vec<PciAddress>, GpuError> {
-    let dev = inv.device(&address).ok_or(GpuError::NoDevice(address))?;
-    let id = dev.iommu_group.ok_or(GpuError::NoGroup(address))?;
-    let mut members: Vec<PciAddress> = inv
-        .iommu_groups
-        .iter()
-        .filter(|g| g.id == id)
-        .flat_map(|g| g.devices.iter().copied())
-        .filter(|a| inv.device(a).is_none_or(|d| !d.class.is_bridge()))
-        .collect();
-    members.sort();
-    members.dedup();
-    Ok(members)
 }
 
 /// Prints and flushes at once: progress lines must show while the next step runs.
@@ -153,19 +119,15 @@ fn say(text: &str) -> Result<(), CliError> {
 /// `phyllome vm supervise NAME -- VMM…` (hidden): launched by `vm start` in place of the VMM
 /// of a VM with devices; see [`crate::vmm::device_supervisor`].
 pub fn supervise(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     name: &str,
     vmm: &[std::ffi::OsString],
 ) -> color_eyre::Result<()> {
     use crate::vmm::managed::DeviceHost;
-    use crate::vmm::runtime::RunRoot;
-    let run_root = RunRoot::resolve(global.run_dir.as_deref())?;
+    let run_root = paths.run_root()?;
     let rt = run_root.vm(name)?;
-    let host_root = global
-        .host_root
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("/"));
-    let host = DeviceHost::new(&host_root, &run_root, global.state_dir.clone());
+    let host = DeviceHost::new(&paths.host_root, &run_root, paths.state_dir.clone())
+        .simulated(paths.simulate);
     let code = crate::vmm::device_supervisor::supervise(&host, &rt, vmm);
     if code != std::process::ExitCode::SUCCESS {
         return Err(color_eyre::eyre::eyre!(

@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::{CliError, GlobalArgs};
+use super::CliError;
 use crate::host::{CheckStatus, Inventory, Verdict};
+use crate::ops::HostPaths;
 
-pub fn run(global: &GlobalArgs, json: bool) -> Result<(), CliError> {
-    let root = global.sys_root()?;
-    let inventory = Inventory::collect_with(&root, &global.collect_options());
+pub fn run(paths: &HostPaths, json: bool) -> Result<(), CliError> {
+    let inventory = crate::ops::host::read(paths)?.inventory;
     let text = if json {
         let mut s =
             serde_json::to_string_pretty(&inventory).map_err(|e| CliError::Output(e.into()))?;

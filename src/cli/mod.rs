@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ops::HostPaths;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "phyllome",
@@ -41,6 +43,10 @@ pub struct GlobalArgs {
     /// $XDG_RUNTIME_DIR/phyllome)
     #[arg(long, global = true, value_name = "DIR", env = "PHYLLOME_RUN_DIR")]
     pub run_dir: Option<PathBuf>,
+    /// Write through the simulated kernel of a fixture tree made by `fixture_tree`; never
+    /// with the real /
+    #[arg(long, global = true, env = "PHYLLOME_SIMULATE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub simulate: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -87,24 +93,37 @@ pub enum Command {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("Host root {0} is not a directory")]
-    BadHostRoot(String),
+    #[error(transparent)]
+    Paths(#[from] crate::ops::PathsError),
     #[error("Cannot write the output")]
     Output(#[source] std::io::Error),
 }
 
 impl GlobalArgs {
-    pub fn sys_root(&self) -> Result<crate::host::SysRoot, CliError> {
-        let root = self.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        if !root.is_dir() {
-            return Err(CliError::BadHostRoot(root.display().to_string()));
-        }
-        Ok(crate::host::SysRoot::new(root))
-    }
-
-    pub fn collect_options(&self) -> crate::host::CollectOptions {
-        crate::host::CollectOptions {
+    /// The host these arguments name, as every layer takes it.
+    pub fn paths(&self) -> HostPaths {
+        HostPaths {
+            host_root: self.host_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            state_dir: self.state_dir.clone(),
+            run_dir: self.run_dir.clone(),
             ch_bin: self.ch_bin.clone(),
+            simulate: self.simulate,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_paths_carry_the_simulation_switch() {
+        let cli = Cli::try_parse_from(["phyllome", "--host-root", "/tmp/x", "host", "--simulate"])
+            .unwrap();
+        let paths = cli.global.paths();
+        assert!(paths.simulate);
+        assert_eq!(paths.host_root, PathBuf::from("/tmp/x"));
+        let cli = Cli::try_parse_from(["phyllome", "host"]).unwrap();
+        assert_eq!(cli.global.paths().host_root, PathBuf::from("/"));
     }
 }

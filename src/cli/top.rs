@@ -18,7 +18,7 @@ use crate::tui::state::Theme;
 use crate::tui::view::graph;
 use crate::vmm::runtime::RunRoot;
 
-use super::GlobalArgs;
+use crate::ops::HostPaths;
 
 #[derive(Debug, Clone, Args)]
 pub struct TopArgs {
@@ -68,16 +68,16 @@ fn settings(args: &TopArgs) -> color_eyre::Result<(MonitorConfig, Duration)> {
     Ok((cfg, interval))
 }
 
-pub fn collector(global: &GlobalArgs) -> color_eyre::Result<Collector> {
-    let root = global.sys_root()?;
+pub fn collector(paths: &HostPaths) -> color_eyre::Result<Collector> {
+    let root = paths.sys_root()?;
     // No runtime directory: nothing can run, but the host and the definitions still show.
-    let run_root = RunRoot::resolve(global.run_dir.as_deref()).ok();
-    Ok(Collector::new(root, run_root, global.state_dir.clone()))
+    let run_root = RunRoot::resolve(paths.run_dir.as_deref()).ok();
+    Ok(Collector::new(root, run_root, paths.state_dir.clone()))
 }
 
-pub fn run(global: &GlobalArgs, args: TopArgs) -> color_eyre::Result<()> {
+pub fn run(paths: &HostPaths, args: TopArgs) -> color_eyre::Result<()> {
     let (cfg, interval) = settings(&args)?;
-    let collector = collector(global)?;
+    let collector = collector(paths)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -189,28 +189,28 @@ impl Confirm {
     }
 }
 
-pub fn run(global: &super::GlobalArgs, cmd: VmCommand) -> color_eyre::Result<()> {
+pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> color_eyre::Result<()> {
     use super::{vm_def, vm_run};
     match cmd {
-        VmCommand::Define(args) => vm_def::define(global, *args),
-        VmCommand::Edit { name } => vm_def::edit(global, &name),
-        VmCommand::Export { name, format } => vm_def::export(global, &name, format),
-        VmCommand::Import { file, name } => vm_def::import(global, &file, name.as_deref()),
-        VmCommand::History { name } => vm_def::history(global, &name),
-        VmCommand::Rollback { name, to, confirm } => vm_def::rollback(global, &name, to, &confirm),
-        VmCommand::List { json } => vm_run::list(global, json),
-        VmCommand::Info { name, json } => vm_run::info(global, &name, json),
-        VmCommand::Start { name } => vm_run::start(global, &name),
+        VmCommand::Define(args) => vm_def::define(paths, *args),
+        VmCommand::Edit { name } => vm_def::edit(paths, &name),
+        VmCommand::Export { name, format } => vm_def::export(paths, &name, format),
+        VmCommand::Import { file, name } => vm_def::import(paths, &file, name.as_deref()),
+        VmCommand::History { name } => vm_def::history(paths, &name),
+        VmCommand::Rollback { name, to, confirm } => vm_def::rollback(paths, &name, to, &confirm),
+        VmCommand::List { json } => vm_run::list(paths, json),
+        VmCommand::Info { name, json } => vm_run::info(paths, &name, json),
+        VmCommand::Start { name } => vm_run::start(paths, &name),
         VmCommand::Stop {
             name,
             force,
             timeout,
             confirm,
-        } => vm_run::stop(global, &name, force, timeout, &confirm),
-        VmCommand::Reboot { name, confirm } => vm_run::reboot(global, &name, &confirm),
-        VmCommand::Pause { name } => vm_run::pause(global, &name),
-        VmCommand::Resume { name } => vm_run::resume(global, &name),
-        VmCommand::Delete { name, confirm } => vm_run::delete(global, &name, &confirm),
-        VmCommand::Supervise { name, vmm } => super::gpu::supervise(global, &name, &vmm),
+        } => vm_run::stop(paths, &name, force, timeout, &confirm),
+        VmCommand::Reboot { name, confirm } => vm_run::reboot(paths, &name, &confirm),
+        VmCommand::Pause { name } => vm_run::pause(paths, &name),
+        VmCommand::Resume { name } => vm_run::resume(paths, &name),
+        VmCommand::Delete { name, confirm } => vm_run::delete(paths, &name, &confirm),
+        VmCommand::Supervise { name, vmm } => super::gpu::supervise(paths, &name, &vmm),
     }
 }

@@ -7,21 +7,19 @@ use color_eyre::eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
 use super::vm::{Confirm, DefineArgs, ExportFormat};
-use super::GlobalArgs;
 use crate::host::PciAddress;
+use crate::ops::HostPaths;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
 
-fn open_store(global: &GlobalArgs) -> color_eyre::Result<Store> {
-    Ok(Store::open(Store::default_dir(
-        global.state_dir.as_deref(),
-    )?)?)
+fn open_store(paths: &HostPaths) -> color_eyre::Result<Store> {
+    Ok(paths.store()?)
 }
 
 /// Host check findings go to stderr: a definition may name a disk that is created later,
 /// so they never stop a save (starting the VM is where they matter).
-fn report_host_checks(global: &GlobalArgs, store: &Store, spec: &VmSpec) {
-    let Ok(root) = global.sys_root() else { return };
+fn report_host_checks(paths: &HostPaths, store: &Store, spec: &VmSpec) {
+    let Ok(root) = paths.sys_root() else { return };
     let others: Vec<VmSpec> = store
         .list()
         .map(|l| l.into_iter().filter_map(|e| e.spec.ok()).collect())
@@ -40,7 +38,7 @@ fn problems_text(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("  {p}\n")).collect()
 }
 
-pub fn define(global: &GlobalArgs, args: DefineArgs) -> color_eyre::Result<()> {
+pub fn define(paths: &HostPaths, args: DefineArgs) -> color_eyre::Result<()> {
     let name = args.name.as_str();
     crate::vm::check_name(name).map_err(|e| eyre!(e))?;
     let (source, text) = match &args.from {
@@ -66,7 +64,7 @@ pub fn define(global: &GlobalArgs, args: DefineArgs) -> color_eyre::Result<()> {
             problems_text(&p.0)
         )
     })?;
-    let store = open_store(global)?;
+    let store = open_store(paths)?;
     let mode = if args.replace {
         SaveMode::Any
     } else {
@@ -76,7 +74,7 @@ pub fn define(global: &GlobalArgs, args: DefineArgs) -> color_eyre::Result<()> {
     store.save(name, &text, mode)?;
     let verb = if replaced { "Replaced" } else { "Defined" };
     println!("{verb} VM {name} ({})", store.path(name).display());
-    report_host_checks(global, &store, &spec);
+    report_host_checks(paths, &store, &spec);
     Ok(())
 }
 
@@ -210,13 +208,13 @@ fn parse_net_flag(s: &str) -> color_eyre::Result<Net> {
     Ok(Net { kind, mac, id })
 }
 
-pub fn edit(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
+pub fn edit(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
         );
     }
-    let store = open_store(global)?;
+    let store = open_store(paths)?;
     let original = store.get_text(name)?;
     let tmp = EditFile::create(name, &original)?;
     loop {
@@ -240,7 +238,7 @@ pub fn edit(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
                 store.save(name, &text, SaveMode::Update)?;
                 tmp.remove();
                 println!("Saved VM {name}");
-                report_host_checks(global, &store, &spec);
+                report_host_checks(paths, &store, &spec);
                 return Ok(());
             }
             Err(problems) => {
@@ -317,8 +315,8 @@ fn run_editor(path: &Path) -> color_eyre::Result<()> {
 }
 
 /// Where the supervisor will put VM `name`'s sockets (the same rule as `vmm`).
-fn runtime_paths(global: &GlobalArgs, name: &str) -> crate::vm::RuntimePaths {
-    let root = global.run_dir.clone().unwrap_or_else(|| {
+fn runtime_paths(paths: &HostPaths, name: &str) -> crate::vm::RuntimePaths {
+    let root = paths.run_dir.clone().unwrap_or_else(|| {
         let as_root = std::fs::metadata("/proc/self")
             .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
             .unwrap_or(false);
@@ -330,10 +328,10 @@ fn runtime_paths(global: &GlobalArgs, name: &str) -> crate::vm::RuntimePaths {
     crate::vm::RuntimePaths::in_dir(&root.join("vms").join(name))
 }
 
-pub fn export(global: &GlobalArgs, name: &str, format: ExportFormat) -> color_eyre::Result<()> {
-    let store = open_store(global)?;
+pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> color_eyre::Result<()> {
+    let store = open_store(paths)?;
     let spec = store.get(name)?;
-    let rt = runtime_paths(global, name);
+    let rt = runtime_paths(paths, name);
     let macvtaps = crate::vm::macvtap_nets(&spec);
     match format {
         ExportFormat::Json => {
@@ -383,7 +381,7 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> color_eyre::Result<()> {
+pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> color_eyre::Result<()> {
     let name = match name {
         Some(n) => n.to_string(),
         None => {
@@ -414,7 +412,7 @@ pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> color_eyr
         "# Imported from {} by `phyllome vm import`.\n",
         file.display()
     ));
-    let store = open_store(global)?;
+    let store = open_store(paths)?;
     match store.save(&name, &doc.to_string(), SaveMode::Create) {
         Err(StoreError::Exists(n)) => bail!(
             "VM {n:?} already exists; import under another name with --name, or delete it first"
@@ -424,12 +422,12 @@ pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> color_eyr
         }
     }
     println!("Imported VM {name} ({})", store.path(&name).display());
-    report_host_checks(global, &store, &imported.spec);
+    report_host_checks(paths, &store, &imported.spec);
     Ok(())
 }
 
-pub fn history(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
-    let store = open_store(global)?;
+pub fn history(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+    let store = open_store(paths)?;
     let versions = store.history(name)?;
     if versions.is_empty() {
         println!("VM {name} has no saved versions yet (its file was not written by phyllome)");
@@ -456,12 +454,12 @@ pub fn history(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
 }
 
 pub fn rollback(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     name: &str,
     to: Option<u32>,
     confirm: &Confirm,
 ) -> color_eyre::Result<()> {
-    let store = open_store(global)?;
+    let store = open_store(paths)?;
     let target = store.rollback_target(name, to)?;
     confirm.ask(&format!(
         "Replace VM {name}'s definition with version {target}"

@@ -8,30 +8,12 @@ use std::time::Duration;
 use color_eyre::eyre::{eyre, WrapErr};
 
 use super::vm::Confirm;
-use super::{CliError, GlobalArgs};
-use crate::vmm::manager::{
-    ManagerConfig, ManagerError, StopMode, StopOutcome, VmManager, VmStatus,
-};
-use crate::vmm::runtime::RunRoot;
+use super::CliError;
+use crate::ops::HostPaths;
+use crate::vmm::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
 
-/// Seconds one API call may take (default 5); for slow hosts and for tests.
-pub const API_TIMEOUT_ENV: &str = "PHYLLOME_VMM_TIMEOUT";
-
-pub(super) fn manager(global: &GlobalArgs) -> color_eyre::Result<VmManager> {
-    let root = RunRoot::resolve(global.run_dir.as_deref())?;
-    let mut cfg = ManagerConfig::new(global.state_dir.clone(), root, global.ch_bin.clone());
-    if let Some(host_root) = &global.host_root {
-        // Managed VFIO moves devices under the same root `phyllome host` reads.
-        cfg.host_root = host_root.clone();
-    }
-    if let Some(secs) = std::env::var(API_TIMEOUT_ENV)
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
-    {
-        cfg.api_timeout = Duration::from_secs_f64(secs);
-    }
-    Ok(VmManager::new(cfg))
+pub(super) fn manager(paths: &HostPaths) -> color_eyre::Result<VmManager> {
+    Ok(crate::ops::vm::manager(paths)?)
 }
 
 fn block_on<T>(
@@ -68,8 +50,8 @@ fn json(value: &impl serde::Serialize) -> color_eyre::Result<()> {
     out(&format!("{text}\n"))
 }
 
-pub fn list(global: &GlobalArgs, as_json: bool) -> color_eyre::Result<()> {
-    let m = manager(global)?;
+pub fn list(paths: &HostPaths, as_json: bool) -> color_eyre::Result<()> {
+    let m = manager(paths)?;
     let rows = block_on(m.list())?;
     if as_json {
         return json(&rows);
@@ -132,12 +114,10 @@ fn human_secs(s: u64) -> String {
     }
 }
 
-pub fn info(global: &GlobalArgs, name: &str, as_json: bool) -> color_eyre::Result<()> {
-    let m = manager(global)?;
+pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> color_eyre::Result<()> {
+    let m = manager(paths)?;
     let status = block_on(m.info(name))?;
-    let definition = crate::vmm::defs::Defs::open(global.state_dir.as_deref())
-        .ok()
-        .and_then(|d| d.get(name).ok());
+    let definition = crate::ops::vm::definition(paths, name);
     if as_json {
         let mut v = serde_json::to_value(&status).wrap_err("Cannot encode JSON")?;
         if let (Some(obj), Some(def)) = (v.as_object_mut(), definition) {
@@ -160,8 +140,8 @@ pub fn info(global: &GlobalArgs, name: &str, as_json: bool) -> color_eyre::Resul
     out(&s)
 }
 
-pub fn start(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
-    let m = manager(global)?;
+pub fn start(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+    let m = manager(paths)?;
     let status = block_on(m.start(name))?;
     let pid = status
         .pid
@@ -171,7 +151,7 @@ pub fn start(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
 }
 
 pub fn stop(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     name: &str,
     force: bool,
     timeout_secs: Option<u64>,
@@ -183,11 +163,11 @@ pub fn stop(
     } else {
         let timeout = match timeout_secs {
             Some(secs) => Duration::from_secs(secs),
-            None => grace_period(global, name),
+            None => crate::ops::vm::grace_period(paths, name),
         };
         StopMode::Graceful { timeout }
     };
-    let m = manager(global)?;
+    let m = manager(paths)?;
     let outcome = block_on(m.stop(name, mode))?;
     if let (StopOutcome::TimedOut, StopMode::Graceful { timeout }) = (outcome, mode) {
         eprintln!(
@@ -199,44 +179,34 @@ pub fn stop(
     out(&format!("Stopped {name}\n"))
 }
 
-/// The VM's own `stop_timeout`; the default when its definition is gone or broken (a VMM
-/// can outlive its definition, and stopping it must still work).
-fn grace_period(global: &GlobalArgs, name: &str) -> Duration {
-    crate::vmm::defs::Defs::open(global.state_dir.as_deref())
-        .and_then(|d| d.get(name))
-        .map(|spec| spec.stop_timeout)
-        .unwrap_or_default()
-        .duration()
-}
-
-pub fn reboot(global: &GlobalArgs, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {
+pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {
     confirm.ask(&format!("Reboot VM {name}"))?;
-    let m = manager(global)?;
+    let m = manager(paths)?;
     block_on(m.reboot(name))?;
     out(&format!("Rebooting {name}\n"))
 }
 
-pub fn pause(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
-    let m = manager(global)?;
+pub fn pause(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+    let m = manager(paths)?;
     block_on(m.pause(name))?;
     out(&format!("Paused {name}\n"))
 }
 
-pub fn resume(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
-    let m = manager(global)?;
+pub fn resume(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+    let m = manager(paths)?;
     block_on(m.resume(name))?;
     out(&format!("Resumed {name}\n"))
 }
 
-pub fn delete(global: &GlobalArgs, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {
+pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {
     confirm.ask(&format!("Delete the definition of VM {name}"))?;
-    let m = manager(global)?;
+    let m = manager(paths)?;
     block_on(m.delete(name))?;
     out(&format!("Deleted {name}\n"))
 }
 
-pub fn autostart(global: &GlobalArgs) -> color_eyre::Result<()> {
-    let m = manager(global)?;
+pub fn autostart(paths: &HostPaths) -> color_eyre::Result<()> {
+    let m = manager(paths)?;
     let results = block_on(m.autostart())?;
     let mut failed = 0;
     let mut s = String::new();

@@ -13,7 +13,8 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::host::{Inventory, SysRoot};
+use crate::host::SysRoot;
+use crate::ops::HostPaths;
 use crate::term::{SizeOutcome, TermError, TermProfile};
 
 use crate::monitor::{Collector, MonitorConfig};
@@ -25,7 +26,7 @@ use super::keymap::Keymap;
 use super::state::{State, Theme};
 use super::update::{update, Effect};
 use super::view;
-use super::vm_runtime::{VmBackend, VmPaths};
+use super::vm_runtime::VmBackend;
 
 /// ~60 frames a second at most; on a serial line ratatui's diffing keeps each frame small.
 const FRAME: Duration = Duration::from_millis(16);
@@ -36,19 +37,13 @@ const VM_TICK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ConsoleOptions {
-    /// `/` on a real host; a fixture tree in tests and demos.
-    pub host_root: PathBuf,
+    /// The host: `/` on a real one, a fixture tree (with `simulate`) in tests and demos.
+    pub paths: HostPaths,
     /// Drop every binding that changes the host.
     pub read_only: bool,
     pub profile: TermProfile,
     /// User keymap merged over the built-in one.
     pub keymap: Option<PathBuf>,
-    /// Cloud Hypervisor binary when not on the usual paths.
-    pub ch_bin: Option<PathBuf>,
-    /// `--state-dir`: where VM definitions live (None: the default).
-    pub state_dir: Option<PathBuf>,
-    /// `--run-dir`: runtime directories of running VMs (None: the default).
-    pub run_dir: Option<PathBuf>,
     /// Asks the terminal for its size again (Ctrl-L). Serial lines never signal a resize,
     /// so this is how a new window size reaches the console. `None` in tests.
     pub requery_size: Option<fn() -> Result<SizeOutcome, TermError>>,
@@ -121,24 +116,8 @@ where
     let mut monitor: Option<Sampler> = None;
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     load(&tx, opts);
-    let vms = VmBackend::start(
-        &VmPaths {
-            host_root: opts.host_root.clone(),
-            state_dir: opts.state_dir.clone(),
-            run_dir: opts.run_dir.clone(),
-            ch_bin: opts.ch_bin.clone(),
-        },
-        tx.clone(),
-    );
-    let gpus = super::gpu_runtime::GpuBackend::new(
-        super::gpu_runtime::GpuPaths {
-            host_root: opts.host_root.clone(),
-            state_dir: opts.state_dir.clone(),
-            run_dir: opts.run_dir.clone(),
-            ch_bin: opts.ch_bin.clone(),
-        },
-        tx.clone(),
-    );
+    let vms = VmBackend::start(&opts.paths, tx.clone());
+    let gpus = super::gpu_runtime::GpuBackend::new(opts.paths.clone(), tx.clone());
     gpus.run(super::gpus::GpuJob::LoadStates);
     let mut vm_tick = tokio::time::interval(VM_TICK);
     vm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -234,10 +213,10 @@ impl Sampler {
         interval: Duration,
         tx: &mpsc::UnboundedSender<Action>,
     ) -> Self {
-        let root = SysRoot::new(opts.host_root.clone());
+        let root = SysRoot::new(opts.paths.host_root.clone());
         // No runtime directory: nothing can run; the host and the definitions still show.
-        let run_root = crate::vmm::runtime::RunRoot::resolve(opts.run_dir.as_deref()).ok();
-        let collector = Collector::new(root, run_root, opts.state_dir.clone());
+        let run_root = opts.paths.run_root().ok();
+        let collector = Collector::new(root, run_root, opts.paths.state_dir.clone());
         let (itx, irx) = tokio::sync::watch::channel(interval);
         let tx = tx.clone();
         let task = crate::monitor::task::spawn(collector, irx, move |s| {
@@ -278,26 +257,17 @@ fn resized<B: Backend>(
 /// Reads the host on a blocking thread and sends the result back as an action.
 fn load(tx: &mpsc::UnboundedSender<Action>, opts: &ConsoleOptions) {
     let tx = tx.clone();
-    let root = opts.host_root.clone();
-    let collect = crate::host::CollectOptions {
-        ch_bin: opts.ch_bin.clone(),
-    };
+    let paths = opts.paths.clone();
     tokio::spawn(async move {
         let task = tokio::task::spawn_blocking(move || {
-            let root = SysRoot::new(root);
-            let inventory = Inventory::collect_with(&root, &collect);
-            let host_name = root
-                .read("proc/sys/kernel/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty());
-            Loaded {
-                inventory,
-                host_name,
-            }
+            crate::ops::host::read(&paths).map(|host| Loaded {
+                host_name: crate::ops::host::host_name(&host.root),
+                inventory: host.inventory,
+            })
         });
         let action = match task.await {
-            Ok(loaded) => Action::InventoryLoaded(Box::new(loaded)),
+            Ok(Ok(loaded)) => Action::InventoryLoaded(Box::new(loaded)),
+            Ok(Err(e)) => Action::InventoryFailed(crate::vfio::error_chain(&e)),
             Err(e) => Action::InventoryFailed(format!("reading the host failed: {e}")),
         };
         // The loop may have ended meanwhile; nobody is left to tell.

@@ -1,56 +1,30 @@
 //! The runtime side of the GPU screen: reviews, plans run with each step reported live,
-//! assignments through the CLI's own assign/hot-plug code, the boot configuration, and the
-//! device states. Each job runs on a blocking thread and sends its results back as
-//! `Action::Gpu`; the loop never waits for one. Every write goes under the console's host
-//! root, through the fake kernel on a fixture tree.
+//! assignments through [`crate::ops::gpu`] (the same operations as `phyllome gpu`), the boot
+//! configuration, and the device states. Each job runs on a blocking thread and sends its
+//! results back as `Action::Gpu`; the loop never waits for one. Every write goes under the
+//! console's host root, through the simulated kernel when `simulate` is on.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use color_eyre::eyre::eyre;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::cli::gpu::{assign, list, moves};
-use crate::cli::GlobalArgs;
-use crate::host::{Inventory, PciAddress, SysRoot};
-use crate::vfio::{self, ApplyError, Plan, ReleaseOptions};
-use crate::vmm::device_ops;
-use crate::vmm::manager::RunState;
+use crate::host::{PciAddress, SysRoot};
+use crate::ops::gpu::{self as ops, GpuError};
+use crate::ops::HostPaths;
+use crate::vfio::{self, error_chain, ApplyError, Plan};
 
 use super::action::Action;
 use super::gpus::{BootChange, BootView, FailureReport, GpuJob, GpuMsg, GpuOp, Outcome, Review};
 
-/// The console's `--host-root`, `--state-dir`, `--run-dir` and `--ch-bin`.
-#[derive(Debug, Clone, Default)]
-pub struct GpuPaths {
-    pub host_root: PathBuf,
-    pub state_dir: Option<PathBuf>,
-    pub run_dir: Option<PathBuf>,
-    pub ch_bin: Option<PathBuf>,
-}
-
-impl GpuPaths {
-    /// The CLI's global arguments for the same host, so its functions run unchanged.
-    fn global(&self) -> GlobalArgs {
-        GlobalArgs {
-            host_root: Some(self.host_root.clone()),
-            ch_bin: self.ch_bin.clone(),
-            state_dir: self.state_dir.clone(),
-            run_dir: self.run_dir.clone(),
-        }
-    }
-}
-
 pub struct GpuBackend {
-    paths: GpuPaths,
+    paths: HostPaths,
     tx: UnboundedSender<Action>,
 }
 
 type Send<'a> = &'a dyn Fn(GpuMsg);
 
 impl GpuBackend {
-    pub fn new(paths: GpuPaths, tx: UnboundedSender<Action>) -> GpuBackend {
+    pub fn new(paths: HostPaths, tx: UnboundedSender<Action>) -> GpuBackend {
         GpuBackend { paths, tx }
     }
 
@@ -68,75 +42,47 @@ impl GpuBackend {
 }
 
 /// Runs one job, sending whatever it produces. Public for tests that run jobs without a loop.
-pub fn work(paths: &GpuPaths, job: GpuJob, send: Send<'_>) {
-    let global = paths.global();
+pub fn work(paths: &HostPaths, job: GpuJob, send: Send<'_>) {
     match job {
         GpuJob::LoadStates => {
-            if let Ok(states) = states(&global) {
+            if let Ok(states) = ops::states(paths) {
                 send(GpuMsg::States(states));
             }
         }
         GpuJob::Review { op, gpu, vm } => {
-            let result = review(&global, op, gpu, vm.as_deref()).map_err(|e| chain(&e));
+            let result = review(paths, op, gpu, vm.as_deref()).map_err(|e| chain(&e));
             send(GpuMsg::Reviewed { gpu, op, result });
         }
         GpuJob::Run { op, gpu, review } => {
-            let outcome = run(&global, op, gpu, &review, send);
+            let outcome = run(paths, op, gpu, &review, send);
             send(GpuMsg::Finished(outcome));
         }
-        GpuJob::Boot(gpu) => send(GpuMsg::Boot(boot(&global, gpu).map_err(|e| chain(&e)))),
+        GpuJob::Boot(gpu) => send(GpuMsg::Boot(boot(paths, gpu).map_err(|e| chain(&e)))),
         GpuJob::BootChange { gpu, change } => send(GpuMsg::BootChanged(
-            boot_change(&global, gpu, change).map_err(|e| chain(&e)),
+            boot_change(paths, gpu, change).map_err(|e| chain(&e)),
         )),
     }
 }
 
-fn chain(e: &color_eyre::Report) -> String {
-    e.chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-fn host(global: &GlobalArgs) -> color_eyre::Result<(SysRoot, Inventory)> {
-    let root = global.sys_root()?;
-    let inv = Inventory::collect_with(&root, &global.collect_options());
-    Ok((root, inv))
-}
-
-fn states(global: &GlobalArgs) -> color_eyre::Result<BTreeMap<PciAddress, list::DeviceState>> {
-    let (root, inv) = host(global)?;
-    let records = list::live_records(global);
-    let marks = list::reset_marks(global, &root);
-    Ok(inv
-        .pci_devices
-        .iter()
-        .map(|d| {
-            let s = list::state_of(&inv, &records, marks.as_ref(), &d.address);
-            (d.address, s)
-        })
-        .collect())
-}
-
-fn plan_options(global: &GlobalArgs) -> vfio::PlanOptions {
-    device_ops::plan_options(global.state_dir.as_deref())
+fn chain(e: &GpuError) -> String {
+    error_chain(e)
 }
 
 fn review(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     op: GpuOp,
     gpu: PciAddress,
     vm: Option<&str>,
-) -> color_eyre::Result<Review> {
-    let (root, inv) = host(global)?;
+) -> Result<Review, GpuError> {
+    let host = crate::ops::host::read(paths)?;
     let mut r = Review {
         runs_now: true,
         ..Review::default()
     };
     match op {
         GpuOp::Assign => {
-            let vm = vm.ok_or_else(|| eyre!("No VM chosen"))?;
-            let p = assign::prepare(global, &gpu.to_string(), vm)?;
+            let vm = vm.ok_or(GpuError::NoVm)?;
+            let p = ops::prepare(paths, &gpu.to_string(), vm)?;
             r.notes.push(if p.new.is_empty() {
                 format!(
                     "IOMMU group {} is already assigned to VM {vm}",
@@ -156,12 +102,12 @@ fn review(
             r.plan = Some(p.plan);
         }
         GpuOp::Detach | GpuOp::Preview => {
-            let plan = vfio::plan(&root, &inv, gpu, &plan_options(global))?;
+            let plan = ops::detach_plan(paths, &host, gpu)?;
             if op == GpuOp::Preview {
                 r.notes
                     .push("Dry run: what a detach would do; nothing is changed".into());
             } else {
-                moves::refuse_in_use(&inv, global, &plan)?;
+                ops::refuse_in_use(paths, &host.inventory, &plan)?;
                 r.notes.push(format!(
                     "IOMMU group {} moves to vfio-pci for no VM in particular",
                     plan.group
@@ -170,12 +116,8 @@ fn review(
             r.plan = Some(plan);
         }
         GpuOp::Reattach => {
-            let opts = ReleaseOptions {
-                plan: plan_options(global),
-                ..ReleaseOptions::default()
-            };
-            let plan = vfio::release_plan(&root, &inv, gpu, &opts)?;
-            moves::refuse_in_use(&inv, global, &plan)?;
+            let plan = ops::reattach_plan(paths, &host, gpu)?;
+            ops::refuse_in_use(paths, &host.inventory, &plan)?;
             r.notes.push(format!(
                 "IOMMU group {} goes back to its host drivers",
                 plan.group
@@ -183,12 +125,10 @@ fn review(
             r.plan = Some(plan);
         }
         GpuOp::Unassign => {
-            let (vm, entries) = assign::holder(global, &inv, gpu)?
-                .ok_or_else(|| eyre!("{gpu} is not assigned to any VM"))?;
-            let running = matches!(
-                assign::running_state(global, &vm)?,
-                RunState::Running | RunState::Paused
-            );
+            let (vm, entries) =
+                ops::holder(paths, &host.inventory, gpu)?.ok_or(GpuError::NotAssigned(gpu))?;
+            let state = crate::ops::vm::run_state(paths, &vm)?;
+            let running = crate::ops::vm::is_live(state) == Some(true);
             let list = entries
                 .iter()
                 .map(|v| v.address.to_string())
@@ -210,47 +150,33 @@ fn review(
     Ok(r)
 }
 
-fn run(
-    global: &GlobalArgs,
-    op: GpuOp,
-    gpu: PciAddress,
-    review: &Review,
-    send: Send<'_>,
-) -> Outcome {
+fn run(paths: &HostPaths, op: GpuOp, gpu: PciAddress, review: &Review, send: Send<'_>) -> Outcome {
     let failure: RefCell<Option<FailureReport>> = RefCell::new(None);
     let mut out = |line: &str| send(GpuMsg::Log(line.trim_end().to_string()));
     // Runs a confirmed plan with each step sent as it happens; a failed step's rollback is
     // kept whole for the screen, not just its message.
-    let mut detach = |plan: &Plan, root: &SysRoot| -> color_eyre::Result<()> {
-        let writer = device_ops::writer_for(root);
+    let mut detach = |plan: &Plan, root: &SysRoot| -> Result<(), GpuError> {
         let mut on_step = |e: &vfio::StepEvent| send(GpuMsg::Step(e.clone()));
-        match vfio::apply(plan, writer.as_ref(), root, &mut on_step) {
-            Ok(_) => Ok(()),
-            Err(ApplyError::Failed(f)) => {
-                let report = FailureReport {
-                    step: f.step,
-                    description: f.description.clone(),
-                    error: vfio::error_chain(&f.error),
-                    restored: f.restored.clone(),
-                    unrestored: f.unrestored.clone(),
-                };
-                *failure.borrow_mut() = Some(report);
-                Err(eyre!(ApplyError::Failed(f)))
-            }
-            Err(e) => Err(eyre!(e)),
+        let result = ops::apply(paths, plan, root, &mut on_step);
+        if let Err(GpuError::Apply(ApplyError::Failed(f))) = &result {
+            *failure.borrow_mut() = Some(FailureReport {
+                step: f.step,
+                description: f.description.clone(),
+                error: error_chain(&f.error),
+                restored: f.restored.clone(),
+                unrestored: f.unrestored.clone(),
+            });
         }
+        result
     };
-    let result: color_eyre::Result<String> = (|| match op {
+    let result: Result<String, GpuError> = (|| match op {
         GpuOp::Preview => Ok("Nothing was changed".to_string()),
         GpuOp::Detach | GpuOp::Reattach => {
-            let plan = review
-                .plan
-                .as_ref()
-                .ok_or_else(|| eyre!("No plan to run"))?;
-            let root = global.sys_root()?;
+            let plan = review.plan.as_ref().ok_or(GpuError::NoPlan)?;
+            let root = paths.sys_root()?;
             detach(plan, &root)?;
             if op == GpuOp::Reattach {
-                moves::forget_failed_release(global, plan);
+                ops::forget_failed_release(paths, plan);
                 Ok(format!(
                     "IOMMU group {} is back on its host drivers",
                     plan.group
@@ -260,24 +186,19 @@ fn run(
             }
         }
         GpuOp::Assign => {
-            let vm = review.vm.as_deref().ok_or_else(|| eyre!("No VM chosen"))?;
-            let shown = review
-                .plan
-                .as_ref()
-                .ok_or_else(|| eyre!("No plan to run"))?;
-            let mut p = assign::prepare(global, &gpu.to_string(), vm)?;
+            let vm = review.vm.as_deref().ok_or(GpuError::NoVm)?;
+            let shown = review.plan.as_ref().ok_or(GpuError::NoPlan)?;
+            let mut p = ops::prepare(paths, &gpu.to_string(), vm)?;
             if p.plan.steps != shown.steps {
-                return Err(eyre!(
-                    "The host changed since the plan was shown: close this and plan again"
-                ));
+                return Err(GpuError::PlanChanged);
             }
             // The plan the owner confirmed (typed phrase included) is the one that runs.
             p.plan = shown.clone();
-            assign::finish(global, &p, &mut out, &mut detach)?;
+            ops::finish(paths, &p, &mut out, &mut detach)?;
             Ok(format!("VM {vm} has IOMMU group {}", shown.group))
         }
         GpuOp::Unassign => {
-            assign::unassign_with(global, &gpu.to_string(), &mut out)?;
+            ops::unassign(paths, &gpu.to_string(), &mut out)?;
             Ok(format!(
                 "{} no longer has {gpu}",
                 review
@@ -294,43 +215,29 @@ fn run(
     }
 }
 
-fn boot(global: &GlobalArgs, gpu: PciAddress) -> color_eyre::Result<BootView> {
-    let (root, inv) = host(global)?;
-    let config = vfio::boot_config(&root, &inv, gpu)?;
-    let missing = config.missing_from_cmdline(&root);
-    Ok(BootView { config, missing })
+fn boot(paths: &HostPaths, gpu: PciAddress) -> Result<BootView, GpuError> {
+    let boot = ops::boot_config(paths, &gpu.to_string())?;
+    let missing = boot.missing();
+    Ok(BootView {
+        config: boot.config,
+        missing,
+    })
 }
 
 fn boot_change(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     gpu: PciAddress,
     change: BootChange,
-) -> color_eyre::Result<Vec<String>> {
-    let (root, inv) = host(global)?;
-    let config = vfio::boot_config(&root, &inv, gpu)?;
-    // Under the host root: on a fixture or a copy, never this machine's /etc.
-    let paths = match change {
-        BootChange::Install => config.install(root.root())?,
-        BootChange::Uninstall => config.uninstall(root.root())?,
+) -> Result<Vec<String>, GpuError> {
+    let boot = ops::boot_config(paths, &gpu.to_string())?;
+    let (changed, verb, then) = match change {
+        BootChange::Install => (boot.install()?, "wrote", &boot.config.commands),
+        BootChange::Uninstall => (boot.uninstall()?, "removed", &boot.config.undo_commands),
     };
-    let verb = match change {
-        BootChange::Install => "wrote",
-        BootChange::Uninstall => "removed",
-    };
-    let mut lines: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            let rel = p.strip_prefix(root.root()).unwrap_or(p);
-            format!("{verb} /{}", rel.display()).replace("//", "/")
-        })
-        .collect();
+    let mut lines: Vec<String> = changed.iter().map(|p| format!("{verb} {p}")).collect();
     if lines.is_empty() {
         lines.push("no file of phyllome's to remove".into());
     }
-    let then = match change {
-        BootChange::Install => &config.commands,
-        BootChange::Uninstall => &config.undo_commands,
-    };
     lines.extend(then.iter().map(|c| format!("then: {c}")));
     Ok(lines)
 }

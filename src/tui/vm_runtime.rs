@@ -3,15 +3,14 @@
 //! `vm.info`, reading a definition to edit, saving one). Every result comes back as an
 //! [`Action`] on the loop's channel; nothing here blocks the loop.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::ops::HostPaths;
 use crate::vm::{SaveMode, Store, StoreError};
-use crate::vmm::manager::{ManagerConfig, RunState, StopMode, VmManager};
-use crate::vmm::runtime::RunRoot;
+use crate::vmm::manager::{RunState, StopMode, VmManager};
 use crate::vmm::worker::{self, ActionError, VmRequest, VmUpdate};
 
 use super::action::Action;
@@ -22,22 +21,12 @@ use super::vms::{Detail, EditLoaded, LiveInfo, VmRow};
 /// How often the worker reads the VMs' event logs.
 const EVENT_POLL: Duration = Duration::from_millis(500);
 
-/// Where the VM definitions and runtime directories are (`--state-dir`, `--run-dir`).
-#[derive(Debug, Clone, Default)]
-pub struct VmPaths {
-    /// The host whose devices managed VFIO moves (`--host-root`; `/` on a real host).
-    pub host_root: PathBuf,
-    pub state_dir: Option<PathBuf>,
-    pub run_dir: Option<PathBuf>,
-    pub ch_bin: Option<PathBuf>,
-}
-
 pub struct VmBackend {
     manager: Option<Arc<VmManager>>,
     requests: Option<UnboundedSender<VmRequest>>,
     /// Why VMs cannot be managed here (no runtime directory, no state directory).
     unavailable: Option<String>,
-    state_dir: Option<PathBuf>,
+    paths: HostPaths,
     tx: UnboundedSender<Action>,
 }
 
@@ -50,21 +39,19 @@ fn error(message: impl Into<String>) -> ActionError {
 
 impl VmBackend {
     /// Starts the worker on the current runtime; its updates become actions on `tx`.
-    pub fn start(paths: &VmPaths, tx: UnboundedSender<Action>) -> VmBackend {
-        let root = match RunRoot::resolve(paths.run_dir.as_deref()) {
-            Ok(r) => r,
+    pub fn start(paths: &HostPaths, tx: UnboundedSender<Action>) -> VmBackend {
+        let cfg = match paths.manager_config() {
+            Ok(c) => c,
             Err(e) => {
                 return VmBackend {
                     manager: None,
                     requests: None,
                     unavailable: Some(e.to_string()),
-                    state_dir: paths.state_dir.clone(),
+                    paths: paths.clone(),
                     tx,
                 }
             }
         };
-        let cfg = ManagerConfig::new(paths.state_dir.clone(), root, paths.ch_bin.clone())
-            .with_host_root(paths.host_root.clone());
         let manager = Arc::new(VmManager::new(cfg));
         let (requests, mut updates) = worker::spawn(manager.clone(), EVENT_POLL);
         let forward = tx.clone();
@@ -95,7 +82,7 @@ impl VmBackend {
             manager: Some(manager),
             requests: Some(requests),
             unavailable: None,
-            state_dir: paths.state_dir.clone(),
+            paths: paths.clone(),
             tx,
         }
     }
@@ -105,10 +92,8 @@ impl VmBackend {
         let _ = self.tx.send(action);
     }
 
-    fn store(state_dir: Option<PathBuf>) -> Result<Store, ActionError> {
-        Store::default_dir(state_dir.as_deref())
-            .and_then(Store::open)
-            .map_err(|e| error(e.to_string()))
+    fn store(paths: &HostPaths) -> Result<Store, ActionError> {
+        paths.store().map_err(|e| error(e.to_string()))
     }
 
     pub fn refresh(&self) {
@@ -155,15 +140,11 @@ impl VmBackend {
 
     /// The definition (blocking read) and, when a VMM runs, `vm.info`.
     pub fn load_detail(&self, name: String) {
-        let (tx, state_dir, manager) = (
-            self.tx.clone(),
-            self.state_dir.clone(),
-            self.manager.clone(),
-        );
+        let (tx, paths, manager) = (self.tx.clone(), self.paths.clone(), self.manager.clone());
         tokio::spawn(async move {
             let n = name.clone();
             let spec = tokio::task::spawn_blocking(move || {
-                Self::store(state_dir)
+                Self::store(&paths)
                     .and_then(|s| s.get(&n).map_err(|e| error(e.to_string())))
                     .map_err(|e| e.message)
             })
@@ -196,9 +177,9 @@ impl VmBackend {
     /// A definition to edit; an invalid one opens with what could be read, so the form is
     /// where it gets fixed.
     pub fn load_for_edit(&self, name: String) {
-        let (tx, state_dir) = (self.tx.clone(), self.state_dir.clone());
+        let (tx, paths) = (self.tx.clone(), self.paths.clone());
         tokio::task::spawn_blocking(move || {
-            let result = Self::store(state_dir).and_then(|store| match store.get(&name) {
+            let result = Self::store(&paths).and_then(|store| match store.get(&name) {
                 Ok(spec) => Ok(EditLoaded { name, spec }),
                 Err(StoreError::Invalid { .. }) => {
                     let text = store.get_text(&name).map_err(|e| error(e.to_string()))?;
@@ -219,9 +200,9 @@ impl VmBackend {
 
     /// Creates a definition, or applies field edits with `Store::edit` (comments survive).
     pub fn save(&self, req: SaveRequest) {
-        let (tx, state_dir) = (self.tx.clone(), self.state_dir.clone());
+        let (tx, paths) = (self.tx.clone(), self.paths.clone());
         tokio::task::spawn_blocking(move || {
-            let result = Self::store(state_dir).and_then(|store| {
+            let result = Self::store(&paths).and_then(|store| {
                 let saved = if req.create {
                     apply_to_text("", &req.edits)
                         .map_err(StoreError::Edit)

@@ -13,15 +13,34 @@ use crate::vfio::{self, PlanOptions, PlannedDevice, ReleaseOptions, RootWriter, 
 /// Marks a fixture tree built by `host::fixture` (its fake kernel's driver table).
 const FIXTURE_MARKER: &str = "fixture/native-drivers";
 
-/// The writer for a host root: the kernel's own files under a real root, and the fake kernel
-/// (which changes the tree as Linux would) for a fixture tree, so `--host-root FIXTURE`
-/// behaves end to end. The real `/` is never taken for a fixture.
-pub fn writer_for(root: &SysRoot) -> Box<dyn SysWriter> {
-    if !root.is_host() && root.root().join(FIXTURE_MARKER).is_file() {
-        Box::new(FakeKernel::new(root.root()))
-    } else {
-        Box::new(RootWriter::new(root.clone()))
+/// Why the simulated kernel cannot be used for a host root.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("--simulate writes through the simulated kernel of a fixture tree; {0} is the real host, refusing to write")]
+    RealHost(String),
+    #[error("--simulate needs a fixture tree made by `fixture_tree`; {root} has no {marker}, refusing to write")]
+    NotAFixture { root: String, marker: &'static str },
+}
+
+/// The writer for a host root: the kernel's own files, or with `simulate` the fake kernel
+/// of a fixture tree (which changes the tree as Linux would), so `--host-root FIXTURE
+/// --simulate` behaves end to end. The switch is explicit: a tree that merely looks like a
+/// fixture gets plain writes, and the simulator never stands in for the real `/`.
+pub fn writer_for(root: &SysRoot, simulate: bool) -> Result<Box<dyn SysWriter>, SimulateError> {
+    if !simulate {
+        return Ok(Box::new(RootWriter::new(root.clone())));
     }
+    let shown = root.root().display().to_string();
+    if root.is_host() {
+        return Err(SimulateError::RealHost(shown));
+    }
+    if !root.root().join(FIXTURE_MARKER).is_file() {
+        return Err(SimulateError::NotAFixture {
+            root: shown,
+            marker: FIXTURE_MARKER,
+        });
+    }
+    Ok(Box::new(FakeKernel::new(root.root())))
 }
 
 /// Where a device was before managed mode moved it, to put it back exactly there.
@@ -92,9 +111,10 @@ pub fn detach_all(
     root: &SysRoot,
     addresses: &[PciAddress],
     opts: &PlanOptions,
+    simulate: bool,
     log: impl Fn(&str),
 ) -> Result<Vec<CameFrom>, String> {
-    let writer = writer_for(root);
+    let writer = writer_for(root, simulate).map_err(|e| e.to_string())?;
     let mut moved: Vec<CameFrom> = Vec::new();
     for address in addresses {
         if moved.iter().any(|m| m.address == *address) {
@@ -123,7 +143,7 @@ pub fn detach_all(
             })),
             Err(e) => {
                 log(&format!("detach {address} failed: {e}"));
-                if let Err(problems) = release_all(root, &moved, opts, &log) {
+                if let Err(problems) = release_all(root, &moved, opts, simulate, &log) {
                     return Err(format!(
                         "{address}: {e}; and the devices moved before it did not all come back: {}",
                         problems.join("; ")
@@ -142,9 +162,10 @@ pub fn release_all(
     root: &SysRoot,
     devices: &[CameFrom],
     opts: &PlanOptions,
+    simulate: bool,
     log: impl Fn(&str),
 ) -> Result<(), Vec<String>> {
-    let writer = writer_for(root);
+    let writer = writer_for(root, simulate).map_err(|e| vec![e.to_string()])?;
     let mut problems = Vec::new();
     let mut done: Vec<PciAddress> = Vec::new();
     for d in devices {
@@ -192,5 +213,24 @@ fn step_log(log: &impl Fn(&str), e: &vfio::StepEvent) {
         vfio::StepStatus::Running => {}
         vfio::StepStatus::Done => log(&format!("  {phase}ok: {}", e.description)),
         vfio::StepStatus::Failed(why) => log(&format!("  {phase}FAILED: {}: {why}", e.description)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulator_never_stands_in_for_the_real_host() {
+        let e = writer_for(&SysRoot::new("/"), true).err().unwrap();
+        assert!(matches!(e, SimulateError::RealHost(_)), "{e:?}");
+    }
+
+    #[test]
+    fn the_simulator_needs_a_fixture_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = writer_for(&SysRoot::new(dir.path()), true).err().unwrap();
+        assert!(matches!(e, SimulateError::NotAFixture { .. }), "{e:?}");
+        assert!(writer_for(&SysRoot::new(dir.path()), false).is_ok());
     }
 }

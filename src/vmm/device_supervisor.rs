@@ -23,6 +23,7 @@ pub fn wrap_argv(
     host_root: &std::path::Path,
     run_root: &std::path::Path,
     state_dir: Option<&std::path::Path>,
+    simulate: bool,
     vmm_argv: &[OsString],
 ) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![
@@ -35,6 +36,9 @@ pub fn wrap_argv(
     if let Some(dir) = state_dir {
         argv.push("--state-dir".into());
         argv.push(dir.as_os_str().to_owned());
+    }
+    if simulate {
+        argv.push("--simulate".into());
     }
     argv.extend(["vm".into(), "supervise".into(), name.into(), "--".into()]);
     argv.extend(vmm_argv.iter().cloned());
@@ -155,6 +159,7 @@ mod tests {
             std::path::Path::new("/"),
             std::path::Path::new("/run/phyllome"),
             None,
+            false,
             &["/usr/bin/cloud-hypervisor".into(), "--api-socket".into()],
         );
         let argv: Vec<String> = argv
@@ -177,5 +182,25 @@ mod tests {
                 "--api-socket",
             ]
         );
+    }
+
+    #[test]
+    fn a_simulated_host_is_supervised_through_the_simulator() {
+        let argv = wrap_argv(
+            std::path::Path::new("/usr/bin/phyllome"),
+            "win",
+            std::path::Path::new("/tmp/fixture"),
+            std::path::Path::new("/run/phyllome"),
+            Some(std::path::Path::new("/var/lib/phyllome")),
+            true,
+            &["ch".into()],
+        );
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = |s: &str| argv.iter().position(|a| a == s).unwrap();
+        assert!(at("--simulate") < at("supervise"), "{argv:?}");
+        assert_eq!(argv[at("--state-dir") + 1], "/var/lib/phyllome");
     }
 }

@@ -197,6 +197,8 @@ pub struct DeviceHost {
     pub records: Records,
     /// phyllome's state directory (reset marks), `None` for the default.
     pub state_dir: Option<PathBuf>,
+    /// Write through the simulated kernel of a fixture tree (`--simulate`).
+    pub simulate: bool,
 }
 
 impl DeviceHost {
@@ -205,7 +207,14 @@ impl DeviceHost {
             root: SysRoot::new(host_root),
             records: Records::new(run_root),
             state_dir,
+            simulate: false,
         }
+    }
+
+    /// The same host, written through the fixture's simulated kernel when `simulate`.
+    pub fn simulated(mut self, simulate: bool) -> Self {
+        self.simulate = simulate;
+        self
     }
 
     /// A line for `vm list` when giving this VM's devices back failed.
@@ -233,11 +242,17 @@ impl DeviceHost {
             return Ok(());
         }
         let log = |line: &str| self.records.log(&spec.name, line);
-        let moved = device_ops::detach_all(&self.root, &wanted, &self.plan_options(), log)
-            .map_err(|message| ManagedError::Detach {
-                vm: spec.name.clone(),
-                message,
-            })?;
+        let moved = device_ops::detach_all(
+            &self.root,
+            &wanted,
+            &self.plan_options(),
+            self.simulate,
+            log,
+        )
+        .map_err(|message| ManagedError::Detach {
+            vm: spec.name.clone(),
+            message,
+        })?;
         self.records.write(&DeviceRecord {
             vm: spec.name.clone(),
             devices: moved.iter().map(|m| m.address).collect(),
@@ -256,7 +271,7 @@ impl DeviceHost {
         let opts = self.plan_options();
         let addresses: Vec<PciAddress> = devices.iter().map(|d| d.address).collect();
         device_ops::note_guest_ran(&self.root, &addresses, vm, &opts, log);
-        let result = device_ops::release_all(&self.root, devices, &opts, log);
+        let result = device_ops::release_all(&self.root, devices, &opts, self.simulate, log);
         match result {
             Ok(()) => {
                 self.records.remove(vm);

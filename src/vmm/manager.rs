@@ -37,6 +37,8 @@ pub struct ManagerConfig {
     pub host_root: PathBuf,
     /// The program that runs `vm supervise` for VMs with devices (default: this one).
     pub self_exe: Option<PathBuf>,
+    /// Managed VFIO writes through the simulated kernel of a fixture tree (`--simulate`).
+    pub simulate: bool,
 }
 
 impl ManagerConfig {
@@ -50,6 +52,7 @@ impl ManagerConfig {
             ready_timeout: Duration::from_secs(10),
             host_root: PathBuf::from("/"),
             self_exe: None,
+            simulate: false,
         }
     }
 
@@ -61,6 +64,7 @@ impl ManagerConfig {
 
     fn device_host(&self) -> DeviceHost {
         DeviceHost::new(&self.host_root, &self.run_root, self.state_dir.clone())
+            .simulated(self.simulate)
     }
 
     fn device_launch(&self, spec: &defs::Spec) -> Option<DeviceLaunch> {
@@ -74,6 +78,7 @@ impl ManagerConfig {
             host_root: self.host_root.clone(),
             run_root: self.run_root.path().to_path_buf(),
             state_dir: self.state_dir.clone(),
+            simulate: self.simulate,
         })
     }
 }

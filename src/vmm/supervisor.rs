@@ -77,6 +77,7 @@ impl Supervisor {
                 &d.host_root,
                 &d.run_root,
                 d.state_dir.as_deref(),
+                d.simulate,
                 &argv,
             );
         }
@@ -272,6 +273,8 @@ pub struct DeviceLaunch {
     pub host_root: PathBuf,
     pub run_root: PathBuf,
     pub state_dir: Option<PathBuf>,
+    /// Passed on as `--simulate`: the supervisor releases through the same writer.
+    pub simulate: bool,
 }
 
 /// Whether a process we just spawned still runs. Its command line cannot tell yet: until it

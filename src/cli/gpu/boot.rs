@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use super::super::vm::Confirm;
-use super::super::GlobalArgs;
-use super::{device_address, say};
-use crate::host::Inventory;
-use crate::vfio::{self, BootConfig};
+use super::say;
+use crate::ops::gpu::Boot;
+use crate::ops::HostPaths;
+use crate::vfio::BootConfig;
 
 /// What `boot-config` should do besides showing the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +18,6 @@ pub enum BootMode {
     Install,
     Uninstall,
     Check,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    #[error("The running kernel lacks {}: install the configuration, run the commands it lists and reboot", .0.join(" "))]
-    Missing(Vec<String>),
 }
 
 #[derive(Serialize)]
@@ -38,16 +32,14 @@ struct Report<'a> {
 }
 
 pub fn run(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     address: &str,
     mode: BootMode,
     yes: bool,
     json: bool,
 ) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let inv = Inventory::collect_with(&root, &global.collect_options());
-    let address = device_address(&inv, address)?;
-    let config = vfio::boot_config(&root, &inv, address)?;
+    let boot = crate::ops::gpu::boot_config(paths, address)?;
+    let config = &boot.config;
     let confirm = Confirm { yes };
     let mut changed = Vec::new();
     let mut missing = None;
@@ -61,39 +53,28 @@ pub fn run(
                 "Write the boot configuration of IOMMU group {}",
                 config.group
             ))?;
-            changed = config.install(root.root())?;
+            changed = boot.install()?;
         }
         BootMode::Uninstall => {
             confirm.ask(&format!(
                 "Remove the boot configuration of IOMMU group {}",
                 config.group
             ))?;
-            changed = config.uninstall(root.root())?;
+            changed = boot.uninstall()?;
         }
-        BootMode::Check => missing = Some(config.missing_from_cmdline(&root)),
+        BootMode::Check => missing = Some(boot.missing()),
     }
-    let changed: Vec<String> = changed
-        .iter()
-        .map(|p| {
-            // Shown as paths on the host, not under the fixture or copy they were written to.
-            let rel = p.strip_prefix(root.root()).unwrap_or(p);
-            format!("/{}", rel.display()).replace("//", "/")
-        })
-        .collect();
     if json {
         let report = Report {
-            config: &config,
+            config,
             missing_from_cmdline: missing.as_deref(),
             changed: changed.clone(),
         };
         say(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        say(&text(&config, mode, &changed, missing.as_deref()))?;
+        say(&text(config, mode, &changed, missing.as_deref()))?;
     }
-    match missing {
-        Some(m) if !m.is_empty() => Err(BootError::Missing(m).into()),
-        _ => Ok(()),
-    }
+    Ok(Boot::check(missing.as_deref().unwrap_or_default())?)
 }
 
 fn text(

@@ -5,41 +5,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::super::host::verdict_word;
-use super::super::GlobalArgs;
 use super::say;
-use crate::host::{Inventory, PciAddress, Readiness, SysRoot};
+use crate::host::{Inventory, PciAddress, Readiness};
+use crate::ops::gpu::{live_records, reset_marks, state_of, DeviceState};
+use crate::ops::HostPaths;
 use crate::vfio::ResetMarks;
-use crate::vmm::managed::{DeviceRecord, Holding, Records};
-use crate::vmm::runtime::RunRoot;
-
-/// Where a device stands, in the words the console uses everywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum DeviceState {
-    /// On a host driver (or on none, `driver` empty).
-    HostDriver { driver: Option<String> },
-    /// On vfio-pci, no VM holds it.
-    VfioPci,
-    /// On vfio-pci for a VM whose VMM runs.
-    InUse { vm: String },
-    /// A VM's VMM is gone but the release failed: reattach it by hand.
-    ReleaseFailed { vm: String, problems: Vec<String> },
-    /// A guest ran on a card without a working reset: the host must reboot before reuse.
-    NeedsReboot { reason: String },
-}
-
-impl DeviceState {
-    pub fn words(&self) -> String {
-        match self {
-            DeviceState::HostDriver { driver: Some(d) } => format!("host driver ({d})"),
-            DeviceState::HostDriver { driver: None } => "no driver".to_string(),
-            DeviceState::VfioPci => "vfio-pci".to_string(),
-            DeviceState::InUse { vm } => format!("in use by VM {vm}"),
-            DeviceState::ReleaseFailed { vm, .. } => format!("release failed (VM {vm})"),
-            DeviceState::NeedsReboot { .. } => "needs reboot".to_string(),
-        }
-    }
-}
+use crate::vmm::managed::DeviceRecord;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Companion {
@@ -58,60 +29,6 @@ pub struct GpuRow {
     pub state: DeviceState,
     /// The other endpoints of its group, which move with it.
     pub companions: Vec<Companion>,
-}
-
-/// What managed mode recorded, with a hold whose VMM and supervisor are both gone left out
-/// (the next `vm list` releases it).
-pub(crate) fn live_records(global: &GlobalArgs) -> Vec<DeviceRecord> {
-    let Ok(run_root) = RunRoot::resolve(global.run_dir.as_deref()) else {
-        return Vec::new();
-    };
-    Records::new(&run_root)
-        .all()
-        .into_iter()
-        .filter(|r| r.state == Holding::ReleaseFailed || vm_alive(&run_root, r))
-        .collect()
-}
-
-fn vm_alive(run_root: &RunRoot, rec: &DeviceRecord) -> bool {
-    let Ok(rt) = run_root.vm(&rec.vm) else {
-        return false;
-    };
-    let alive = |p: u32| crate::vmm::launch::pid_is_vmm(p, &rt.api_socket);
-    rec.supervisor_pid.is_some_and(alive) || rt.read_pid().is_some_and(alive)
-}
-
-pub(crate) fn state_of(
-    inv: &Inventory,
-    records: &[DeviceRecord],
-    marks: Option<&ResetMarks>,
-    address: &PciAddress,
-) -> DeviceState {
-    let driver = inv.device(address).and_then(|d| d.driver.clone());
-    if let Some(mark) = marks.and_then(|m| m.needs_reboot(address)) {
-        return DeviceState::NeedsReboot {
-            reason: mark.warning(),
-        };
-    }
-    if let Some(rec) = records.iter().find(|r| r.devices.contains(address)) {
-        return match rec.state {
-            Holding::ReleaseFailed => DeviceState::ReleaseFailed {
-                vm: rec.vm.clone(),
-                problems: rec.problems.clone(),
-            },
-            Holding::Held => DeviceState::InUse { vm: rec.vm.clone() },
-        };
-    }
-    match driver.as_deref() {
-        Some(crate::vfio::VFIO_PCI) => DeviceState::VfioPci,
-        _ => DeviceState::HostDriver { driver },
-    }
-}
-
-/// The "needs host reboot" marks, when phyllome's state directory has any.
-pub(crate) fn reset_marks(global: &GlobalArgs, root: &SysRoot) -> Option<ResetMarks> {
-    let opts = crate::vmm::device_ops::plan_options(global.state_dir.as_deref());
-    ResetMarks::load(opts.state_dir.as_deref()?, root).ok()
 }
 
 pub fn rows(inv: &Inventory, records: &[DeviceRecord], marks: Option<&ResetMarks>) -> Vec<GpuRow> {
@@ -205,11 +122,10 @@ fn release_problems(r: &GpuRow) -> Vec<String> {
     out
 }
 
-pub fn run(global: &GlobalArgs, json: bool) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let inv = Inventory::collect_with(&root, &global.collect_options());
-    let marks = reset_marks(global, &root);
-    let rows = rows(&inv, &live_records(global), marks.as_ref());
+pub fn run(paths: &HostPaths, json: bool) -> color_eyre::Result<()> {
+    let host = crate::ops::host::read(paths)?;
+    let marks = reset_marks(paths, &host.root);
+    let rows = rows(&host.inventory, &live_records(paths), marks.as_ref());
     if json {
         let text = serde_json::to_string_pretty(&rows)?;
         say(&format!("{text}\n"))?;

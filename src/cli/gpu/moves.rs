@@ -3,48 +3,35 @@
 
 use std::io::IsTerminal;
 
-use color_eyre::eyre::eyre;
-
-use super::super::GlobalArgs;
-use super::list::{live_records, state_of, DeviceState};
-use super::{device_address, say};
-use crate::host::{Inventory, SysRoot};
-use crate::vfio::{self, Phase, Plan, PlanOptions, ReleaseOptions, StepEvent, StepStatus};
+use super::say;
+use crate::host::SysRoot;
+use crate::ops::gpu::{self, GpuError};
+use crate::ops::HostPaths;
+use crate::vfio::{self, Phase, Plan, StepEvent, StepStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MoveError {
-    #[error("Refusing to take {address} without confirmation: {reason}. There is no terminal to type the confirmation on; pass --yes if you can reach this host over serial or SSH")]
-    NoTerminal { address: String, reason: String },
-    #[error("Not confirmed: the phrase typed was not {phrase:?}; nothing was changed")]
-    Declined { phrase: String },
     #[error("Cannot read the confirmation")]
     Read(#[source] std::io::Error),
-    #[error("{address} is in use by VM {vm}; stop the VM or run `phyllome gpu unassign {address}` first")]
-    InUse { address: String, vm: String },
-}
-
-fn plan_options(global: &GlobalArgs) -> PlanOptions {
-    crate::vmm::device_ops::plan_options(global.state_dir.as_deref())
 }
 
 pub fn detach(
-    global: &GlobalArgs,
+    paths: &HostPaths,
     address: &str,
     dry_run: bool,
     yes: bool,
 ) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let inv = Inventory::collect_with(&root, &global.collect_options());
-    let address = device_address(&inv, address)?;
-    let mut plan = vfio::plan(&root, &inv, address, &plan_options(global))?;
+    let host = crate::ops::host::read(paths)?;
+    let address = gpu::device_address(&host.inventory, address)?;
+    let mut plan = gpu::detach_plan(paths, &host, address)?;
     say(&plan.to_string())?;
     if dry_run {
         say("Dry run: nothing was changed.\n")?;
         return Ok(());
     }
-    refuse_in_use(&inv, global, &plan)?;
+    gpu::refuse_in_use(paths, &host.inventory, &plan)?;
     confirm(&mut plan, yes)?;
-    run(&plan, &root)?;
+    run(paths, &plan, &host.root)?;
     say(&format!(
         "IOMMU group {} is on vfio-pci: {}\n",
         plan.group,
@@ -53,24 +40,18 @@ pub fn detach(
     Ok(())
 }
 
-pub fn reattach(global: &GlobalArgs, address: &str, dry_run: bool) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let inv = Inventory::collect_with(&root, &global.collect_options());
-    let address = device_address(&inv, address)?;
-    // Without a record of where they came from, probing finds each device its host driver.
-    let opts = ReleaseOptions {
-        plan: plan_options(global),
-        ..ReleaseOptions::default()
-    };
-    let plan = vfio::release_plan(&root, &inv, address, &opts)?;
+pub fn reattach(paths: &HostPaths, address: &str, dry_run: bool) -> color_eyre::Result<()> {
+    let host = crate::ops::host::read(paths)?;
+    let address = gpu::device_address(&host.inventory, address)?;
+    let plan = gpu::reattach_plan(paths, &host, address)?;
     say(&plan.to_string())?;
     if dry_run {
         say("Dry run: nothing was changed.\n")?;
         return Ok(());
     }
-    refuse_in_use(&inv, global, &plan)?;
-    run(&plan, &root)?;
-    forget_failed_release(global, &plan);
+    gpu::refuse_in_use(paths, &host.inventory, &plan)?;
+    run(paths, &plan, &host.root)?;
+    gpu::forget_failed_release(paths, &plan);
     say(&format!(
         "IOMMU group {} is back on its host drivers: {}\n",
         plan.group,
@@ -87,46 +68,6 @@ fn addresses(plan: &Plan) -> String {
         .join(", ")
 }
 
-/// A device a running VM holds is never moved under it.
-pub(crate) fn refuse_in_use(
-    inv: &Inventory,
-    global: &GlobalArgs,
-    plan: &Plan,
-) -> Result<(), MoveError> {
-    let records = live_records(global);
-    for d in &plan.devices {
-        if let DeviceState::InUse { vm } = state_of(inv, &records, None, &d.address) {
-            return Err(MoveError::InUse {
-                address: d.address.to_string(),
-                vm,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A successful reattach settles a release that failed earlier for these devices.
-pub(crate) fn forget_failed_release(global: &GlobalArgs, plan: &Plan) {
-    let Ok(run_root) = crate::vmm::runtime::RunRoot::resolve(global.run_dir.as_deref()) else {
-        return;
-    };
-    let records = crate::vmm::managed::Records::new(&run_root);
-    for mut rec in records.all() {
-        let before = rec.devices.len();
-        rec.devices
-            .retain(|a| !plan.devices.iter().any(|d| d.address == *a));
-        if rec.devices.len() == before {
-            continue;
-        }
-        if rec.devices.is_empty() {
-            records.remove(&rec.vm);
-        } else {
-            let _ = records.write(&rec);
-        }
-        records.log(&rec.vm, "devices reattached by hand");
-    }
-}
-
 /// The typed confirmation: `--yes` gives it; on a terminal the phrase is asked for; without
 /// one the command refuses, so a script never takes the console GPU by accident.
 pub(super) fn confirm(plan: &mut Plan, yes: bool) -> color_eyre::Result<()> {
@@ -134,31 +75,22 @@ pub(super) fn confirm(plan: &mut Plan, yes: bool) -> color_eyre::Result<()> {
         return Ok(());
     };
     if yes {
-        plan.confirm(&c.phrase)?;
-        return Ok(());
+        return Ok(gpu::confirm(plan, Some(&c.phrase))?);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(MoveError::NoTerminal {
-            address: plan.target.to_string(),
-            reason: c.reason,
-        }
-        .into());
+        return Ok(gpu::confirm(plan, None)?);
     }
     eprint!("{}\nType {:?} to go ahead: ", c.reason, c.phrase);
     let mut typed = String::new();
     std::io::stdin()
         .read_line(&mut typed)
         .map_err(MoveError::Read)?;
-    if plan.confirm(&typed).is_err() {
-        return Err(MoveError::Declined { phrase: c.phrase }.into());
-    }
-    Ok(())
+    Ok(gpu::confirm(plan, Some(&typed))?)
 }
 
-/// Applies the plan, printing every step's result as it happens; a failure becomes an
-/// error that lists what was restored and what was not.
-pub(super) fn run(plan: &Plan, root: &SysRoot) -> color_eyre::Result<()> {
-    let writer = crate::vmm::device_ops::writer_for(root);
+/// Applies the plan, printing every step's result as it happens; a failure prints what was
+/// restored and what was not, and comes back as the error.
+pub(super) fn run(paths: &HostPaths, plan: &Plan, root: &SysRoot) -> Result<(), GpuError> {
     let mut print = |e: &StepEvent| {
         let line = match (&e.phase, &e.status) {
             (_, StepStatus::Running) => return,
@@ -173,24 +105,22 @@ pub(super) fn run(plan: &Plan, root: &SysRoot) -> color_eyre::Result<()> {
         };
         let _ = say(&line);
     };
-    match vfio::apply(plan, writer.as_ref(), root, &mut print) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            if let Some(f) = e.failure() {
-                let mut s = format!("Failed: step {}: {}\n", f.step + 1, f.description);
-                s.push_str(&format!("  because: {}\n", vfio::error_chain(&f.error)));
-                for r in &f.restored {
-                    s.push_str(&format!("  restored: {r}\n"));
-                }
-                for u in &f.unrestored {
-                    s.push_str(&format!("  NOT restored: {u}\n"));
-                }
-                if f.unrestored.is_empty() {
-                    s.push_str("Everything was restored: the host is as it was.\n");
-                }
-                let _ = say(&s);
+    let result = gpu::apply(paths, plan, root, &mut print);
+    if let Err(GpuError::Apply(e)) = &result {
+        if let Some(f) = e.failure() {
+            let mut s = format!("Failed: step {}: {}\n", f.step + 1, f.description);
+            s.push_str(&format!("  because: {}\n", vfio::error_chain(&f.error)));
+            for r in &f.restored {
+                s.push_str(&format!("  restored: {r}\n"));
             }
-            Err(eyre!(e))
+            for u in &f.unrestored {
+                s.push_str(&format!("  NOT restored: {u}\n"));
+            }
+            if f.unrestored.is_empty() {
+                s.push_str("Everything was restored: the host is as it was.\n");
+            }
+            let _ = say(&s);
         }
     }
+    result
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use phyllome_widgets::ConfirmMode;
 
-use crate::cli::gpu::list::DeviceState;
 use crate::host::{Inventory, PciAddress};
+use crate::ops::gpu::DeviceState;
 use crate::vfio::{BootConfig, Phase, Plan, StepEvent, StepStatus};
 
 /// An operation started from the GPU screen.

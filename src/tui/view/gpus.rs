@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::cli::gpu::list::DeviceState;
 use crate::host::{Gpu, GpuRole, Inventory};
+use crate::ops::gpu::DeviceState;
 
 use super::super::gpus::{device_state, short_words};
 

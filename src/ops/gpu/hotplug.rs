@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use color_eyre::eyre::eyre;
-
-use super::super::GlobalArgs;
-use super::assign::{device_id, join, runtime};
 use crate::host::{PciAddress, SysRoot};
+use crate::ops::vm::VmOpsError;
+use crate::ops::HostPaths;
 use crate::vfio;
 use crate::vm::spec::Vfio;
 use crate::vmm::client::ChClient;
@@ -15,22 +13,39 @@ use crate::vmm::device_ops::CameFrom;
 use crate::vmm::managed::{DeviceHost, DeviceRecord, Holding, Records};
 use crate::vmm::runtime::now_secs;
 
+use super::{device_id, join, GpuError};
+
 /// Runs a detach plan: the CLI prints each step, the console draws it.
-pub(crate) type Detach<'a> = &'a mut dyn FnMut(&vfio::Plan, &SysRoot) -> color_eyre::Result<()>;
+pub type Detach<'a> = &'a mut dyn FnMut(&vfio::Plan, &SysRoot) -> Result<(), GpuError>;
+
+fn tokio() -> Result<tokio::runtime::Runtime, GpuError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| GpuError::Vm(VmOpsError::Runtime(e)))
+}
+
+fn device_host(paths: &HostPaths, root: &SysRoot) -> Result<DeviceHost, GpuError> {
+    Ok(
+        DeviceHost::new(root.root(), &paths.run_root()?, paths.state_dir.clone())
+            .simulated(paths.simulate),
+    )
+}
 
 /// Detach the group (through `detach`), record the hold (so the VM's stop releases it),
 /// then `vm.add-device` each endpoint. A refused hot-plug unplugs what went in and releases
 /// the group. Progress lines go to `out`.
-pub(crate) fn hot_plug(
-    global: &GlobalArgs,
+pub fn hot_plug(
+    paths: &HostPaths,
     vm: &str,
     plan: &vfio::Plan,
     new: &[PciAddress],
     out: &mut dyn FnMut(&str),
     detach: Detach<'_>,
-) -> color_eyre::Result<()> {
-    let root = global.sys_root()?;
-    let (run_root, rt) = runtime(global, vm)?;
+) -> Result<(), GpuError> {
+    let root = paths.sys_root()?;
+    let run_root = paths.run_root()?;
+    let rt = run_root.vm(vm)?;
     let records = Records::new(&run_root);
     out(&format!("VM {vm} runs: moving the group to vfio-pci now\n"));
     detach(plan, &root)?;
@@ -60,9 +75,7 @@ pub(crate) fn hot_plug(
     }
     records.write(&rec)?;
     let client = ChClient::new(rt.api_socket.clone(), Duration::from_secs(30));
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let tokio = tokio()?;
     let mut plugged = Vec::new();
     for a in new {
         let path = format!("/sys/bus/pci/devices/{a}/");
@@ -74,32 +87,25 @@ pub(crate) fn hot_plug(
                 out(&format!("  hot-plugged {a}{at}\n"));
                 plugged.push(*a);
             }
-            Err(e) => {
-                let mut msg = format!("vm.add-device {a} failed: {e}");
-                for c in e.causes() {
-                    msg.push_str(&format!("\n  caused by: {c}"));
-                }
+            Err(source) => {
                 for p in &plugged {
                     let _ = tokio.block_on(client.remove_device(&device_id(p)));
                 }
-                let host = DeviceHost::new(root.root(), &run_root, global.state_dir.clone());
-                let back: Vec<CameFrom> = came.clone();
-                let released = host.release(vm, &back);
+                let released = device_host(paths, &root)?.release(vm, &came);
                 rec.devices
-                    .retain(|d| !back.iter().any(|b| b.address == *d));
+                    .retain(|d| !came.iter().any(|b| b.address == *d));
                 rec.came_from
-                    .retain(|d| !back.iter().any(|b| b.address == d.address));
+                    .retain(|d| !came.iter().any(|b| b.address == d.address));
                 if rec.devices.is_empty() {
                     records.remove(vm);
                 } else {
                     records.write(&rec)?;
                 }
-                if let Err(r) = released {
-                    msg.push_str(&format!("\n{r}"));
-                } else {
-                    msg.push_str("\nThe group is back on its host drivers; it stays in the definition for the next start.");
-                }
-                return Err(eyre!(msg));
+                return Err(GpuError::HotPlug {
+                    address: *a,
+                    source,
+                    released: released.err().map(|e| e.to_string()),
+                });
             }
         }
     }
@@ -108,17 +114,16 @@ pub(crate) fn hot_plug(
 
 /// `vm.remove-device` for each entry (by the id the VMM knows it under), then the group goes
 /// back to its host drivers.
-pub(crate) fn unplug(
-    global: &GlobalArgs,
+pub fn unplug(
+    paths: &HostPaths,
     vm: &str,
     entries: &[Vfio],
     out: &mut dyn FnMut(&str),
-) -> color_eyre::Result<()> {
-    let (run_root, rt) = runtime(global, vm)?;
+) -> Result<(), GpuError> {
+    let run_root = paths.run_root()?;
+    let rt = run_root.vm(vm)?;
     let client = ChClient::new(rt.api_socket.clone(), Duration::from_secs(30));
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let tokio = tokio()?;
     let info = tokio.block_on(client.info()).ok();
     for v in entries {
         let path = format!("/sys/bus/pci/devices/{}/", v.address);
@@ -129,18 +134,18 @@ pub(crate) fn unplug(
             .unwrap_or_else(|| device_id(&v.address));
         tokio
             .block_on(client.remove_device(&id))
-            .map_err(|e| eyre!("vm.remove-device {id} ({}) failed: {e}", v.address))?;
+            .map_err(|source| GpuError::Unplug {
+                id: id.clone(),
+                address: v.address,
+                source,
+            })?;
         out(&format!("  unplugged {} ({id})\n", v.address));
     }
     // The guest acknowledges the unplug asynchronously; the VMM lets go of the device
     // right after. A short pause keeps the release from racing it.
     std::thread::sleep(Duration::from_millis(200));
     let records = Records::new(&run_root);
-    let host = DeviceHost::new(
-        global.sys_root()?.root(),
-        &run_root,
-        global.state_dir.clone(),
-    );
+    let host = device_host(paths, &paths.sys_root()?)?;
     let gone: Vec<PciAddress> = entries.iter().map(|v| v.address).collect();
     let rec = records.read(vm);
     let came: Vec<CameFrom> = match &rec {
