@@ -8,11 +8,9 @@ pub(crate) mod hotplug;
 pub(crate) mod list;
 pub(crate) mod moves;
 
-use std::io::Write;
-
 use clap::Subcommand;
 
-use super::{CliError, GlobalArgs};
+use super::GlobalArgs;
 use crate::host::{Inventory, PciAddress};
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +84,7 @@ pub enum GpuError {
     NoGroup(PciAddress),
 }
 
-pub fn run(global: &GlobalArgs, cmd: GpuCommand) -> color_eyre::Result<()> {
+pub fn run(global: &GlobalArgs, cmd: GpuCommand) -> eyre::Result<()> {
     match cmd {
         GpuCommand::List { json } => list::run(global, json),
         GpuCommand::Detach {
@@ -142,21 +140,13 @@ fn group_endpoints(inv: &Inventory, address: PciAddress) -> Result<Vec<PciAddres
 }
 
 /// Prints and flushes at once: progress lines must show while the next step runs.
-fn say(text: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::Output),
-    }
+fn say(text: &str) -> Result<(), super::output::OutputError> {
+    super::output::out(text)
 }
 
 /// `phyllome vm supervise NAME -- VMM…` (hidden): launched by `vm start` in place of the VMM
 /// of a VM with devices; see [`crate::vmm::device_supervisor`].
-pub fn supervise(
-    global: &GlobalArgs,
-    name: &str,
-    vmm: &[std::ffi::OsString],
-) -> color_eyre::Result<()> {
+pub fn supervise(global: &GlobalArgs, name: &str, vmm: &[std::ffi::OsString]) -> eyre::Result<()> {
     use crate::vmm::managed::DeviceHost;
     use crate::vmm::runtime::RunRoot;
     let run_root = RunRoot::resolve(global.run_dir.as_deref())?;
@@ -168,7 +158,7 @@ pub fn supervise(
     let host = DeviceHost::new(&host_root, &run_root, global.state_dir.clone());
     let code = crate::vmm::device_supervisor::supervise(&host, &rt, vmm);
     if code != std::process::ExitCode::SUCCESS {
-        return Err(color_eyre::eyre::eyre!(
+        return Err(eyre::eyre!(
             "VM {name}: its devices were not all given back; see {}",
             host.records.log_path(name).display()
         ));

@@ -1,28 +1,20 @@
 //! `phyllome host`: the inventory as text for people or JSON for scripts.
 
 use std::fmt::Write as _;
-use std::io::Write;
 
-use super::{CliError, GlobalArgs};
+use super::output;
+use super::GlobalArgs;
 use crate::host::{CheckStatus, Inventory, Verdict};
 
-pub fn run(global: &GlobalArgs, json: bool) -> Result<(), CliError> {
+pub fn run(global: &GlobalArgs, json: bool) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let inventory = Inventory::collect_with(&root, &global.collect_options());
-    let text = if json {
-        let mut s =
-            serde_json::to_string_pretty(&inventory).map_err(|e| CliError::Output(e.into()))?;
-        s.push('\n');
-        s
+    if json {
+        output::json(&inventory)?;
     } else {
-        render_text(&inventory)
-    };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()) {
-        // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::Output),
+        output::out(&render_text(&inventory))?;
     }
+    Ok(())
 }
 
 fn status_word(s: CheckStatus) -> &'static str {

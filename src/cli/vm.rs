@@ -189,7 +189,7 @@ impl Confirm {
     }
 }
 
-pub fn run(global: &super::GlobalArgs, cmd: VmCommand) -> color_eyre::Result<()> {
+pub fn run(global: &super::GlobalArgs, cmd: VmCommand) -> eyre::Result<()> {
     use super::{vm_def, vm_run};
     match cmd {
         VmCommand::Define(args) => vm_def::define(global, *args),

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, WrapErr};
+use eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
 use super::vm::{Confirm, DefineArgs, ExportFormat};
@@ -12,7 +12,7 @@ use crate::host::PciAddress;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
 
-fn open_store(global: &GlobalArgs) -> color_eyre::Result<Store> {
+fn open_store(global: &GlobalArgs) -> eyre::Result<Store> {
     Ok(Store::open(Store::default_dir(
         global.state_dir.as_deref(),
     )?)?)
@@ -40,7 +40,7 @@ fn problems_text(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("  {p}\n")).collect()
 }
 
-pub fn define(global: &GlobalArgs, args: DefineArgs) -> color_eyre::Result<()> {
+pub fn define(global: &GlobalArgs, args: DefineArgs) -> eyre::Result<()> {
     let name = args.name.as_str();
     crate::vm::check_name(name).map_err(|e| eyre!(e))?;
     let (source, text) = match &args.from {
@@ -89,7 +89,7 @@ fn e_source(e: &doc::DocError) -> String {
 
 /// Merges the flags over the document: each flag given replaces its field (a list flag
 /// replaces the whole list); everything else, comments included, stays as written.
-fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre::Result<()> {
+fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> eyre::Result<()> {
     if doc.get("name").is_some() {
         doc::set(doc, "name", value(name))?;
     }
@@ -166,7 +166,7 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre:
 }
 
 /// Definitions outlive the shell they were written in, so relative paths are made absolute.
-fn abs(p: &Path) -> color_eyre::Result<String> {
+fn abs(p: &Path) -> eyre::Result<String> {
     let p = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -176,7 +176,7 @@ fn abs(p: &Path) -> color_eyre::Result<String> {
 }
 
 /// `PATH[,readonly]`
-fn parse_disk_flag(s: &str) -> color_eyre::Result<Disk> {
+fn parse_disk_flag(s: &str) -> eyre::Result<Disk> {
     let (path, readonly) = match s.strip_suffix(",readonly") {
         Some(p) => (p, true),
         None => (s, false),
@@ -193,7 +193,7 @@ fn parse_disk_flag(s: &str) -> color_eyre::Result<Disk> {
 }
 
 /// `tap=NAME[,mac=MAC][,id=ID]` or `macvtap=NAME[,...]`
-fn parse_net_flag(s: &str) -> color_eyre::Result<Net> {
+fn parse_net_flag(s: &str) -> eyre::Result<Net> {
     let mut kind = None;
     let mut mac = None;
     let mut id = None;
@@ -210,7 +210,7 @@ fn parse_net_flag(s: &str) -> color_eyre::Result<Net> {
     Ok(Net { kind, mac, id })
 }
 
-pub fn edit(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
+pub fn edit(global: &GlobalArgs, name: &str) -> eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
@@ -273,7 +273,7 @@ struct EditFile {
 }
 
 impl EditFile {
-    fn create(name: &str, text: &str) -> color_eyre::Result<Self> {
+    fn create(name: &str, text: &str) -> eyre::Result<Self> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let path =
@@ -294,7 +294,7 @@ impl EditFile {
 }
 
 /// `$VISUAL`, else `$EDITOR`, else `vi`, run through the shell so `EDITOR="code --wait"` works.
-fn run_editor(path: &Path) -> color_eyre::Result<()> {
+fn run_editor(path: &Path) -> eyre::Result<()> {
     let editor = ["VISUAL", "EDITOR"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
@@ -330,7 +330,7 @@ fn runtime_paths(global: &GlobalArgs, name: &str) -> crate::vm::RuntimePaths {
     crate::vm::RuntimePaths::in_dir(&root.join("vms").join(name))
 }
 
-pub fn export(global: &GlobalArgs, name: &str, format: ExportFormat) -> color_eyre::Result<()> {
+pub fn export(global: &GlobalArgs, name: &str, format: ExportFormat) -> eyre::Result<()> {
     let store = open_store(global)?;
     let spec = store.get(name)?;
     let rt = runtime_paths(global, name);
@@ -383,7 +383,7 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> color_eyre::Result<()> {
+pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> eyre::Result<()> {
     let name = match name {
         Some(n) => n.to_string(),
         None => {
@@ -428,7 +428,7 @@ pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> color_eyr
     Ok(())
 }
 
-pub fn history(global: &GlobalArgs, name: &str) -> color_eyre::Result<()> {
+pub fn history(global: &GlobalArgs, name: &str) -> eyre::Result<()> {
     let store = open_store(global)?;
     let versions = store.history(name)?;
     if versions.is_empty() {
@@ -460,7 +460,7 @@ pub fn rollback(
     name: &str,
     to: Option<u32>,
     confirm: &Confirm,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let store = open_store(global)?;
     let target = store.rollback_target(name, to)?;
     confirm.ask(&format!(

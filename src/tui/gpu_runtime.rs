@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use color_eyre::eyre::eyre;
+use eyre::eyre;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cli::gpu::{assign, list, moves};
@@ -91,20 +91,20 @@ pub fn work(paths: &GpuPaths, job: GpuJob, send: Send<'_>) {
     }
 }
 
-fn chain(e: &color_eyre::Report) -> String {
+fn chain(e: &eyre::Report) -> String {
     e.chain()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ")
 }
 
-fn host(global: &GlobalArgs) -> color_eyre::Result<(SysRoot, Inventory)> {
+fn host(global: &GlobalArgs) -> eyre::Result<(SysRoot, Inventory)> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     Ok((root, inv))
 }
 
-fn states(global: &GlobalArgs) -> color_eyre::Result<BTreeMap<PciAddress, list::DeviceState>> {
+fn states(global: &GlobalArgs) -> eyre::Result<BTreeMap<PciAddress, list::DeviceState>> {
     let (root, inv) = host(global)?;
     let records = list::live_records(global);
     let marks = list::reset_marks(global, &root);
@@ -127,7 +127,7 @@ fn review(
     op: GpuOp,
     gpu: PciAddress,
     vm: Option<&str>,
-) -> color_eyre::Result<Review> {
+) -> eyre::Result<Review> {
     let (root, inv) = host(global)?;
     let mut r = Review {
         runs_now: true,
@@ -221,7 +221,7 @@ fn run(
     let mut out = |line: &str| send(GpuMsg::Log(line.trim_end().to_string()));
     // Runs a confirmed plan with each step sent as it happens; a failed step's rollback is
     // kept whole for the screen, not just its message.
-    let mut detach = |plan: &Plan, root: &SysRoot| -> color_eyre::Result<()> {
+    let mut detach = |plan: &Plan, root: &SysRoot| -> eyre::Result<()> {
         let writer = device_ops::writer_for(root);
         let mut on_step = |e: &vfio::StepEvent| send(GpuMsg::Step(e.clone()));
         match vfio::apply(plan, writer.as_ref(), root, &mut on_step) {
@@ -240,7 +240,7 @@ fn run(
             Err(e) => Err(eyre!(e)),
         }
     };
-    let result: color_eyre::Result<String> = (|| match op {
+    let result: eyre::Result<String> = (|| match op {
         GpuOp::Preview => Ok("Nothing was changed".to_string()),
         GpuOp::Detach | GpuOp::Reattach => {
             let plan = review
@@ -294,7 +294,7 @@ fn run(
     }
 }
 
-fn boot(global: &GlobalArgs, gpu: PciAddress) -> color_eyre::Result<BootView> {
+fn boot(global: &GlobalArgs, gpu: PciAddress) -> eyre::Result<BootView> {
     let (root, inv) = host(global)?;
     let config = vfio::boot_config(&root, &inv, gpu)?;
     let missing = config.missing_from_cmdline(&root);
@@ -305,7 +305,7 @@ fn boot_change(
     global: &GlobalArgs,
     gpu: PciAddress,
     change: BootChange,
-) -> color_eyre::Result<Vec<String>> {
+) -> eyre::Result<Vec<String>> {
     let (root, inv) = host(global)?;
     let config = vfio::boot_config(&root, &inv, gpu)?;
     // Under the host root: on a fixture or a copy, never this machine's /etc.

@@ -36,19 +36,27 @@ impl VmRequest {
     }
 }
 
-/// A failure as the UI shows it: a headline and Cloud Hypervisor's causes.
+/// A failure as the UI shows it: a headline and its causes, outermost first (Cloud
+/// Hypervisor's own messages among them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionError {
     pub message: String,
     pub causes: Vec<String>,
 }
 
+impl ActionError {
+    pub fn new(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut messages = crate::error::messages(e).into_iter();
+        Self {
+            message: messages.next().unwrap_or_default(),
+            causes: messages.collect(),
+        }
+    }
+}
+
 impl From<&ManagerError> for ActionError {
     fn from(e: &ManagerError) -> Self {
-        Self {
-            message: e.to_string(),
-            causes: e.causes().to_vec(),
-        }
+        Self::new(e)
     }
 }
 

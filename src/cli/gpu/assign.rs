@@ -2,7 +2,7 @@
 //! endpoints go into (or out of) the VM's definition, comments kept; when the VM runs they
 //! move at once (see [`super::hotplug`]).
 
-use color_eyre::eyre::WrapErr;
+use eyre::WrapErr;
 use toml_edit::{ArrayOfTables, Item};
 
 use super::super::GlobalArgs;
@@ -28,7 +28,7 @@ pub enum AssignError {
     Busy { vm: String, state: String },
 }
 
-fn store(global: &GlobalArgs) -> color_eyre::Result<Store> {
+fn store(global: &GlobalArgs) -> eyre::Result<Store> {
     Ok(Store::open(Store::default_dir(
         global.state_dir.as_deref(),
     )?)?)
@@ -43,7 +43,7 @@ pub(super) fn device_id(a: &PciAddress) -> String {
 }
 
 /// Whether the VM's VMM runs (so devices must move now), asked of the VMM itself.
-pub(crate) fn running_state(global: &GlobalArgs, vm: &str) -> color_eyre::Result<RunState> {
+pub(crate) fn running_state(global: &GlobalArgs, vm: &str) -> eyre::Result<RunState> {
     let m = super::super::vm_run::manager(global)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,7 +54,7 @@ pub(crate) fn running_state(global: &GlobalArgs, vm: &str) -> color_eyre::Result
         .unwrap_or(RunState::Stopped))
 }
 
-pub(super) fn runtime(global: &GlobalArgs, vm: &str) -> color_eyre::Result<(RunRoot, VmRuntime)> {
+pub(super) fn runtime(global: &GlobalArgs, vm: &str) -> eyre::Result<(RunRoot, VmRuntime)> {
     let run_root = RunRoot::resolve(global.run_dir.as_deref())?;
     let rt = run_root.vm(vm)?;
     Ok((run_root, rt))
@@ -70,7 +70,7 @@ pub(crate) struct Prepared {
     pub new: Vec<PciAddress>,
 }
 
-pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> color_eyre::Result<()> {
+pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> eyre::Result<()> {
     let mut prepared = prepare(global, address, vm)?;
     // Asked now even when the VM is stopped: its next start takes the console GPU without
     // asking (maybe at boot, with nobody there).
@@ -85,11 +85,7 @@ pub fn assign(global: &GlobalArgs, address: &str, vm: &str, yes: bool) -> color_
 
 /// Everything `assign` checks before asking: the device, the VM, the guard rails (through
 /// the plan), another VM holding the group, and the VM's run state.
-pub(crate) fn prepare(
-    global: &GlobalArgs,
-    address: &str,
-    vm: &str,
-) -> color_eyre::Result<Prepared> {
+pub(crate) fn prepare(global: &GlobalArgs, address: &str, vm: &str) -> eyre::Result<Prepared> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let address = device_address(&inv, address)?;
@@ -155,7 +151,7 @@ pub(crate) fn finish(
     p: &Prepared,
     out: &mut dyn FnMut(&str),
     detach: hotplug::Detach<'_>,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let (vm, plan) = (&p.vm, &p.plan);
     if p.new.is_empty() {
         out(&format!(
@@ -203,7 +199,7 @@ pub(super) fn join(a: &[PciAddress]) -> String {
         .join(", ")
 }
 
-pub fn unassign(global: &GlobalArgs, address: &str) -> color_eyre::Result<()> {
+pub fn unassign(global: &GlobalArgs, address: &str) -> eyre::Result<()> {
     unassign_with(global, address, &mut |s| {
         let _ = say(s);
     })
@@ -214,7 +210,7 @@ pub(crate) fn holder(
     global: &GlobalArgs,
     inv: &Inventory,
     address: PciAddress,
-) -> color_eyre::Result<Option<(String, Vec<Vfio>)>> {
+) -> eyre::Result<Option<(String, Vec<Vfio>)>> {
     let group = super::group_endpoints(inv, address).unwrap_or_else(|_| vec![address]);
     for entry in store(global)?.list()? {
         let Ok(spec) = entry.spec else { continue };
@@ -236,7 +232,7 @@ pub(crate) fn unassign_with(
     global: &GlobalArgs,
     address: &str,
     out: &mut dyn FnMut(&str),
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let address = device_address(&inv, address)?;

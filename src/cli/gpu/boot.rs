@@ -43,7 +43,7 @@ pub fn run(
     mode: BootMode,
     yes: bool,
     json: bool,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let address = device_address(&inv, address)?;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use color_eyre::eyre::eyre;
+use eyre::WrapErr;
 
 use super::super::GlobalArgs;
 use super::assign::{device_id, join, runtime};
@@ -16,7 +16,7 @@ use crate::vmm::managed::{DeviceHost, DeviceRecord, Holding, Records};
 use crate::vmm::runtime::now_secs;
 
 /// Runs a detach plan: the CLI prints each step, the console draws it.
-pub(crate) type Detach<'a> = &'a mut dyn FnMut(&vfio::Plan, &SysRoot) -> color_eyre::Result<()>;
+pub(crate) type Detach<'a> = &'a mut dyn FnMut(&vfio::Plan, &SysRoot) -> eyre::Result<()>;
 
 /// Detach the group (through `detach`), record the hold (so the VM's stop releases it),
 /// then `vm.add-device` each endpoint. A refused hot-plug unplugs what went in and releases
@@ -28,7 +28,7 @@ pub(crate) fn hot_plug(
     new: &[PciAddress],
     out: &mut dyn FnMut(&str),
     detach: Detach<'_>,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let (run_root, rt) = runtime(global, vm)?;
     let records = Records::new(&run_root);
@@ -75,10 +75,6 @@ pub(crate) fn hot_plug(
                 plugged.push(*a);
             }
             Err(e) => {
-                let mut msg = format!("vm.add-device {a} failed: {e}");
-                for c in e.causes() {
-                    msg.push_str(&format!("\n  caused by: {c}"));
-                }
                 for p in &plugged {
                     let _ = tokio.block_on(client.remove_device(&device_id(p)));
                 }
@@ -94,12 +90,17 @@ pub(crate) fn hot_plug(
                 } else {
                     records.write(&rec)?;
                 }
-                if let Err(r) = released {
-                    msg.push_str(&format!("\n{r}"));
-                } else {
-                    msg.push_str("\nThe group is back on its host drivers; it stays in the definition for the next start.");
-                }
-                return Err(eyre!(msg));
+                let msg = match released {
+                    Err(r) => format!(
+                        "Cannot hot-plug {a} into VM {vm}, and giving its group back failed: {}",
+                        crate::error::Chain(&r)
+                    ),
+                    Ok(_) => format!(
+                        "Cannot hot-plug {a} into VM {vm}: the group is back on its host drivers; \
+                         it stays in the definition for the next start"
+                    ),
+                };
+                return Err(eyre::Report::new(e).wrap_err(msg));
             }
         }
     }
@@ -113,7 +114,7 @@ pub(crate) fn unplug(
     vm: &str,
     entries: &[Vfio],
     out: &mut dyn FnMut(&str),
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let (run_root, rt) = runtime(global, vm)?;
     let client = ChClient::new(rt.api_socket.clone(), Duration::from_secs(30));
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -129,7 +130,7 @@ pub(crate) fn unplug(
             .unwrap_or_else(|| device_id(&v.address));
         tokio
             .block_on(client.remove_device(&id))
-            .map_err(|e| eyre!("vm.remove-device {id} ({}) failed: {e}", v.address))?;
+            .wrap_err_with(|| format!("Cannot unplug {} ({id}) from VM {vm}", v.address))?;
         out(&format!("  unplugged {} ({id})\n", v.address));
     }
     // The guest acknowledges the unplug asynchronously; the VMM lets go of the device

@@ -205,7 +205,7 @@ fn release_problems(r: &GpuRow) -> Vec<String> {
     out
 }
 
-pub fn run(global: &GlobalArgs, json: bool) -> color_eyre::Result<()> {
+pub fn run(global: &GlobalArgs, json: bool) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let marks = reset_marks(global, &root);

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use color_eyre::eyre::eyre;
+use eyre::eyre;
 
 use super::super::GlobalArgs;
 use super::list::{live_records, state_of, DeviceState};
@@ -27,12 +27,7 @@ fn plan_options(global: &GlobalArgs) -> PlanOptions {
     crate::vmm::device_ops::plan_options(global.state_dir.as_deref())
 }
 
-pub fn detach(
-    global: &GlobalArgs,
-    address: &str,
-    dry_run: bool,
-    yes: bool,
-) -> color_eyre::Result<()> {
+pub fn detach(global: &GlobalArgs, address: &str, dry_run: bool, yes: bool) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let address = device_address(&inv, address)?;
@@ -53,7 +48,7 @@ pub fn detach(
     Ok(())
 }
 
-pub fn reattach(global: &GlobalArgs, address: &str, dry_run: bool) -> color_eyre::Result<()> {
+pub fn reattach(global: &GlobalArgs, address: &str, dry_run: bool) -> eyre::Result<()> {
     let root = global.sys_root()?;
     let inv = Inventory::collect_with(&root, &global.collect_options());
     let address = device_address(&inv, address)?;
@@ -129,7 +124,7 @@ pub(crate) fn forget_failed_release(global: &GlobalArgs, plan: &Plan) {
 
 /// The typed confirmation: `--yes` gives it; on a terminal the phrase is asked for; without
 /// one the command refuses, so a script never takes the console GPU by accident.
-pub(super) fn confirm(plan: &mut Plan, yes: bool) -> color_eyre::Result<()> {
+pub(super) fn confirm(plan: &mut Plan, yes: bool) -> eyre::Result<()> {
     let Some(c) = plan.needs_confirmation.clone() else {
         return Ok(());
     };
@@ -157,7 +152,7 @@ pub(super) fn confirm(plan: &mut Plan, yes: bool) -> color_eyre::Result<()> {
 
 /// Applies the plan, printing every step's result as it happens; a failure becomes an
 /// error that lists what was restored and what was not.
-pub(super) fn run(plan: &Plan, root: &SysRoot) -> color_eyre::Result<()> {
+pub(super) fn run(plan: &Plan, root: &SysRoot) -> eyre::Result<()> {
     let writer = crate::vmm::device_ops::writer_for(root);
     let mut print = |e: &StepEvent| {
         let line = match (&e.phase, &e.status) {
