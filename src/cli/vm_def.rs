@@ -7,7 +7,7 @@ use eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
 use super::vm::{Confirm, DefineArgs, ExportFormat};
-use super::GlobalArgs;
+use super::{CliError, GlobalArgs};
 use crate::host::PciAddress;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
@@ -36,13 +36,21 @@ fn report_host_checks(global: &GlobalArgs, store: &Store, spec: &VmSpec) {
     }
 }
 
+/// A flag's value that does not parse: a usage error that keeps why.
+fn bad_flag(flag: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+    CliError::BadFlag {
+        flag,
+        source: Box::new(e),
+    }
+}
+
 fn problems_text(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("  {p}\n")).collect()
 }
 
 pub fn define(global: &GlobalArgs, args: DefineArgs) -> eyre::Result<()> {
     let name = args.name.as_str();
-    crate::vm::check_name(name).map_err(|e| eyre!(e))?;
+    crate::vm::check_name(name).map_err(CliError::Usage)?;
     let (source, text) = match &args.from {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -58,7 +66,7 @@ pub fn define(global: &GlobalArgs, args: DefineArgs) -> eyre::Result<()> {
     };
     let mut doc: DocumentMut =
         doc::parse(&text).map_err(|e| eyre!("{source} is not valid TOML: {}", e_source(&e)))?;
-    apply_flags(&mut doc, name, &args).wrap_err("Bad flag")?;
+    apply_flags(&mut doc, name, &args)?;
     let text = doc.to_string();
     let spec = crate::vm::load(&text, name).map_err(|p| {
         eyre!(
@@ -75,7 +83,7 @@ pub fn define(global: &GlobalArgs, args: DefineArgs) -> eyre::Result<()> {
     let replaced = store.exists(name);
     store.save(name, &text, mode)?;
     let verb = if replaced { "Replaced" } else { "Defined" };
-    println!("{verb} VM {name} ({})", store.path(name).display());
+    crate::outln!("{verb} VM {name} ({})", store.path(name).display())?;
     report_host_checks(global, &store, &spec);
     Ok(())
 }
@@ -97,7 +105,7 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> eyre::Resul
         doc::set(doc, "cpus.boot", value(i64::from(n)))?;
     }
     if let Some(m) = &a.memory {
-        let size: ByteSize = m.parse().map_err(|e| eyre!("--memory: {e}"))?;
+        let size: ByteSize = m.parse().map_err(|e| bad_flag("--memory", e))?;
         doc::set(doc, "memory.size", value(size.to_string()))?;
     }
     if !a.disks.is_empty() {
@@ -147,7 +155,7 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> eyre::Resul
             .map(|v| {
                 v.parse::<PciAddress>()
                     .map(|address| Vfio { address, id: None })
-                    .map_err(|e| eyre!("--vfio: {e}"))
+                    .map_err(|e| bad_flag("--vfio", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         doc::set(
@@ -182,7 +190,8 @@ fn parse_disk_flag(s: &str) -> eyre::Result<Disk> {
         None => (s, false),
     };
     if path.is_empty() {
-        bail!("--disk {s:?}: give a path, e.g. --disk /var/lib/images/vm.img,readonly");
+        let why = format!("--disk {s:?}: give a path, e.g. --disk /var/lib/images/vm.img,readonly");
+        return Err(CliError::Usage(why).into());
     }
     Ok(Disk {
         path: PathBuf::from(abs(Path::new(path))?),
@@ -201,12 +210,13 @@ fn parse_net_flag(s: &str) -> eyre::Result<Net> {
         match part.split_once('=') {
             Some(("tap", n)) => kind = Some(NetKind::Tap(n.to_string())),
             Some(("macvtap", n)) => kind = Some(NetKind::Macvtap(n.to_string())),
-            Some(("mac", m)) => mac = Some(m.parse::<MacAddr>().map_err(|e| eyre!("--net {s:?}: {e}"))?),
+            Some(("mac", m)) => mac = Some(m.parse::<MacAddr>().map_err(|e| bad_flag("--net", e))?),
             Some(("id", i)) => id = Some(i.to_string()),
-            _ => bail!("--net {s:?}: {part:?} is not understood; write tap=NAME[,mac=MAC] or macvtap=NAME[,mac=MAC]"),
+            _ => return Err(CliError::Usage(format!("--net {s:?}: {part:?} is not understood; write tap=NAME[,mac=MAC] or macvtap=NAME[,mac=MAC]")).into()),
         }
     }
-    let kind = kind.ok_or_else(|| eyre!("--net {s:?}: give tap=NAME or macvtap=NAME"))?;
+    let kind =
+        kind.ok_or_else(|| CliError::Usage(format!("--net {s:?}: give tap=NAME or macvtap=NAME")))?;
     Ok(Net { kind, mac, id })
 }
 
@@ -224,7 +234,7 @@ pub fn edit(global: &GlobalArgs, name: &str) -> eyre::Result<()> {
         let text = std::fs::read_to_string(&tmp.path)
             .wrap_err_with(|| format!("Cannot read {}", tmp.path.display()))?;
         if text == original {
-            println!("No change to VM {name}");
+            crate::outln!("No change to VM {name}")?;
             tmp.remove();
             return Ok(());
         }
@@ -239,7 +249,7 @@ pub fn edit(global: &GlobalArgs, name: &str) -> eyre::Result<()> {
                 }
                 store.save(name, &text, SaveMode::Update)?;
                 tmp.remove();
-                println!("Saved VM {name}");
+                crate::outln!("Saved VM {name}")?;
                 report_host_checks(global, &store, &spec);
                 return Ok(());
             }
@@ -338,7 +348,7 @@ pub fn export(global: &GlobalArgs, name: &str, format: ExportFormat) -> eyre::Re
     match format {
         ExportFormat::Json => {
             let config = crate::vm::to_vm_config(&spec, &rt);
-            println!("{}", serde_json::to_string_pretty(&config)?);
+            super::output::json(&config)?;
             for n in &macvtaps {
                 eprintln!(
                     "note: macvtap {} is not in the JSON (a file cannot carry its descriptor); add it after create: ch-remote add-net fd=N{} with /dev/tapN open",
@@ -368,7 +378,7 @@ pub fn export(global: &GlobalArgs, name: &str, format: ExportFormat) -> eyre::Re
                     shell_quote(ifname)
                 ));
             }
-            println!("{line}");
+            crate::outln!("{line}")?;
         }
     }
     Ok(())
@@ -394,11 +404,12 @@ pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> eyre::Res
             stem.strip_suffix(".json").unwrap_or(stem).to_string()
         }
     };
-    crate::vm::check_name(&name).map_err(|e| eyre!("{e}; give another with --name"))?;
+    crate::vm::check_name(&name)
+        .map_err(|e| CliError::Usage(format!("{e}; give another with --name")))?;
     let text = std::fs::read_to_string(file)
         .wrap_err_with(|| format!("Cannot read {}", file.display()))?;
     let config: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| eyre!("{} is not JSON: {e}", file.display()))?;
+        serde_json::from_str(&text).wrap_err_with(|| format!("{} is not JSON", file.display()))?;
     let imported = crate::vm::from_vm_config(&config, &name).map_err(|p| {
         eyre!(
             "{} cannot be imported:\n{}",
@@ -423,7 +434,7 @@ pub fn import(global: &GlobalArgs, file: &Path, name: Option<&str>) -> eyre::Res
             r?;
         }
     }
-    println!("Imported VM {name} ({})", store.path(&name).display());
+    crate::outln!("Imported VM {name} ({})", store.path(&name).display())?;
     report_host_checks(global, &store, &imported.spec);
     Ok(())
 }
@@ -432,25 +443,27 @@ pub fn history(global: &GlobalArgs, name: &str) -> eyre::Result<()> {
     let store = open_store(global)?;
     let versions = store.history(name)?;
     if versions.is_empty() {
-        println!("VM {name} has no saved versions yet (its file was not written by phyllome)");
+        crate::outln!(
+            "VM {name} has no saved versions yet (its file was not written by phyllome)"
+        )?;
         return Ok(());
     }
-    println!("{:>7}  {:<23}  CHANGE", "VERSION", "SAVED");
+    crate::outln!("{:>7}  {:<23}  CHANGE", "VERSION", "SAVED")?;
     for v in &versions {
         let mark = if v.current { "*" } else { " " };
-        println!(
+        crate::outln!(
             "{:>6}{mark}  {:<23}  {}",
             v.number,
             crate::vm::history::format_utc(v.saved_unix),
             v.summary
-        );
+        )?;
     }
     if !store.exists(name) {
-        println!(
+        crate::outln!(
             "VM {name} is deleted; `phyllome vm rollback {name} --to N` brings a version back"
-        );
+        )?;
     } else {
-        println!("* current");
+        crate::outln!("* current")?;
     }
     Ok(())
 }
@@ -467,6 +480,6 @@ pub fn rollback(
         "Replace VM {name}'s definition with version {target}"
     ))?;
     store.rollback(name, Some(target))?;
-    println!("VM {name} is back at version {target}");
+    crate::outln!("VM {name} is back at version {target}")?;
     Ok(())
 }

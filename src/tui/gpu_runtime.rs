@@ -92,10 +92,7 @@ pub fn work(paths: &GpuPaths, job: GpuJob, send: Send<'_>) {
 }
 
 fn chain(e: &eyre::Report) -> String {
-    e.chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+    crate::error::Chain(e.as_ref()).to_string()
 }
 
 fn host(global: &GlobalArgs) -> eyre::Result<(SysRoot, Inventory)> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::error::Chain;
 use crate::vm::{SaveMode, Store, StoreError};
 use crate::vmm::manager::{ManagerConfig, RunState, StopMode, VmManager};
 use crate::vmm::runtime::RunRoot;
@@ -57,7 +58,7 @@ impl VmBackend {
                 return VmBackend {
                     manager: None,
                     requests: None,
-                    unavailable: Some(e.to_string()),
+                    unavailable: Some(Chain(&e).to_string()),
                     state_dir: paths.state_dir.clone(),
                     tx,
                 }
@@ -108,7 +109,7 @@ impl VmBackend {
     fn store(state_dir: Option<PathBuf>) -> Result<Store, ActionError> {
         Store::default_dir(state_dir.as_deref())
             .and_then(Store::open)
-            .map_err(|e| error(e.to_string()))
+            .map_err(|e| ActionError::new(&e))
     }
 
     pub fn refresh(&self) {
@@ -164,8 +165,8 @@ impl VmBackend {
             let n = name.clone();
             let spec = tokio::task::spawn_blocking(move || {
                 Self::store(state_dir)
-                    .and_then(|s| s.get(&n).map_err(|e| error(e.to_string())))
-                    .map_err(|e| e.message)
+                    .and_then(|s| s.get(&n).map_err(|e| ActionError::new(&e)))
+                    .map_err(|e| e.one_line())
             })
             .await
             .unwrap_or_else(|e| Err(format!("reading the definition failed: {e}")));
@@ -181,7 +182,7 @@ impl VmBackend {
                             .and_then(|i| i.get("memory_actual_size"))
                             .and_then(serde_json::Value::as_u64),
                     })),
-                    Err(e) => Some(Err(e.to_string())),
+                    Err(e) => Some(Err(Chain(&e).to_string())),
                 },
                 None => None,
             };
@@ -201,7 +202,7 @@ impl VmBackend {
             let result = Self::store(state_dir).and_then(|store| match store.get(&name) {
                 Ok(spec) => Ok(EditLoaded { name, spec }),
                 Err(StoreError::Invalid { .. }) => {
-                    let text = store.get_text(&name).map_err(|e| error(e.to_string()))?;
+                    let text = store.get_text(&name).map_err(|e| ActionError::new(&e))?;
                     match crate::vm::parse::parse_partial(&text, &name) {
                         (Some(spec), _) => Ok(EditLoaded { name, spec }),
                         (None, problems) => Err(error(format!(
@@ -211,7 +212,7 @@ impl VmBackend {
                         ))),
                     }
                 }
-                Err(e) => Err(error(e.to_string())),
+                Err(e) => Err(ActionError::new(&e)),
             });
             let _ = tx.send(Action::VmEditLoaded(Box::new(result)));
         });
@@ -229,7 +230,7 @@ impl VmBackend {
                 } else {
                     store.edit(&req.name, |doc| apply(doc, &req.edits))
                 };
-                saved.map(|_| ()).map_err(|e| error(e.to_string()))
+                saved.map(|_| ()).map_err(|e| ActionError::new(&e))
             });
             let _ = tx.send(Action::VmSaved {
                 name: req.name,

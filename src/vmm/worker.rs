@@ -52,6 +52,15 @@ impl ActionError {
             causes: messages.collect(),
         }
     }
+
+    /// "message: cause: cause", where one line is all there is room for.
+    pub fn one_line(&self) -> String {
+        std::iter::once(&self.message)
+            .chain(&self.causes)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(": ")
+    }
 }
 
 impl From<&ManagerError> for ActionError {
