@@ -74,9 +74,8 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
         Some(SupervisorError::Runtime(inner)) => return Some(inner),
         _ => {}
     }
-    match e.downcast_ref() {
-        Some(DefsError::Store(inner)) => return Some(inner),
-        _ => {}
+    if let Some(DefsError::Store(inner)) = e.downcast_ref() {
+        return Some(inner);
     }
     match e.downcast_ref() {
         Some(GpuError::Address(inner)) => Some(inner),

@@ -80,10 +80,7 @@ fn read_many(
                 d.device.iommu_group = groups.get(&address).copied();
                 out.push(d)
             }
-            Err(e) => warnings.push(format!(
-                "{address}: skipped: {}",
-                crate::error::Chain(&e).to_string()
-            )),
+            Err(e) => warnings.push(format!("{address}: skipped: {}", crate::error::Chain(&e))),
         }
     }
     (out, warnings)
