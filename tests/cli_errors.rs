@@ -215,6 +215,9 @@ fn a_closed_stdout_ends_quietly() {
         &["vm", "export", "web", "--format", "json"],
         &["vm", "export", "web", "--format", "cli"],
         &["vm", "history", "web"],
+        // Stops at the first sample rather than after the 50th.
+        &["top", "--batch", "-n", "50", "--interval", "0.1"],
+        &["top", "--batch", "--json", "-n", "50", "--interval", "0.1"],
     ] {
         let out = closed_stdout(&env, args);
         assert_eq!(
