@@ -55,7 +55,8 @@ pub fn supervise(host: &DeviceHost, rt: &VmRuntime, vmm: &[OsString]) -> ExitCod
         r.supervisor_pid = Some(std::process::id());
         r.state = Holding::Held;
         if let Err(e) = host.records.write(r) {
-            host.records.log(vm, &format!("supervise: {e}"));
+            host.records
+                .log(vm, &format!("supervise: {}", crate::error::Chain(&e)));
         }
     }
     let child = Command::new(bin).args(args).stdin(Stdio::null()).spawn();
@@ -69,7 +70,8 @@ pub fn supervise(host: &DeviceHost, rt: &VmRuntime, vmm: &[OsString]) -> ExitCod
     };
     let pid = child.id();
     if let Err(e) = rt.write_pid(pid) {
-        host.records.log(vm, &format!("supervise: {e}"));
+        host.records
+            .log(vm, &format!("supervise: {}", crate::error::Chain(&e)));
     }
     host.records
         .log(vm, &format!("supervise: VMM pid {pid} started"));
@@ -94,7 +96,8 @@ fn release(host: &DeviceHost, vm: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            host.records.log(vm, &format!("supervise: {e}"));
+            host.records
+                .log(vm, &format!("supervise: {}", crate::error::Chain(&e)));
             ExitCode::FAILURE
         }
     }
