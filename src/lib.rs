@@ -5,6 +5,7 @@
 //! and small terminals.
 
 pub mod cli;
+pub mod error;
 pub mod files;
 pub mod host;
 pub mod monitor;

@@ -1,17 +1,26 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
-use color_eyre::eyre::{bail, WrapErr};
+use eyre::{bail, WrapErr};
 
-use phyllome::cli::{self, Cli, Command, ConsoleArgs};
+use phyllome::cli::{self, Cli, CliError, Command, ConsoleArgs};
 use phyllome::ops::HostPaths;
 use phyllome::term::{self, TermProfile};
 use phyllome::tui::{self, ConsoleOptions};
 
-fn main() -> color_eyre::Result<()> {
-    color_eyre::install()?;
+/// Exit codes: see [`cli::exit`]. Usage errors are clap's (it prints them and exits with 2).
+fn main() -> ExitCode {
+    cli::report::install();
     let args = Cli::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::report::fail(&e),
+    }
+}
+
+fn run(args: Cli) -> eyre::Result<()> {
     // Commands for scripts say what went wrong on the side on stderr; full-screen ones
     // (the console, interactive `top`) log to a file instead.
     let full_screen = match &args.command {
@@ -24,19 +33,16 @@ fn main() -> color_eyre::Result<()> {
     }
     let paths = args.global.paths();
     match args.command {
-        Some(Command::Host { json }) => {
-            cli::host::run(&paths, json).wrap_err("phyllome host failed")?
-        }
-        Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd)?,
-        Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd)?,
-        Some(Command::Autostart) => cli::vm_run::autostart(&paths)?,
-        Some(Command::Top(top)) => cli::top::run(&paths, top)?,
-        None => run_console(paths, args.console)?,
+        Some(Command::Host { json }) => cli::host::run(&paths, json),
+        Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
+        Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
+        Some(Command::Autostart) => cli::vm_run::autostart(&paths),
+        Some(Command::Top(top)) => cli::top::run(&paths, top),
+        None => run_console(paths, args.console),
     }
-    Ok(())
 }
 
-fn run_console(paths: HostPaths, args: ConsoleArgs) -> color_eyre::Result<()> {
+fn run_console(paths: HostPaths, args: ConsoleArgs) -> eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!("The console needs a terminal; for scripts use `phyllome host --json`");
     }
@@ -46,10 +52,15 @@ fn run_console(paths: HostPaths, args: ConsoleArgs) -> color_eyre::Result<()> {
         .as_deref()
         .map(term::parse_size)
         .transpose()
-        .wrap_err("Bad --size")?;
+        .map_err(|e| CliError::BadFlag {
+            flag: "--size",
+            source: e.into(),
+        })?;
     paths.sys_root()?;
     if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
-        bail!("--monitor-config {}: no such file", p.display());
+        return Err(
+            CliError::Usage(format!("--monitor-config {}: no such file", p.display())).into(),
+        );
     }
     let monitor_path = args
         .monitor_config

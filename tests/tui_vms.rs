@@ -12,7 +12,8 @@ use phyllome::tui::input::translate;
 use phyllome::tui::vms::{Detail, LiveInfo, VmRow};
 use phyllome::tui::{run_on, update, view, Action, ConsoleOptions, Keymap, State, Theme, View};
 use phyllome::vm::{load, EXAMPLE_TOML};
-use phyllome::vmm::manager::RunState;
+use phyllome::vmm::error::VmmError;
+use phyllome::vmm::manager::{ManagerError, RunState};
 use phyllome::vmm::worker::ActionError;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -265,15 +266,20 @@ fn an_error_popup_lists_the_causes_outermost_first() {
     ui.act(Action::VmDone {
         op: "start".into(),
         name: "router".into(),
-        result: Err(ActionError {
-            message: "VM router: vm.boot failed: The VM could not boot".into(),
-            causes: vec![
-                "Error from API".into(),
-                "The VM could not boot".into(),
-                "Error booting VM: VmBoot(ConfigureSystem(RegisterConsole))".into(),
-                "Failed to open the tap device tap-router: No such device (os error 19)".into(),
-            ],
-        }),
+        // As the worker builds it from the manager's error: CH's messages are its causes.
+        result: Err(ActionError::from(&ManagerError::Vmm {
+            name: "router".into(),
+            source: VmmError::api(
+                "vm.boot",
+                500,
+                vec![
+                    "Error from API".into(),
+                    "The VM could not boot".into(),
+                    "Error booting VM: VmBoot(ConfigureSystem(RegisterConsole))".into(),
+                    "Failed to open the tap device tap-router: No such device (os error 19)".into(),
+                ],
+            ),
+        })),
     });
     snap("vm_error_popup_80x24", &ui.screen());
     ui.keys("<enter>");

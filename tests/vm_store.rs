@@ -272,7 +272,7 @@ fn cli_define_export_import_history_rollback() {
     assert!(ok, "{err}");
     let (ok, _, err) = phyllome(&st, &["vm", "define", "bad", "--from", f, "--memory", "2X"]);
     assert!(
-        !ok && err.contains("--memory: \"2X\" is not a size; write e.g. 2G"),
+        !ok && err.contains("Bad --memory\ncaused by: \"2X\" is not a size; write e.g. 2G"),
         "{err}"
     );
     let (ok, _, err) = phyllome(

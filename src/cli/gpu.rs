@@ -9,11 +9,8 @@ mod boot;
 mod list;
 mod moves;
 
-use std::io::Write;
-
 use clap::Subcommand;
 
-use super::CliError;
 use crate::ops::HostPaths;
 
 #[derive(Debug, Subcommand)]
@@ -77,7 +74,7 @@ pub enum GpuCommand {
     },
 }
 
-pub fn run(paths: &HostPaths, cmd: GpuCommand) -> color_eyre::Result<()> {
+pub fn run(paths: &HostPaths, cmd: GpuCommand) -> eyre::Result<()> {
     match cmd {
         GpuCommand::List { json } => list::run(paths, json),
         GpuCommand::Detach {
@@ -108,21 +105,13 @@ pub fn run(paths: &HostPaths, cmd: GpuCommand) -> color_eyre::Result<()> {
 }
 
 /// Prints and flushes at once: progress lines must show while the next step runs.
-fn say(text: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::Output),
-    }
+fn say(text: &str) -> Result<(), super::output::OutputError> {
+    super::output::out(text)
 }
 
 /// `phyllome vm supervise NAME -- VMM…` (hidden): launched by `vm start` in place of the VMM
 /// of a VM with devices; see [`crate::vmm::device_supervisor`].
-pub fn supervise(
-    paths: &HostPaths,
-    name: &str,
-    vmm: &[std::ffi::OsString],
-) -> color_eyre::Result<()> {
+pub fn supervise(paths: &HostPaths, name: &str, vmm: &[std::ffi::OsString]) -> eyre::Result<()> {
     use crate::vmm::managed::DeviceHost;
     let run_root = paths.run_root()?;
     let rt = run_root.vm(name)?;
@@ -130,7 +119,7 @@ pub fn supervise(
         .simulated(paths.simulate);
     let code = crate::vmm::device_supervisor::supervise(&host, &rt, vmm);
     if code != std::process::ExitCode::SUCCESS {
-        return Err(color_eyre::eyre::eyre!(
+        return Err(eyre::eyre!(
             "VM {name}: its devices were not all given back; see {}",
             host.records.log_path(name).display()
         ));

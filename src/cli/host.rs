@@ -1,28 +1,19 @@
 //! `phyllome host`: the inventory as text for people or JSON for scripts.
 
 use std::fmt::Write as _;
-use std::io::Write;
 
-use super::CliError;
+use super::output;
 use crate::host::{CheckStatus, Inventory, Verdict};
 use crate::ops::HostPaths;
 
-pub fn run(paths: &HostPaths, json: bool) -> Result<(), CliError> {
+pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
     let inventory = crate::ops::host::read(paths)?.inventory;
-    let text = if json {
-        let mut s =
-            serde_json::to_string_pretty(&inventory).map_err(|e| CliError::Output(e.into()))?;
-        s.push('\n');
-        s
+    if json {
+        output::json(&inventory)?;
     } else {
-        render_text(&inventory)
-    };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()) {
-        // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::Output),
+        output::out(&render_text(&inventory))?;
     }
+    Ok(())
 }
 
 fn status_word(s: CheckStatus) -> &'static str {

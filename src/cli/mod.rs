@@ -1,7 +1,10 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
+pub mod exit;
 pub mod gpu;
 pub mod host;
+pub mod output;
+pub mod report;
 pub mod top;
 pub mod vm;
 pub mod vm_def;
@@ -91,12 +94,19 @@ pub enum Command {
     Top(top::TopArgs),
 }
 
+/// Mistakes on the command line that clap cannot see; they exit with the usage code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
     Paths(#[from] crate::ops::PathsError),
-    #[error("Cannot write the output")]
-    Output(#[source] std::io::Error),
+    #[error("Bad {flag}")]
+    BadFlag {
+        flag: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl GlobalArgs {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use color_eyre::eyre::{bail, WrapErr};
+use eyre::{bail, WrapErr};
 
 use crate::monitor::config::clamp_interval;
 use crate::monitor::sample::SampleJson;
@@ -51,10 +51,11 @@ pub fn default_config_path() -> Option<PathBuf> {
     Some(dirs.config_dir().join("monitor.toml"))
 }
 
-fn settings(args: &TopArgs) -> color_eyre::Result<(MonitorConfig, Duration)> {
+fn settings(args: &TopArgs) -> eyre::Result<(MonitorConfig, Duration)> {
     // A file named on the command line must exist; the default one is optional.
     if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
-        bail!("--monitor-config {}: no such file", p.display());
+        let why = format!("--monitor-config {}: no such file", p.display());
+        return Err(super::CliError::Usage(why).into());
     }
     let path = args.monitor_config.clone().or_else(default_config_path);
     let cfg = MonitorConfig::load(path.as_deref())?;
@@ -62,20 +63,23 @@ fn settings(args: &TopArgs) -> color_eyre::Result<(MonitorConfig, Duration)> {
         Some(s) if s.is_finite() && s > 0.0 => {
             clamp_interval(Duration::from_secs_f64(s.min(3600.0)))
         }
-        Some(_) => bail!("--interval must be a positive number of seconds"),
+        Some(_) => {
+            let why = "--interval must be a positive number of seconds".to_string();
+            return Err(super::CliError::Usage(why).into());
+        }
         None => cfg.interval(),
     };
     Ok((cfg, interval))
 }
 
-pub fn collector(paths: &HostPaths) -> color_eyre::Result<Collector> {
+pub fn collector(paths: &HostPaths) -> eyre::Result<Collector> {
     let root = paths.sys_root()?;
     // No runtime directory: nothing can run, but the host and the definitions still show.
     let run_root = RunRoot::resolve(paths.run_dir.as_deref()).ok();
     Ok(Collector::new(root, run_root, paths.state_dir.clone()))
 }
 
-pub fn run(paths: &HostPaths, args: TopArgs) -> color_eyre::Result<()> {
+pub fn run(paths: &HostPaths, args: TopArgs) -> eyre::Result<()> {
     let (cfg, interval) = settings(&args)?;
     let collector = collector(paths)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -109,7 +113,7 @@ pub async fn batch(
     interval: Duration,
     args: &TopArgs,
     out: &mut impl Write,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     collector.api_timeout =
         (interval * 4 / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
     // Batch output needs the latest figures only, not the history the screens draw.
@@ -127,9 +131,7 @@ pub async fn batch(
         } else {
             text_block(&model)
         };
-        out.write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(super::CliError::Output)?;
+        super::output::write_to(out, &text)?;
     }
     Ok(())
 }

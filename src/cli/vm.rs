@@ -189,7 +189,7 @@ impl Confirm {
     }
 }
 
-pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> color_eyre::Result<()> {
+pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
     use super::{vm_def, vm_run};
     match cmd {
         VmCommand::Define(args) => vm_def::define(paths, *args),

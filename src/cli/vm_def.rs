@@ -3,16 +3,17 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, WrapErr};
+use eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
 use super::vm::{Confirm, DefineArgs, ExportFormat};
+use super::CliError;
 use crate::host::PciAddress;
 use crate::ops::HostPaths;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
 
-fn open_store(paths: &HostPaths) -> color_eyre::Result<Store> {
+fn open_store(paths: &HostPaths) -> eyre::Result<Store> {
     Ok(paths.store()?)
 }
 
@@ -34,13 +35,21 @@ fn report_host_checks(paths: &HostPaths, store: &Store, spec: &VmSpec) {
     }
 }
 
+/// A flag's value that does not parse: a usage error that keeps why.
+fn bad_flag(flag: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+    CliError::BadFlag {
+        flag,
+        source: Box::new(e),
+    }
+}
+
 fn problems_text(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("  {p}\n")).collect()
 }
 
-pub fn define(paths: &HostPaths, args: DefineArgs) -> color_eyre::Result<()> {
+pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
     let name = args.name.as_str();
-    crate::vm::check_name(name).map_err(|e| eyre!(e))?;
+    crate::vm::check_name(name).map_err(CliError::Usage)?;
     let (source, text) = match &args.from {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -56,7 +65,7 @@ pub fn define(paths: &HostPaths, args: DefineArgs) -> color_eyre::Result<()> {
     };
     let mut doc: DocumentMut =
         doc::parse(&text).map_err(|e| eyre!("{source} is not valid TOML: {}", e_source(&e)))?;
-    apply_flags(&mut doc, name, &args).wrap_err("Bad flag")?;
+    apply_flags(&mut doc, name, &args)?;
     let text = doc.to_string();
     let spec = crate::vm::load(&text, name).map_err(|p| {
         eyre!(
@@ -73,7 +82,7 @@ pub fn define(paths: &HostPaths, args: DefineArgs) -> color_eyre::Result<()> {
     let replaced = store.exists(name);
     store.save(name, &text, mode)?;
     let verb = if replaced { "Replaced" } else { "Defined" };
-    println!("{verb} VM {name} ({})", store.path(name).display());
+    crate::outln!("{verb} VM {name} ({})", store.path(name).display())?;
     report_host_checks(paths, &store, &spec);
     Ok(())
 }
@@ -87,7 +96,7 @@ fn e_source(e: &doc::DocError) -> String {
 
 /// Merges the flags over the document: each flag given replaces its field (a list flag
 /// replaces the whole list); everything else, comments included, stays as written.
-fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre::Result<()> {
+fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> eyre::Result<()> {
     if doc.get("name").is_some() {
         doc::set(doc, "name", value(name))?;
     }
@@ -95,7 +104,7 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre:
         doc::set(doc, "cpus.boot", value(i64::from(n)))?;
     }
     if let Some(m) = &a.memory {
-        let size: ByteSize = m.parse().map_err(|e| eyre!("--memory: {e}"))?;
+        let size: ByteSize = m.parse().map_err(|e| bad_flag("--memory", e))?;
         doc::set(doc, "memory.size", value(size.to_string()))?;
     }
     if !a.disks.is_empty() {
@@ -145,7 +154,7 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre:
             .map(|v| {
                 v.parse::<PciAddress>()
                     .map(|address| Vfio { address, id: None })
-                    .map_err(|e| eyre!("--vfio: {e}"))
+                    .map_err(|e| bad_flag("--vfio", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         doc::set(
@@ -164,7 +173,7 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> color_eyre:
 }
 
 /// Definitions outlive the shell they were written in, so relative paths are made absolute.
-fn abs(p: &Path) -> color_eyre::Result<String> {
+fn abs(p: &Path) -> eyre::Result<String> {
     let p = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -174,13 +183,14 @@ fn abs(p: &Path) -> color_eyre::Result<String> {
 }
 
 /// `PATH[,readonly]`
-fn parse_disk_flag(s: &str) -> color_eyre::Result<Disk> {
+fn parse_disk_flag(s: &str) -> eyre::Result<Disk> {
     let (path, readonly) = match s.strip_suffix(",readonly") {
         Some(p) => (p, true),
         None => (s, false),
     };
     if path.is_empty() {
-        bail!("--disk {s:?}: give a path, e.g. --disk /var/lib/images/vm.img,readonly");
+        let why = format!("--disk {s:?}: give a path, e.g. --disk /var/lib/images/vm.img,readonly");
+        return Err(CliError::Usage(why).into());
     }
     Ok(Disk {
         path: PathBuf::from(abs(Path::new(path))?),
@@ -191,7 +201,7 @@ fn parse_disk_flag(s: &str) -> color_eyre::Result<Disk> {
 }
 
 /// `tap=NAME[,mac=MAC][,id=ID]` or `macvtap=NAME[,...]`
-fn parse_net_flag(s: &str) -> color_eyre::Result<Net> {
+fn parse_net_flag(s: &str) -> eyre::Result<Net> {
     let mut kind = None;
     let mut mac = None;
     let mut id = None;
@@ -199,16 +209,17 @@ fn parse_net_flag(s: &str) -> color_eyre::Result<Net> {
         match part.split_once('=') {
             Some(("tap", n)) => kind = Some(NetKind::Tap(n.to_string())),
             Some(("macvtap", n)) => kind = Some(NetKind::Macvtap(n.to_string())),
-            Some(("mac", m)) => mac = Some(m.parse::<MacAddr>().map_err(|e| eyre!("--net {s:?}: {e}"))?),
+            Some(("mac", m)) => mac = Some(m.parse::<MacAddr>().map_err(|e| bad_flag("--net", e))?),
             Some(("id", i)) => id = Some(i.to_string()),
-            _ => bail!("--net {s:?}: {part:?} is not understood; write tap=NAME[,mac=MAC] or macvtap=NAME[,mac=MAC]"),
+            _ => return Err(CliError::Usage(format!("--net {s:?}: {part:?} is not understood; write tap=NAME[,mac=MAC] or macvtap=NAME[,mac=MAC]")).into()),
         }
     }
-    let kind = kind.ok_or_else(|| eyre!("--net {s:?}: give tap=NAME or macvtap=NAME"))?;
+    let kind =
+        kind.ok_or_else(|| CliError::Usage(format!("--net {s:?}: give tap=NAME or macvtap=NAME")))?;
     Ok(Net { kind, mac, id })
 }
 
-pub fn edit(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+pub fn edit(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
@@ -222,7 +233,7 @@ pub fn edit(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
         let text = std::fs::read_to_string(&tmp.path)
             .wrap_err_with(|| format!("Cannot read {}", tmp.path.display()))?;
         if text == original {
-            println!("No change to VM {name}");
+            crate::outln!("No change to VM {name}")?;
             tmp.remove();
             return Ok(());
         }
@@ -237,7 +248,7 @@ pub fn edit(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
                 }
                 store.save(name, &text, SaveMode::Update)?;
                 tmp.remove();
-                println!("Saved VM {name}");
+                crate::outln!("Saved VM {name}")?;
                 report_host_checks(paths, &store, &spec);
                 return Ok(());
             }
@@ -271,7 +282,7 @@ struct EditFile {
 }
 
 impl EditFile {
-    fn create(name: &str, text: &str) -> color_eyre::Result<Self> {
+    fn create(name: &str, text: &str) -> eyre::Result<Self> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let path =
@@ -292,7 +303,7 @@ impl EditFile {
 }
 
 /// `$VISUAL`, else `$EDITOR`, else `vi`, run through the shell so `EDITOR="code --wait"` works.
-fn run_editor(path: &Path) -> color_eyre::Result<()> {
+fn run_editor(path: &Path) -> eyre::Result<()> {
     let editor = ["VISUAL", "EDITOR"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
@@ -328,7 +339,7 @@ fn runtime_paths(paths: &HostPaths, name: &str) -> crate::vm::RuntimePaths {
     crate::vm::RuntimePaths::in_dir(&root.join("vms").join(name))
 }
 
-pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> color_eyre::Result<()> {
+pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let spec = store.get(name)?;
     let rt = runtime_paths(paths, name);
@@ -336,7 +347,7 @@ pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> color_eyre
     match format {
         ExportFormat::Json => {
             let config = crate::vm::to_vm_config(&spec, &rt);
-            println!("{}", serde_json::to_string_pretty(&config)?);
+            super::output::json(&config)?;
             for n in &macvtaps {
                 eprintln!(
                     "note: macvtap {} is not in the JSON (a file cannot carry its descriptor); add it after create: ch-remote add-net fd=N{} with /dev/tapN open",
@@ -366,7 +377,7 @@ pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> color_eyre
                     shell_quote(ifname)
                 ));
             }
-            println!("{line}");
+            crate::outln!("{line}")?;
         }
     }
     Ok(())
@@ -381,7 +392,7 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> color_eyre::Result<()> {
+pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> eyre::Result<()> {
     let name = match name {
         Some(n) => n.to_string(),
         None => {
@@ -392,11 +403,12 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> color_eyre:
             stem.strip_suffix(".json").unwrap_or(stem).to_string()
         }
     };
-    crate::vm::check_name(&name).map_err(|e| eyre!("{e}; give another with --name"))?;
+    crate::vm::check_name(&name)
+        .map_err(|e| CliError::Usage(format!("{e}; give another with --name")))?;
     let text = std::fs::read_to_string(file)
         .wrap_err_with(|| format!("Cannot read {}", file.display()))?;
     let config: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| eyre!("{} is not JSON: {e}", file.display()))?;
+        serde_json::from_str(&text).wrap_err_with(|| format!("{} is not JSON", file.display()))?;
     let imported = crate::vm::from_vm_config(&config, &name).map_err(|p| {
         eyre!(
             "{} cannot be imported:\n{}",
@@ -421,34 +433,36 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> color_eyre:
             r?;
         }
     }
-    println!("Imported VM {name} ({})", store.path(&name).display());
+    crate::outln!("Imported VM {name} ({})", store.path(&name).display())?;
     report_host_checks(paths, &store, &imported.spec);
     Ok(())
 }
 
-pub fn history(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let versions = store.history(name)?;
     if versions.is_empty() {
-        println!("VM {name} has no saved versions yet (its file was not written by phyllome)");
+        crate::outln!(
+            "VM {name} has no saved versions yet (its file was not written by phyllome)"
+        )?;
         return Ok(());
     }
-    println!("{:>7}  {:<23}  CHANGE", "VERSION", "SAVED");
+    crate::outln!("{:>7}  {:<23}  CHANGE", "VERSION", "SAVED")?;
     for v in &versions {
         let mark = if v.current { "*" } else { " " };
-        println!(
+        crate::outln!(
             "{:>6}{mark}  {:<23}  {}",
             v.number,
             crate::vm::history::format_utc(v.saved_unix),
             v.summary
-        );
+        )?;
     }
     if !store.exists(name) {
-        println!(
+        crate::outln!(
             "VM {name} is deleted; `phyllome vm rollback {name} --to N` brings a version back"
-        );
+        )?;
     } else {
-        println!("* current");
+        crate::outln!("* current")?;
     }
     Ok(())
 }
@@ -458,13 +472,13 @@ pub fn rollback(
     name: &str,
     to: Option<u32>,
     confirm: &Confirm,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let target = store.rollback_target(name, to)?;
     confirm.ask(&format!(
         "Replace VM {name}'s definition with version {target}"
     ))?;
     store.rollback(name, Some(target))?;
-    println!("VM {name} is back at version {target}");
+    crate::outln!("VM {name} is back at version {target}")?;
     Ok(())
 }

@@ -2,57 +2,42 @@
 //! Each command builds a current-thread runtime, calls [`VmManager`], and prints; every call
 //! to a VMM is bounded, so a hung VMM gives a timeout error, never a hang.
 
-use std::io::Write;
 use std::time::Duration;
 
-use color_eyre::eyre::{eyre, WrapErr};
+use eyre::{eyre, WrapErr};
 
 use super::vm::Confirm;
-use super::CliError;
 use crate::ops::HostPaths;
 use crate::vmm::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
 
-pub(super) fn manager(paths: &HostPaths) -> color_eyre::Result<VmManager> {
+pub(super) fn manager(paths: &HostPaths) -> eyre::Result<VmManager> {
     Ok(crate::ops::vm::manager(paths)?)
 }
 
+/// Runs one manager call; a failure says what was being done, its cause kept underneath.
 fn block_on<T>(
+    doing: impl FnOnce() -> String,
     fut: impl std::future::Future<Output = Result<T, ManagerError>>,
-) -> color_eyre::Result<T> {
+) -> eyre::Result<T> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .wrap_err("Cannot start the runtime")?;
-    rt.block_on(fut).map_err(report)
+    rt.block_on(fut)
+        .map_err(|e| eyre::Report::new(e).wrap_err(doing()))
 }
 
-/// The error with Cloud Hypervisor's causes listed under it, outermost first.
-fn report(e: ManagerError) -> color_eyre::Report {
-    let mut msg = e.to_string();
-    for cause in e.causes().iter().filter(|c| c.as_str() != "Error from API") {
-        msg.push_str("\n  caused by: ");
-        msg.push_str(cause);
-    }
-    eyre!(msg)
+fn out(text: &str) -> eyre::Result<()> {
+    Ok(super::output::out(text)?)
 }
 
-fn out(text: &str) -> color_eyre::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(CliError::Output)?;
-    Ok(())
+fn json(value: &impl serde::Serialize) -> eyre::Result<()> {
+    Ok(super::output::json(value)?)
 }
 
-fn json(value: &impl serde::Serialize) -> color_eyre::Result<()> {
-    let text = serde_json::to_string_pretty(value).wrap_err("Cannot encode JSON")?;
-    out(&format!("{text}\n"))
-}
-
-pub fn list(paths: &HostPaths, as_json: bool) -> color_eyre::Result<()> {
+pub fn list(paths: &HostPaths, as_json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
-    let rows = block_on(m.list())?;
+    let rows = block_on(|| "Cannot list VMs".into(), m.list())?;
     if as_json {
         return json(&rows);
     }
@@ -114,9 +99,9 @@ fn human_secs(s: u64) -> String {
     }
 }
 
-pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> color_eyre::Result<()> {
+pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
-    let status = block_on(m.info(name))?;
+    let status = block_on(|| format!("Cannot show VM {name}"), m.info(name))?;
     let definition = crate::ops::vm::definition(paths, name);
     if as_json {
         let mut v = serde_json::to_value(&status).wrap_err("Cannot encode JSON")?;
@@ -140,9 +125,9 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> color_eyre::Result<
     out(&s)
 }
 
-pub fn start(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+pub fn start(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     let m = manager(paths)?;
-    let status = block_on(m.start(name))?;
+    let status = block_on(|| format!("Cannot start VM {name}"), m.start(name))?;
     let pid = status
         .pid
         .map(|p| format!(" (VMM pid {p})"))
@@ -156,7 +141,7 @@ pub fn stop(
     force: bool,
     timeout_secs: Option<u64>,
     confirm: &Confirm,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let mode = if force {
         confirm.ask(&format!("Force off VM {name} (like pulling the plug)"))?;
         StopMode::Force
@@ -168,7 +153,7 @@ pub fn stop(
         StopMode::Graceful { timeout }
     };
     let m = manager(paths)?;
-    let outcome = block_on(m.stop(name, mode))?;
+    let outcome = block_on(|| format!("Cannot stop VM {name}"), m.stop(name, mode))?;
     if let (StopOutcome::TimedOut, StopMode::Graceful { timeout }) = (outcome, mode) {
         eprintln!(
             "warning: {name} did not power off within {} s of the power button; \
@@ -179,35 +164,35 @@ pub fn stop(
     out(&format!("Stopped {name}\n"))
 }
 
-pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {
+pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
     confirm.ask(&format!("Reboot VM {name}"))?;
     let m = manager(paths)?;
-    block_on(m.reboot(name))?;
+    block_on(|| format!("Cannot reboot VM {name}"), m.reboot(name))?;
     out(&format!("Rebooting {name}\n"))
 }
 
-pub fn pause(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+pub fn pause(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     let m = manager(paths)?;
-    block_on(m.pause(name))?;
+    block_on(|| format!("Cannot pause VM {name}"), m.pause(name))?;
     out(&format!("Paused {name}\n"))
 }
 
-pub fn resume(paths: &HostPaths, name: &str) -> color_eyre::Result<()> {
+pub fn resume(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     let m = manager(paths)?;
-    block_on(m.resume(name))?;
+    block_on(|| format!("Cannot resume VM {name}"), m.resume(name))?;
     out(&format!("Resumed {name}\n"))
 }
 
-pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm) -> color_eyre::Result<()> {
+pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
     confirm.ask(&format!("Delete the definition of VM {name}"))?;
     let m = manager(paths)?;
-    block_on(m.delete(name))?;
+    block_on(|| format!("Cannot delete VM {name}"), m.delete(name))?;
     out(&format!("Deleted {name}\n"))
 }
 
-pub fn autostart(paths: &HostPaths) -> color_eyre::Result<()> {
+pub fn autostart(paths: &HostPaths) -> eyre::Result<()> {
     let m = manager(paths)?;
-    let results = block_on(m.autostart())?;
+    let results = block_on(|| "Cannot start the autostart VMs".into(), m.autostart())?;
     let mut failed = 0;
     let mut s = String::new();
     if results.is_empty() {
@@ -218,7 +203,7 @@ pub fn autostart(paths: &HostPaths) -> color_eyre::Result<()> {
             Ok(()) => s.push_str(&format!("{name}: running\n")),
             Err(e) => {
                 failed += 1;
-                s.push_str(&format!("{name}: failed: {}\n", report(e)));
+                s.push_str(&format!("{name}: failed: {}\n", crate::error::Chain(&e)));
             }
         }
     }

@@ -31,7 +31,7 @@ pub fn read_all(
     let names = match root.list(DEVICES) {
         Ok(n) => n,
         Err(e) => {
-            warnings.push(error_chain(&e));
+            warnings.push(crate::error::Chain(&e).to_string());
             return Vec::new();
         }
     };
@@ -80,7 +80,7 @@ fn read_many(
                 d.device.iommu_group = groups.get(&address).copied();
                 out.push(d)
             }
-            Err(e) => warnings.push(format!("{address}: skipped: {}", error_chain(&e))),
+            Err(e) => warnings.push(format!("{address}: skipped: {}", crate::error::Chain(&e))),
         }
     }
     (out, warnings)
@@ -136,7 +136,7 @@ fn read_one(
     let mut id = |attr, unknown| match hex_attr(&dir, attr) {
         Ok(v) => v.unwrap_or(unknown),
         Err(e) => {
-            warnings.push(error_chain(&e));
+            warnings.push(crate::error::Chain(&e).to_string());
             unknown
         }
     };
@@ -269,17 +269,6 @@ pub fn parse_bars(text: &str) -> Vec<Bar> {
             })
         })
         .collect()
-}
-
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -54,12 +54,12 @@ pub struct ConsoleOptions {
 /// The keymap is read before the terminal is touched, so its errors print normally. The
 /// terminal is restored on every return path; `ratatui::try_init` installs a panic hook that
 /// restores it on panics too.
-pub async fn run(opts: ConsoleOptions) -> color_eyre::Result<()> {
+pub async fn run(opts: ConsoleOptions) -> eyre::Result<()> {
     run_with(opts, MonitorConfig::default()).await
 }
 
 /// [`run`] with the dashboard's settings (`monitor.toml` or `--monitor-config`).
-pub async fn run_with(opts: ConsoleOptions, monitor: MonitorConfig) -> color_eyre::Result<()> {
+pub async fn run_with(opts: ConsoleOptions, monitor: MonitorConfig) -> eyre::Result<()> {
     let keymap = Keymap::load(opts.keymap.as_deref(), opts.read_only)?;
     let result = match ratatui::try_init() {
         Ok(mut terminal) => {
@@ -78,7 +78,7 @@ pub async fn run_on<B, S>(
     events: S,
     keymap: Keymap,
     opts: &ConsoleOptions,
-) -> color_eyre::Result<()>
+) -> eyre::Result<()>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,
@@ -94,7 +94,7 @@ pub async fn run_on_with<B, S>(
     keymap: Keymap,
     opts: &ConsoleOptions,
     monitor_cfg: &MonitorConfig,
-) -> color_eyre::Result<()>
+) -> eyre::Result<()>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,

@@ -161,7 +161,7 @@ pub async fn run_on<B, S>(
     collector: Collector,
     mut d: Dashboard,
     theme: Theme,
-) -> color_eyre::Result<()>
+) -> eyre::Result<()>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,

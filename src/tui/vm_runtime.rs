@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::error::Chain;
 use crate::ops::HostPaths;
 use crate::vm::{SaveMode, Store, StoreError};
 use crate::vmm::manager::{RunState, StopMode, VmManager};
@@ -46,7 +47,7 @@ impl VmBackend {
                 return VmBackend {
                     manager: None,
                     requests: None,
-                    unavailable: Some(e.to_string()),
+                    unavailable: Some(Chain(&e).to_string()),
                     paths: paths.clone(),
                     tx,
                 }
@@ -93,7 +94,7 @@ impl VmBackend {
     }
 
     fn store(paths: &HostPaths) -> Result<Store, ActionError> {
-        paths.store().map_err(|e| error(e.to_string()))
+        paths.store().map_err(|e| ActionError::new(&e))
     }
 
     pub fn refresh(&self) {
@@ -145,8 +146,8 @@ impl VmBackend {
             let n = name.clone();
             let spec = tokio::task::spawn_blocking(move || {
                 Self::store(&paths)
-                    .and_then(|s| s.get(&n).map_err(|e| error(e.to_string())))
-                    .map_err(|e| e.message)
+                    .and_then(|s| s.get(&n).map_err(|e| ActionError::new(&e)))
+                    .map_err(|e| e.one_line())
             })
             .await
             .unwrap_or_else(|e| Err(format!("reading the definition failed: {e}")));
@@ -162,7 +163,7 @@ impl VmBackend {
                             .and_then(|i| i.get("memory_actual_size"))
                             .and_then(serde_json::Value::as_u64),
                     })),
-                    Err(e) => Some(Err(e.to_string())),
+                    Err(e) => Some(Err(Chain(&e).to_string())),
                 },
                 None => None,
             };
@@ -182,7 +183,7 @@ impl VmBackend {
             let result = Self::store(&paths).and_then(|store| match store.get(&name) {
                 Ok(spec) => Ok(EditLoaded { name, spec }),
                 Err(StoreError::Invalid { .. }) => {
-                    let text = store.get_text(&name).map_err(|e| error(e.to_string()))?;
+                    let text = store.get_text(&name).map_err(|e| ActionError::new(&e))?;
                     match crate::vm::parse::parse_partial(&text, &name) {
                         (Some(spec), _) => Ok(EditLoaded { name, spec }),
                         (None, problems) => Err(error(format!(
@@ -192,7 +193,7 @@ impl VmBackend {
                         ))),
                     }
                 }
-                Err(e) => Err(error(e.to_string())),
+                Err(e) => Err(ActionError::new(&e)),
             });
             let _ = tx.send(Action::VmEditLoaded(Box::new(result)));
         });
@@ -210,7 +211,7 @@ impl VmBackend {
                 } else {
                     store.edit(&req.name, |doc| apply(doc, &req.edits))
                 };
-                saved.map(|_| ()).map_err(|e| error(e.to_string()))
+                saved.map(|_| ()).map_err(|e| ActionError::new(&e))
             });
             let _ = tx.send(Action::VmSaved {
                 name: req.name,

@@ -214,14 +214,7 @@ fn check_fresh(plan: &Plan, root: &SysRoot) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// "outer: inner: innermost", for one-line reports.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+/// "outer: inner: innermost", for one-line reports: the one formatter of [`crate::error`].
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::error::Chain(e).to_string()
 }

@@ -211,11 +211,7 @@ impl ChClient {
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             // Only fails on an invalid method, URI or header, all of which are constants here.
-            .map_err(|_| VmmError::Api {
-                op,
-                status: 0,
-                causes: vec!["Invalid request".into()],
-            })?;
+            .map_err(|_| VmmError::api(op, 0, vec!["Invalid request".into()]))?;
 
         let response = async {
             let response = sender.send_request(request).await?;
@@ -240,11 +236,7 @@ impl ChClient {
         if status.is_success() {
             Ok(body)
         } else {
-            Err(VmmError::Api {
-                op,
-                status: status.as_u16(),
-                causes: causes(status, &body),
-            })
+            Err(VmmError::api(op, status.as_u16(), causes(status, &body)))
         }
     }
 }

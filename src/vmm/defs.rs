@@ -7,6 +7,7 @@ pub use crate::vm::VmSpec as Spec;
 use crate::vm::{Store, StoreError};
 
 use super::runtime::VmRuntime;
+use crate::error::Chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DefsError {
@@ -42,10 +43,10 @@ impl Defs {
         match self.store.list() {
             Ok(entries) => entries
                 .into_iter()
-                .map(|e| (e.name, e.spec.map_err(|err| err.to_string())))
+                .map(|e| (e.name, e.spec.map_err(|err| Chain(&err).to_string())))
                 .collect(),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot list VM definitions");
+                tracing::warn!(error = %Chain(&e), "cannot list VM definitions");
                 Vec::new()
             }
         }

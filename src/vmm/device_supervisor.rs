@@ -59,7 +59,8 @@ pub fn supervise(host: &DeviceHost, rt: &VmRuntime, vmm: &[OsString]) -> ExitCod
         r.supervisor_pid = Some(std::process::id());
         r.state = Holding::Held;
         if let Err(e) = host.records.write(r) {
-            host.records.log(vm, &format!("supervise: {e}"));
+            host.records
+                .log(vm, &format!("supervise: {}", crate::error::Chain(&e)));
         }
     }
     let child = Command::new(bin).args(args).stdin(Stdio::null()).spawn();
@@ -73,7 +74,8 @@ pub fn supervise(host: &DeviceHost, rt: &VmRuntime, vmm: &[OsString]) -> ExitCod
     };
     let pid = child.id();
     if let Err(e) = rt.write_pid(pid) {
-        host.records.log(vm, &format!("supervise: {e}"));
+        host.records
+            .log(vm, &format!("supervise: {}", crate::error::Chain(&e)));
     }
     host.records
         .log(vm, &format!("supervise: VMM pid {pid} started"));
@@ -98,7 +100,8 @@ fn release(host: &DeviceHost, vm: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            host.records.log(vm, &format!("supervise: {e}"));
+            host.records
+                .log(vm, &format!("supervise: {}", crate::error::Chain(&e)));
             ExitCode::FAILURE
         }
     }

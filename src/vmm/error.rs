@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::error::Remote;
+
 /// A failed call to a VMM's REST API. `op` is the API route (`vm.boot`, `vmm.ping`, ...).
 #[derive(Debug, thiserror::Error)]
 pub enum VmmError {
@@ -22,12 +24,15 @@ pub enum VmmError {
     #[error("{op} timed out after {}", fmt_duration(*after))]
     Timeout { op: &'static str, after: Duration },
 
-    /// The VMM refused the request; `causes` are its messages, outermost first.
+    /// The VMM refused the request; `causes` are its messages, outermost first, and `reply`
+    /// the same messages as the error's cause chain (see [`VmmError::api`]).
     #[error("{op} failed: {}", headline(causes, *status))]
     Api {
         op: &'static str,
         status: u16,
         causes: Vec<String>,
+        #[source]
+        reply: Option<Remote>,
     },
 
     /// The connection broke or the reply was not valid HTTP.
@@ -56,6 +61,17 @@ pub enum VmmError {
 }
 
 impl VmmError {
+    /// A refusal of the VMM, its messages outermost first.
+    pub fn api(op: &'static str, status: u16, causes: Vec<String>) -> Self {
+        let reply = Remote::from_messages(specific(&causes).cloned().collect::<Vec<_>>());
+        VmmError::Api {
+            op,
+            status,
+            causes,
+            reply,
+        }
+    }
+
     /// The VMM's messages, outermost first; empty for errors that did not come from the VMM.
     pub fn causes(&self) -> &[String] {
         match self {
@@ -68,6 +84,11 @@ impl VmmError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, VmmError::Timeout { .. })
     }
+}
+
+/// CH's messages without its generic outermost "Error from API", which says nothing.
+pub(crate) fn specific(causes: &[String]) -> impl Iterator<Item = &String> {
+    causes.iter().filter(|c| c.as_str() != "Error from API")
 }
 
 /// The message worth a headline: CH's outermost one is the generic "Error from API", so the
@@ -95,26 +116,24 @@ mod tests {
 
     #[test]
     fn api_error_shows_the_first_specific_cause() {
-        let e = VmmError::Api {
-            op: "vm.boot",
-            status: 500,
-            causes: vec![
+        let e = VmmError::api(
+            "vm.boot",
+            500,
+            vec![
                 "Error from API".into(),
                 "The VM could not boot".into(),
                 "VM is not created".into(),
             ],
-        };
+        );
         assert_eq!(e.to_string(), "vm.boot failed: The VM could not boot");
         assert_eq!(e.causes().len(), 3);
+        // The headline is not repeated, and CH's generic message is left out.
+        assert_eq!(crate::error::causes(&e), ["VM is not created"]);
     }
 
     #[test]
     fn api_error_without_causes_shows_the_status() {
-        let e = VmmError::Api {
-            op: "vm.info",
-            status: 404,
-            causes: vec![],
-        };
+        let e = VmmError::api("vm.info", 404, vec![]);
         assert_eq!(e.to_string(), "vm.info failed: HTTP 404");
     }
 

@@ -82,6 +82,9 @@ pub enum FdPassError {
         iface: String,
         status: u16,
         causes: Vec<String>,
+        /// The same messages as the error's cause chain.
+        #[source]
+        reply: Option<crate::error::Remote>,
     },
 }
 
@@ -330,10 +333,14 @@ fn parse_reply(iface: &str, reply: &[u8]) -> Result<Option<Value>, FdPassError> 
         Some(other) => vec![other.to_string()],
         None => vec![String::from_utf8_lossy(body).into_owned()],
     };
+    let reply = crate::error::Remote::from_messages(
+        super::error::specific(&causes).cloned().collect::<Vec<_>>(),
+    );
     Err(FdPassError::Refused {
         iface: iface.to_string(),
         status,
         causes,
+        reply,
     })
 }
 

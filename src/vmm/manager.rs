@@ -19,6 +19,7 @@ use super::fdpass::{self, FdPassError, MacvtapNic};
 use super::managed::{DeviceHost, ManagedError};
 use super::runtime::{now_secs, RunRoot, RuntimeError, VmRuntime};
 use super::supervisor::{self, DeviceLaunch, Supervisor, SupervisorError};
+use crate::error::Chain;
 
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
@@ -85,7 +86,7 @@ impl ManagerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
-    #[error("VM definitions")]
+    #[error(transparent)]
     Defs(#[from] defs::DefsError),
     #[error("VM {name} has an invalid definition: {message}")]
     Invalid { name: String, message: String },
@@ -128,15 +129,6 @@ pub enum ManagerError {
 }
 
 impl ManagerError {
-    /// Cloud Hypervisor's own messages, outermost first, when the VMM refused something.
-    pub fn causes(&self) -> &[String] {
-        match self {
-            ManagerError::Vmm { source, .. } => source.causes(),
-            ManagerError::Macvtap(e) => e.causes(),
-            _ => &[],
-        }
-    }
-
     pub fn is_timeout(&self) -> bool {
         matches!(self, ManagerError::Vmm { source, .. } if source.is_timeout())
     }
@@ -260,8 +252,8 @@ impl Probe {
 /// A failure as a list row shows it: the VMM's own error without the VM's name again.
 fn failure_text(e: &ManagerError) -> String {
     match e {
-        ManagerError::Vmm { source, .. } => source.to_string(),
-        e => e.to_string(),
+        ManagerError::Vmm { source, .. } => Chain(source).to_string(),
+        e => Chain(e).to_string(),
     }
 }
 
@@ -390,7 +382,7 @@ impl VmManager {
                 return Err(defs::DefsError::NotDefined(name.to_string()).into());
             }
         }
-        let spec = spec.map_err(|e| e.to_string());
+        let spec = spec.map_err(|e| Chain(&e).to_string());
         let rt = self.cfg.run_root.vm(name)?;
         let mut probe = self.probe(&rt, false).await;
         if let Some(e) = probe.failure.take() {

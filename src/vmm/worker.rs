@@ -36,19 +36,36 @@ impl VmRequest {
     }
 }
 
-/// A failure as the UI shows it: a headline and Cloud Hypervisor's causes.
+/// A failure as the UI shows it: a headline and its causes, outermost first (Cloud
+/// Hypervisor's own messages among them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionError {
     pub message: String,
     pub causes: Vec<String>,
 }
 
+impl ActionError {
+    pub fn new(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut messages = crate::error::messages(e).into_iter();
+        Self {
+            message: messages.next().unwrap_or_default(),
+            causes: messages.collect(),
+        }
+    }
+
+    /// "message: cause: cause", where one line is all there is room for.
+    pub fn one_line(&self) -> String {
+        std::iter::once(&self.message)
+            .chain(&self.causes)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(": ")
+    }
+}
+
 impl From<&ManagerError> for ActionError {
     fn from(e: &ManagerError) -> Self {
-        Self {
-            message: e.to_string(),
-            causes: e.causes().to_vec(),
-        }
+        Self::new(e)
     }
 }
 
@@ -180,6 +197,43 @@ mod tests {
     use super::*;
     use crate::vmm::manager::ManagerConfig;
     use crate::vmm::runtime::RunRoot;
+
+    #[test]
+    fn an_action_error_keeps_every_cause_once() {
+        use crate::vmm::runtime::RuntimeError;
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = ManagerError::Runtime(RuntimeError::Dir {
+            path: "/run/phyllome/vms/web".into(),
+            source: denied,
+        });
+        let a = ActionError::from(&e);
+        assert_eq!(
+            a.message,
+            "Cannot prepare runtime directory /run/phyllome/vms/web"
+        );
+        assert_eq!(a.causes, ["permission denied"]);
+        assert_eq!(
+            a.one_line(),
+            "Cannot prepare runtime directory /run/phyllome/vms/web: permission denied"
+        );
+
+        // The VMM's headline is not repeated; its generic "Error from API" is left out.
+        let refused = ManagerError::Vmm {
+            name: "web".into(),
+            source: crate::vmm::error::VmmError::api(
+                "vm.pause",
+                500,
+                vec![
+                    "Error from API".into(),
+                    "VM is not running".into(),
+                    "InvalidStateTransition(Created, Paused)".into(),
+                ],
+            ),
+        };
+        let a = ActionError::from(&refused);
+        assert_eq!(a.message, "VM web: vm.pause failed: VM is not running");
+        assert_eq!(a.causes, ["InvalidStateTransition(Created, Paused)"]);
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn refresh_and_failed_action_come_back_as_updates() {

@@ -5,7 +5,7 @@ use super::{moves, say};
 use crate::ops::gpu;
 use crate::ops::HostPaths;
 
-pub fn assign(paths: &HostPaths, address: &str, vm: &str, yes: bool) -> color_eyre::Result<()> {
+pub fn assign(paths: &HostPaths, address: &str, vm: &str, yes: bool) -> eyre::Result<()> {
     let mut prepared = gpu::prepare(paths, address, vm)?;
     // Asked now even when the VM is stopped: its next start takes the console GPU without
     // asking (maybe at boot, with nobody there).
@@ -19,7 +19,7 @@ pub fn assign(paths: &HostPaths, address: &str, vm: &str, yes: bool) -> color_ey
     Ok(())
 }
 
-pub fn unassign(paths: &HostPaths, address: &str) -> color_eyre::Result<()> {
+pub fn unassign(paths: &HostPaths, address: &str) -> eyre::Result<()> {
     gpu::unassign(paths, address, &mut |s| {
         let _ = say(s);
     })?;

@@ -37,7 +37,7 @@ pub fn run(
     mode: BootMode,
     yes: bool,
     json: bool,
-) -> color_eyre::Result<()> {
+) -> eyre::Result<()> {
     let boot = crate::ops::gpu::boot_config(paths, address)?;
     let config = &boot.config;
     let confirm = Confirm { yes };

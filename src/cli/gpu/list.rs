@@ -122,7 +122,7 @@ fn release_problems(r: &GpuRow) -> Vec<String> {
     out
 }
 
-pub fn run(paths: &HostPaths, json: bool) -> color_eyre::Result<()> {
+pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
     let host = crate::ops::host::read(paths)?;
     let marks = reset_marks(paths, &host.root);
     let rows = rows(&host.inventory, &live_records(paths), marks.as_ref());

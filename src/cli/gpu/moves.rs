@@ -15,12 +15,7 @@ pub enum MoveError {
     Read(#[source] std::io::Error),
 }
 
-pub fn detach(
-    paths: &HostPaths,
-    address: &str,
-    dry_run: bool,
-    yes: bool,
-) -> color_eyre::Result<()> {
+pub fn detach(paths: &HostPaths, address: &str, dry_run: bool, yes: bool) -> eyre::Result<()> {
     let host = crate::ops::host::read(paths)?;
     let address = gpu::device_address(&host.inventory, address)?;
     let mut plan = gpu::detach_plan(paths, &host, address)?;
@@ -40,7 +35,7 @@ pub fn detach(
     Ok(())
 }
 
-pub fn reattach(paths: &HostPaths, address: &str, dry_run: bool) -> color_eyre::Result<()> {
+pub fn reattach(paths: &HostPaths, address: &str, dry_run: bool) -> eyre::Result<()> {
     let host = crate::ops::host::read(paths)?;
     let address = gpu::device_address(&host.inventory, address)?;
     let plan = gpu::reattach_plan(paths, &host, address)?;
@@ -70,7 +65,7 @@ fn addresses(plan: &Plan) -> String {
 
 /// The typed confirmation: `--yes` gives it; on a terminal the phrase is asked for; without
 /// one the command refuses, so a script never takes the console GPU by accident.
-pub(super) fn confirm(plan: &mut Plan, yes: bool) -> color_eyre::Result<()> {
+pub(super) fn confirm(plan: &mut Plan, yes: bool) -> eyre::Result<()> {
     let Some(c) = plan.needs_confirmation.clone() else {
         return Ok(());
     };

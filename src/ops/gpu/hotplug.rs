@@ -104,7 +104,7 @@ pub fn hot_plug(
                 return Err(GpuError::HotPlug {
                     address: *a,
                     source,
-                    released: released.err().map(|e| e.to_string()),
+                    released: released.err().map(|e| crate::error::Chain(&e).to_string()),
                 });
             }
         }

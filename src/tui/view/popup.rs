@@ -11,8 +11,8 @@ use super::super::vms::{Confirm, ErrorPopup};
 
 const MAX_WIDTH: u16 = 72;
 
-/// The error's headline, then Cloud Hypervisor's causes, outermost first. Its generic
-/// "Error from API" says nothing, so it is left out.
+/// The error's headline, then its causes, outermost first (Cloud Hypervisor's own messages
+/// among them, as [`crate::error`] walks the chain).
 pub fn error(state: &State, popup: &ErrorPopup, frame: &mut Frame, area: Rect) {
     let (g, p) = (&state.theme.glyphs, &state.theme.palette);
     let w = MAX_WIDTH.min(area.width.saturating_sub(4));
@@ -21,15 +21,10 @@ pub fn error(state: &State, popup: &ErrorPopup, frame: &mut Frame, area: Rect) {
     for l in popup.error.message.lines() {
         lines.extend(wrap(l, text_w).into_iter().map(Line::raw));
     }
-    let causes: Vec<&String> = popup
-        .error
-        .causes
-        .iter()
-        .filter(|c| c.as_str() != "Error from API")
-        .collect();
+    let causes = &popup.error.causes;
     if !causes.is_empty() {
         lines.push(Line::raw(""));
-        lines.push(Line::styled("Cloud Hypervisor says:", p.dim));
+        lines.push(Line::styled("Caused by:", p.dim));
         for (i, c) in causes.iter().enumerate() {
             let prefix = format!("{}. ", i + 1);
             for (j, l) in wrap(c, text_w.saturating_sub(prefix.len()))

@@ -81,7 +81,7 @@ fn a_failure_opens_a_popup_with_the_causes_and_back_closes_it() {
     update(&mut s, Action::VmPauseResume);
     let error = ActionError {
         message: "VM web: vm.pause failed: VM is not running".into(),
-        causes: vec!["Error from API".into(), "VM is not running".into()],
+        causes: vec!["InvalidStateTransition(Running, Paused)".into()],
     };
     update(
         &mut s,

@@ -1,0 +1,87 @@
+//! The command line's one way to standard output. A reader that goes away (`| head`,
+//! `| true`) is not a failure: the write ends the command with [`OutputError::Closed`], which
+//! the edge turns into a quiet exit 0, as ripgrep does.
+
+use std::io::Write;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The reader closed the pipe; nothing is left to tell.
+    #[error("Standard output was closed")]
+    Closed,
+    #[error("Cannot write the output")]
+    Write(#[source] std::io::Error),
+    #[error("Cannot encode JSON")]
+    Encode(#[source] serde_json::Error),
+}
+
+/// Writes and flushes at once: progress lines must show while the next step runs.
+pub fn write_to(w: &mut impl Write, text: &str) -> Result<(), OutputError> {
+    w.write_all(text.as_bytes())
+        .and_then(|()| w.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => OutputError::Closed,
+            _ => OutputError::Write(e),
+        })
+}
+
+/// `text` on standard output, as is.
+pub fn out(text: &str) -> Result<(), OutputError> {
+    write_to(&mut std::io::stdout().lock(), text)
+}
+
+/// One pretty JSON document and a newline.
+pub fn json(value: &impl serde::Serialize) -> Result<(), OutputError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(OutputError::Encode)?;
+    text.push('\n');
+    out(&text)
+}
+
+/// `println!` through [`out`]: a line on standard output, an [`OutputError`] to pass on.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that went away.
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A disk that is full.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::StorageFull.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_told_apart_from_a_failed_write() {
+        assert!(matches!(write_to(&mut Gone, "x"), Err(OutputError::Closed)));
+        assert!(matches!(
+            write_to(&mut Full, "x"),
+            Err(OutputError::Write(_))
+        ));
+        let mut buf = Vec::new();
+        write_to(&mut buf, "line\n").expect("a Vec takes it");
+        assert_eq!(buf, b"line\n");
+    }
+}
