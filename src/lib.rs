@@ -4,6 +4,7 @@
 //! and `term` adapts it to serial lines and small terminals.
 
 pub mod cli;
+pub mod fmt;
 pub mod host;
 pub mod monitor;
 pub mod term;

@@ -28,7 +28,8 @@ fn main() -> color_eyre::Result<()> {
         Some(Command::Vm(cmd)) => cli::vm::run(&args.global, cmd)?,
         Some(Command::Gpu(cmd)) => cli::gpu::run(&args.global, cmd)?,
         Some(Command::Autostart) => cli::vm_run::autostart(&args.global)?,
-        Some(Command::Top(top)) => cli::top::run(&args.global, top)?,
+        Some(Command::Top(top)) if top.batch => cli::top::run(&args.global, top)?,
+        Some(Command::Top(top)) => run_top(&args.global, top)?,
         None => run_console(&args.global, args.console)?,
     }
     Ok(())
@@ -45,7 +46,8 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
         .map(term::parse_size)
         .transpose()
         .wrap_err("Bad --size")?;
-    let root = global.sys_root()?;
+    // A bad host root is reported before the terminal is touched.
+    global.sys_root()?;
     if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
         bail!("--monitor-config {}: no such file", p.display());
     }
@@ -59,21 +61,49 @@ fn run_console(global: &GlobalArgs, args: ConsoleArgs) -> color_eyre::Result<()>
     tracing::info!("terminal size: {outcome}");
     let profile = TermProfile::from_env(args.ascii);
     tracing::info!(?profile, "terminal profile");
-    let options = ConsoleOptions {
-        host_root: root.root().to_path_buf(),
-        read_only: args.read_only,
+    let mut options = console_options(global, profile, args.keymap)?;
+    options.read_only = args.read_only;
+    block_on(tui::run_with(options, monitor))
+}
+
+/// Full-screen `top`: the console's loop on its dashboard alone, which changes nothing.
+fn run_top(global: &GlobalArgs, args: cli::top::TopArgs) -> color_eyre::Result<()> {
+    let monitor = cli::top::settings(&args)?;
+    if !std::io::stdout().is_terminal() {
+        bail!("`phyllome top` needs a terminal; for scripts use `phyllome top --batch [--json]`");
+    }
+    let mut options = console_options(global, TermProfile::from_env(args.ascii), None)?;
+    options.read_only = true;
+    options.top = true;
+    block_on(tui::run_with(options, monitor))
+}
+
+fn console_options(
+    global: &GlobalArgs,
+    profile: TermProfile,
+    keymap: Option<PathBuf>,
+) -> color_eyre::Result<ConsoleOptions> {
+    Ok(ConsoleOptions {
+        host_root: global.sys_root()?.root().to_path_buf(),
+        read_only: false,
         profile,
-        keymap: args.keymap.or_else(default_user_keymap),
+        keymap: keymap.or_else(default_user_keymap),
         ch_bin: global.ch_bin.clone(),
         state_dir: global.state_dir.clone(),
         run_dir: global.run_dir.clone(),
         requery_size: Some(term::requery_size),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+        top: false,
+    })
+}
+
+fn block_on(
+    console: impl std::future::Future<Output = color_eyre::Result<()>>,
+) -> color_eyre::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .wrap_err("Cannot start the runtime")?;
-    runtime.block_on(tui::run_with(options, monitor))
+        .wrap_err("Cannot start the runtime")?
+        .block_on(console)
 }
 
 /// `~/.config/phyllome/keymap.toml` when it exists.

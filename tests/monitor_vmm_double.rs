@@ -326,6 +326,7 @@ fn the_console_dashboard_samples_a_running_vm() {
         state_dir: Some(env.state.clone()),
         run_dir: Some(env.run.clone()),
         requery_size: None,
+        top: false,
     };
     let six = Event::Key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE));
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();

@@ -357,6 +357,7 @@ fn the_console_shows_real_vms_and_their_cpu() {
         state_dir: Some(env.state.clone()),
         run_dir: Some(env.run.clone()),
         requery_size: None,
+        top: false,
     };
     let key = |c| {
         Ok(Event::Key(KeyEvent::new(

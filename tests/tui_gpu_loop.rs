@@ -42,6 +42,7 @@ fn options(root: &Path, state: &Path) -> ConsoleOptions {
         state_dir: Some(state.join("state")),
         run_dir: Some(state.join("run")),
         requery_size: None,
+        top: false,
     }
 }
 

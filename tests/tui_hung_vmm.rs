@@ -87,6 +87,7 @@ async fn a_hung_vmm_never_freezes_the_console() {
         state_dir: Some(tmp.path().join("state")),
         run_dir: Some(tmp.path().join("run")),
         requery_size: None,
+        top: false,
     };
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let result = run_on(&mut terminal, stream, Keymap::defaults().unwrap(), &options).await;

@@ -33,6 +33,7 @@ fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
         state_dir: Some(root.join("state")),
         run_dir: Some(root.join("run")),
         requery_size: None,
+        top: false,
     }
 }
 

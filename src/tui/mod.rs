@@ -2,16 +2,15 @@
 //!
 //! Keys become [`Action`]s through the [`Keymap`]; [`update`] changes the [`State`] and
 //! returns [`Effect`]s that the loop in [`app`] carries out (background reads, repaints).
+//! `phyllome top` is this same loop opened on the dashboard alone ([`ConsoleOptions::top`]).
 
 pub mod action;
 pub mod app;
-pub mod dashboard;
 pub mod gpu_runtime;
 pub mod gpus;
 pub mod input;
 pub mod keymap;
 pub mod state;
-pub mod top;
 pub mod update;
 pub mod view;
 pub mod vm_runtime;

@@ -167,13 +167,15 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
                 state.vms.detail = None;
             } else if !state.filter.text.is_empty() {
                 state.filter.text.clear();
-            } else if state.view != View::Overview {
+            } else if state.view != View::Overview && !state.top {
                 state.view = View::Overview;
             } else {
                 return quit(state);
             }
         }
         Action::Help => state.help = Some(0),
+        // `phyllome top` is the dashboard alone.
+        a if state.top && a.switches_view() => {}
         Action::NextView => state.view = state.view.next(),
         Action::PrevView => state.view = state.view.prev(),
         Action::ViewOverview => state.view = View::Overview,

@@ -25,12 +25,22 @@ use super::state::{Load, State, View, MIN_COLS, MIN_ROWS};
 
 pub fn render(state: &State, frame: &mut Frame) {
     let area = frame.area();
-    if area.width < MIN_COLS || area.height < MIN_ROWS {
+    // `phyllome top` draws the dashboard at any size: its columns shrink to fit.
+    let small = if state.top {
+        area.height < TOP_MIN_ROWS
+    } else {
+        area.width < MIN_COLS || area.height < MIN_ROWS
+    };
+    if small {
         too_small(state, frame, area);
         return;
     }
     let chrome = layout::chrome(area);
-    header(state, frame, chrome.header);
+    if state.top {
+        top_header(state, frame, chrome.header);
+    } else {
+        header(state, frame, chrome.header);
+    }
     match (&state.inventory, &state.load) {
         // The VM screens and the dashboard do not need the host inventory.
         _ if state.view == View::Dashboard => dashboard::render_console(state, frame, chrome.body),
@@ -70,11 +80,18 @@ pub fn render(state: &State, frame: &mut Frame) {
     }
 }
 
+/// Title, host summary, table header and one row, key bar.
+const TOP_MIN_ROWS: u16 = 4;
+
 fn too_small(state: &State, frame: &mut Frame, area: Rect) {
-    let text = format!(
-        "terminal too small ({}x{}), need {MIN_COLS}x{MIN_ROWS}",
-        area.width, area.height
-    );
+    let text = if state.top {
+        format!("terminal too small ({}x{})", area.width, area.height)
+    } else {
+        format!(
+            "terminal too small ({}x{}), need {MIN_COLS}x{MIN_ROWS}",
+            area.width, area.height
+        )
+    };
     let lines = phyllome_widgets::wrap(&text, area.width.max(1) as usize);
     let h = lines.len() as u16;
     let rect = centered_rect(area, area.width, h);
@@ -143,6 +160,17 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
     line.spans.push(Span::raw(" ".repeat(pad)));
     line.spans.push(Span::styled(right, p.warn));
     frame.render_widget(line, area);
+}
+
+/// `phyllome top`'s title line: no views to list, the VM whose charts are open.
+fn top_header(state: &State, frame: &mut Frame, area: Rect) {
+    let t = &state.theme;
+    let title = match &state.dash.detail {
+        Some(n) => format!(" phyllome top {} {n}", t.glyphs.separator),
+        None => " phyllome top".to_string(),
+    };
+    let w = area.width as usize;
+    frame.render_widget(Line::styled(format!("{title:<w$}"), t.palette.title), area);
 }
 
 fn footer(state: &State, frame: &mut Frame, area: Rect) {
