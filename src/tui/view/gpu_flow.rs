@@ -13,7 +13,6 @@ use super::super::gpus::{
     device_state, BootChange, BootFlow, Flow, GpuOp, Outcome, Progress, Review, Stage, StepRow,
 };
 use super::super::state::{State, Theme};
-use super::super::update::gpus::pickable;
 use super::common::{scrolled, verdict_tone, wrapped};
 use crate::fmt;
 use crate::vfio::{Operation, StepStatus};
@@ -204,7 +203,7 @@ fn picker(state: &State, f: &Flow, selected: usize, width: usize) -> Vec<Line<'s
         p.normal,
     );
     out.push(Line::raw(""));
-    let vms = pickable(state);
+    let vms = state.vms.pickable();
     if vms.is_empty() {
         let why = if state.vms.loaded {
             "No VM is defined yet: create one on the VM screen (5, then n)."

@@ -9,32 +9,18 @@ use ratatui::Frame;
 use crate::cli::gpu::list::DeviceState;
 use crate::host::{Gpu, GpuRole, Inventory};
 
-use super::super::gpus::{device_state, short_words};
+use super::super::gpus::{device_state, short_words, visible};
 use crate::fmt;
 
 use super::super::state::State;
 use super::common::{field, gpu_name, scrolled, verdict_column, verdict_tone, wrapped};
 use super::layout;
 
-/// GPUs shown with the current filter, with their index in the inventory.
-pub fn visible<'a>(state: &State, inv: &'a Inventory) -> Vec<&'a Gpu> {
-    let f = state.filter.text.to_lowercase();
-    inv.gpus
-        .iter()
-        .filter(|g| {
-            f.is_empty()
-                || format!("{} {} {:?}", g.address, g.name, g.driver)
-                    .to_lowercase()
-                    .contains(&f)
-        })
-        .collect()
-}
-
 pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     let Some(inv) = &state.inventory else { return };
     let t = &state.theme;
     let (g, p) = (&t.glyphs, &t.palette);
-    let gpus = visible(state, inv);
+    let gpus = visible(inv, &state.filter.text);
     let (list_area, detail_area) = layout::gpus(area, gpus.len());
     let height = layout::inner_height(list_area);
     let selected = state.gpu_selected.min(gpus.len().saturating_sub(1));

@@ -228,6 +228,11 @@ impl VmsState {
             .collect()
     }
 
+    /// The VMs the GPU screen's picker offers: defined ones, in list order.
+    pub fn pickable(&self) -> Vec<&VmRow> {
+        self.rows.iter().filter(|r| r.defined).collect()
+    }
+
     pub fn selected_row(&self, filter: &str) -> Option<&VmRow> {
         self.visible(filter).get(self.selected).copied()
     }
