@@ -1,7 +1,8 @@
 //! phyllome: the console of a local-first VFIO virtualization host.
 //!
 //! `host` reads what the machine can do, `cli` prints it for scripts, `tui` is the console
-//! and `term` adapts it to serial lines and small terminals.
+//! and `term` adapts it to serial lines and small terminals. `fmt` formats figures the same
+//! way for both front ends.
 
 pub mod cli;
 pub mod fmt;

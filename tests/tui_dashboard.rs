@@ -141,9 +141,13 @@ fn other_views_are_out_of_reach() {
     assert_eq!(top.state.view, phyllome::tui::View::Dashboard);
     let help = top.keys("?");
     assert!(help.is_empty());
-    let screen = top.draw(false, 80, 24);
+    // Tall enough for the whole help.
+    let screen = top.draw(false, 80, 40);
     assert!(screen.contains("sample less often"), "{screen}");
-    assert!(!screen.contains("IOMMU groups"), "{screen}");
+    assert!(screen.contains("enter"), "{screen}");
+    for elsewhere in ["IOMMU groups", "start", "give to VM", "refresh"] {
+        assert!(!screen.contains(elsewhere), "{elsewhere}:\n{screen}");
+    }
 }
 
 #[test]

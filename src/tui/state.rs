@@ -218,8 +218,14 @@ impl State {
         .into_iter()
         .filter_map(|(k, what)| Some(KeyHint::new(k?, what, false)))
         .collect();
-        self.help_sections
-            .retain(|s| matches!(s.title.as_str(), "Global" | "Movement" | "Dashboard"));
+        // Only what works here: no views, no VM or GPU actions, nothing to refresh.
+        self.help_sections = keymap.help_where(|a| {
+            *a == Action::Open
+                || !(a.switches_view()
+                    || a.is_vm_action()
+                    || a.is_gpu_action()
+                    || *a == Action::Refresh)
+        });
     }
 
     /// The terminal is big enough for the layouts.
