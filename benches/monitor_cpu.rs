@@ -21,10 +21,9 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use phyllome::host::SysRoot;
+use phyllome::monitor::dashboard::Dashboard;
 use phyllome::monitor::Collector;
-use phyllome::tui::dashboard::Dashboard;
-use phyllome::tui::state::Theme;
-use phyllome::tui::top::{self, TopUi};
+use phyllome::tui::{view, Keymap, State, Theme};
 use phyllome::vmm::runtime::RunRoot;
 
 /// This thread's CPU time in nanoseconds (`schedstat`).
@@ -153,9 +152,11 @@ fn case(ch_bin: &Path, vms: usize, doubles: usize, secs: u64, target: f64) {
         Some(host.state()),
     );
     collector.api_timeout = Duration::from_millis(800);
-    let mut d = Dashboard::new(600, Duration::from_secs(1), false);
-    let theme = Theme::new(false, true);
-    let ui = TopUi::default();
+    // `phyllome top`: the console's state opened on the dashboard alone.
+    let keymap = Keymap::defaults().expect("keymap");
+    let mut st = State::new(&keymap, Theme::new(false, true), true, 80, 24);
+    st.open_top(&keymap);
+    st.dash = Dashboard::new(600, Duration::from_secs(1), false);
     let mut t = Terminal::with_options(
         CrosstermBackend::new(io::sink()),
         TerminalOptions {
@@ -170,10 +171,11 @@ fn case(ch_bin: &Path, vms: usize, doubles: usize, secs: u64, target: f64) {
     rt.block_on(async {
         // Warm up: connections, caches of thread names, the first paint.
         for _ in 0..2 {
-            d.apply(collector.sample().await);
-            t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
+            st.dash.apply(collector.sample().await);
+            t.draw(|f| view::render(&st, f)).expect("draw");
         }
-        let answered = d
+        let answered = st
+            .dash
             .model
             .vms
             .values()
@@ -184,8 +186,8 @@ fn case(ch_bin: &Path, vms: usize, doubles: usize, secs: u64, target: f64) {
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         for _ in 0..secs {
             ticker.tick().await;
-            d.apply(collector.sample().await);
-            t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
+            st.dash.apply(collector.sample().await);
+            t.draw(|f| view::render(&st, f)).expect("draw");
         }
         let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
         let wall = start.elapsed().as_secs_f64();

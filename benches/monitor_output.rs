@@ -18,10 +18,9 @@ use ratatui::Terminal;
 use ratatui::TerminalOptions;
 use ratatui::Viewport;
 
+use phyllome::monitor::dashboard::Dashboard;
 use phyllome::monitor::synthetic::Synthetic;
-use phyllome::tui::dashboard::Dashboard;
-use phyllome::tui::state::Theme;
-use phyllome::tui::top::{self, TopUi};
+use phyllome::tui::{view, Keymap, State, Theme};
 
 const SECONDS: u64 = 120;
 
@@ -37,7 +36,12 @@ fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool, exact: bo
     )
     .expect("terminal");
     let theme = Theme::new(ascii, color && !low);
-    let mut d = Dashboard::new(600, Duration::from_secs(1), low);
+    // `phyllome top`: the console's state opened on the dashboard alone.
+    let keymap = Keymap::defaults().expect("keymap");
+    let mut st = State::new(&keymap, theme, true, 80, 24);
+    st.open_top(&keymap);
+    st.dash = Dashboard::new(600, Duration::from_secs(1), low);
+    let d = &mut st.dash;
     d.exact = exact;
     let mut s = Synthetic::new(8);
     // Ten seconds of history before the screen opens, as when someone opens it later.
@@ -47,12 +51,11 @@ fn run(label: &str, low: bool, color: bool, ascii: bool, detail: bool, exact: bo
     if detail {
         d.detail = Some("win11".into());
     }
-    let ui = TopUi::default();
-    t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
+    t.draw(|f| view::render(&st, f)).expect("draw");
     let first = bytes.load(Ordering::Relaxed);
     for _ in 0..SECONDS {
-        d.apply(s.sample());
-        t.draw(|f| top::render(&d, &ui, &theme, f)).expect("draw");
+        st.dash.apply(s.sample());
+        t.draw(|f| view::render(&st, f)).expect("draw");
     }
     let total = bytes.load(Ordering::Relaxed) - first;
     let per_s = total as f64 / SECONDS as f64;

@@ -20,9 +20,8 @@ use std::time::{Duration, Instant};
 
 use phyllome::host::SysRoot;
 use phyllome::monitor::collect::Collector;
-use phyllome::tui::dashboard::Dashboard;
-use phyllome::tui::state::Theme;
-use phyllome::tui::top::{self, TopUi};
+use phyllome::monitor::dashboard::Dashboard;
+use phyllome::tui::{view, Keymap, State, Theme};
 use phyllome::vmm::runtime::RunRoot;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
@@ -300,19 +299,21 @@ fn bench_scale(s: &Setup, n: usize, seconds: u64) {
         },
     )
     .expect("terminal");
-    let theme = Theme::new(false, true);
-    let mut dash = Dashboard::new(600, Duration::from_secs(1), false);
-    let ui = TopUi::default();
+    // `phyllome top`: the console's state opened on the dashboard alone.
+    let keymap = Keymap::defaults().expect("keymap");
+    let mut st = State::new(&keymap, Theme::new(false, true), true, 80, 24);
+    st.open_top(&keymap);
+    st.dash = Dashboard::new(600, Duration::from_secs(1), false);
     rt.block_on(async {
-        dash.apply(collector.sample().await);
-        term.draw(|f| top::render(&dash, &ui, &theme, f)).expect("draw");
+        st.dash.apply(collector.sample().await);
+        term.draw(|f| view::render(&st, f)).expect("draw");
         let first = bytes.load(Ordering::Relaxed);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
         for _ in 0..seconds {
             tick.tick().await;
-            dash.apply(collector.sample().await);
-            term.draw(|f| top::render(&dash, &ui, &theme, f)).expect("draw");
+            st.dash.apply(collector.sample().await);
+            term.draw(|f| view::render(&st, f)).expect("draw");
         }
         let steady = (bytes.load(Ordering::Relaxed) - first) as f64 / seconds as f64;
         println!("{n} running VMs (1 vCPU, 128 MiB each; started in {:.1} s):", started.as_secs_f64());

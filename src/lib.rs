@@ -2,11 +2,12 @@
 //!
 //! `host` reads what the machine can do, `ops` holds the operations both front ends call,
 //! `cli` prints them for scripts, `tui` is the console and `term` adapts it to serial lines
-//! and small terminals.
+//! and small terminals. `fmt` formats figures the same way for both front ends.
 
 pub mod cli;
 pub mod error;
 pub mod files;
+pub mod fmt;
 pub mod host;
 pub mod monitor;
 pub mod ops;

@@ -37,7 +37,8 @@ fn run(args: Cli) -> eyre::Result<()> {
         Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
         Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
         Some(Command::Autostart) => cli::vm_run::autostart(&paths),
-        Some(Command::Top(top)) => cli::top::run(&paths, top),
+        Some(Command::Top(top)) if top.batch => cli::top::run(&paths, top),
+        Some(Command::Top(top)) => run_top(paths, top),
         None => run_console(paths, args.console),
     }
 }
@@ -56,6 +57,7 @@ fn run_console(paths: HostPaths, args: ConsoleArgs) -> eyre::Result<()> {
             flag: "--size",
             source: e.into(),
         })?;
+    // A bad host root is reported before the terminal is touched.
     paths.sys_root()?;
     if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
         return Err(
@@ -72,18 +74,47 @@ fn run_console(paths: HostPaths, args: ConsoleArgs) -> eyre::Result<()> {
     tracing::info!("terminal size: {outcome}");
     let profile = TermProfile::from_env(args.ascii);
     tracing::info!(?profile, "terminal profile");
-    let options = ConsoleOptions {
+    let mut options = console_options(paths, profile, args.keymap);
+    options.read_only = args.read_only;
+    block_on(tui::run_with(options, monitor))
+}
+
+/// Full-screen `top`: the console's loop on its dashboard alone, which changes nothing.
+fn run_top(paths: HostPaths, args: cli::top::TopArgs) -> eyre::Result<()> {
+    let monitor = cli::top::settings(&args)?;
+    paths.sys_root()?;
+    if !std::io::stdout().is_terminal() {
+        let why =
+            "`phyllome top` needs a terminal; for scripts use `phyllome top --batch [--json]`";
+        return Err(CliError::Usage(why.into()).into());
+    }
+    let mut options = console_options(paths, TermProfile::from_env(args.ascii), None);
+    options.read_only = true;
+    options.top = true;
+    block_on(tui::run_with(options, monitor))
+}
+
+fn console_options(
+    paths: HostPaths,
+    profile: TermProfile,
+    keymap: Option<PathBuf>,
+) -> ConsoleOptions {
+    ConsoleOptions {
         paths,
-        read_only: args.read_only,
+        read_only: false,
         profile,
-        keymap: args.keymap.or_else(default_user_keymap),
+        keymap: keymap.or_else(default_user_keymap),
         requery_size: Some(term::requery_size),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+        top: false,
+    }
+}
+
+fn block_on(console: impl std::future::Future<Output = eyre::Result<()>>) -> eyre::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .wrap_err("Cannot start the runtime")?;
-    runtime.block_on(tui::run_with(options, monitor))
+        .wrap_err("Cannot start the runtime")?
+        .block_on(console)
 }
 
 /// `~/.config/phyllome/keymap.toml` when it exists.

@@ -330,6 +330,7 @@ fn the_console_dashboard_samples_a_running_vm() {
         profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
         keymap: None,
         requery_size: None,
+        top: false,
     };
     let six = Event::Key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE));
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();

@@ -383,6 +383,7 @@ fn the_console_shows_real_vms_and_their_cpu() {
         profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
         keymap: None,
         requery_size: None,
+        top: false,
     };
     let key = |c| {
         Ok(Event::Key(KeyEvent::new(

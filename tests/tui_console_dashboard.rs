@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyEvent};
+use phyllome::monitor::dashboard::SortKey;
 use phyllome::monitor::synthetic::Synthetic;
-use phyllome::tui::dashboard::{MonitorSample, SortKey};
+use phyllome::tui::action::MonitorSample;
 use phyllome::tui::input::translate;
 use phyllome::tui::state::Load;
 use phyllome::tui::{update, view, Action, Effect, Keymap, State, Theme, View};

@@ -46,6 +46,7 @@ fn options(root: &Path, state: &Path) -> ConsoleOptions {
         profile: TermProfile::detect(env, false),
         keymap: None,
         requery_size: None,
+        top: false,
     }
 }
 

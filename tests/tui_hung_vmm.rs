@@ -91,6 +91,7 @@ async fn a_hung_vmm_never_freezes_the_console() {
         profile: TermProfile::detect(|_| None, false),
         keymap: None,
         requery_size: None,
+        top: false,
     };
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let result = run_on(&mut terminal, stream, Keymap::defaults().unwrap(), &options).await;

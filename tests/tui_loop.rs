@@ -37,6 +37,7 @@ fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
         profile: TermProfile::detect(env, false),
         keymap: None,
         requery_size: None,
+        top: false,
     }
 }
 

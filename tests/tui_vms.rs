@@ -346,6 +346,7 @@ fn options(root: &std::path::Path) -> ConsoleOptions {
         profile: TermProfile::detect(env, false),
         keymap: None,
         requery_size: None,
+        top: false,
     }
 }
 

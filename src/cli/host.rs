@@ -16,20 +16,12 @@ pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
     Ok(())
 }
 
-fn status_word(s: CheckStatus) -> &'static str {
-    match s {
-        CheckStatus::Pass => "PASS",
-        CheckStatus::Warn => "WARN",
-        CheckStatus::Fail => "FAIL",
-    }
+fn status_word(s: CheckStatus) -> String {
+    crate::fmt::check(s).to_ascii_uppercase()
 }
 
-pub fn verdict_word(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Ready => "READY",
-        Verdict::Warn => "WARN",
-        Verdict::Blocked => "BLOCKED",
-    }
+pub fn verdict_word(v: &Verdict) -> String {
+    crate::fmt::verdict(v).to_ascii_uppercase()
 }
 
 /// Verdicts first, then the checks, then the groups: the order in which people decide.

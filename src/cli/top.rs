@@ -7,15 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use eyre::{bail, WrapErr};
+use eyre::WrapErr;
 
-use crate::monitor::config::clamp_interval;
+use crate::fmt;
 use crate::monitor::sample::SampleJson;
 use crate::monitor::{Collector, Model, MonitorConfig};
-use crate::term::TermProfile;
-use crate::tui::dashboard::Dashboard;
-use crate::tui::state::Theme;
-use crate::tui::view::graph;
 use crate::vmm::runtime::RunRoot;
 
 use crate::ops::HostPaths;
@@ -51,25 +47,28 @@ pub fn default_config_path() -> Option<PathBuf> {
     Some(dirs.config_dir().join("monitor.toml"))
 }
 
-fn settings(args: &TopArgs) -> eyre::Result<(MonitorConfig, Duration)> {
+/// The monitor settings `top` runs with: `monitor.toml` (or `--monitor-config`), then
+/// `--interval` and `--low-bandwidth` over it. The interactive `top` (the console's loop,
+/// started by the binary) takes the same.
+pub fn settings(args: &TopArgs) -> eyre::Result<MonitorConfig> {
     // A file named on the command line must exist; the default one is optional.
     if let Some(p) = args.monitor_config.as_ref().filter(|p| !p.is_file()) {
         let why = format!("--monitor-config {}: no such file", p.display());
         return Err(super::CliError::Usage(why).into());
     }
     let path = args.monitor_config.clone().or_else(default_config_path);
-    let cfg = MonitorConfig::load(path.as_deref())?;
-    let interval = match args.interval {
-        Some(s) if s.is_finite() && s > 0.0 => {
-            clamp_interval(Duration::from_secs_f64(s.min(3600.0)))
-        }
+    let mut cfg = MonitorConfig::load(path.as_deref())?;
+    match args.interval {
+        // `MonitorConfig::interval` brings it within the sampler's bounds.
+        Some(s) if s.is_finite() && s > 0.0 => cfg.interval_secs = s,
         Some(_) => {
             let why = "--interval must be a positive number of seconds".to_string();
             return Err(super::CliError::Usage(why).into());
         }
-        None => cfg.interval(),
-    };
-    Ok((cfg, interval))
+        None => {}
+    }
+    cfg.low_bandwidth |= args.low_bandwidth;
+    Ok(cfg)
 }
 
 pub fn collector(paths: &HostPaths) -> eyre::Result<Collector> {
@@ -79,32 +78,17 @@ pub fn collector(paths: &HostPaths) -> eyre::Result<Collector> {
     Ok(Collector::new(root, run_root, paths.state_dir.clone()))
 }
 
+/// `top --batch`: samples printed one interval apart. The full-screen `top` is the
+/// console's loop opened on its dashboard, which the binary starts.
 pub fn run(paths: &HostPaths, args: TopArgs) -> eyre::Result<()> {
-    let (cfg, interval) = settings(&args)?;
+    let cfg = settings(&args)?;
     let collector = collector(paths)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .wrap_err("Cannot start the runtime")?;
-    if args.batch {
-        let out = std::io::stdout();
-        return runtime.block_on(batch(collector, interval, &args, &mut out.lock()));
-    }
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() {
-        bail!("`phyllome top` needs a terminal; for scripts use `phyllome top --batch [--json]`");
-    }
-    let profile = TermProfile::from_env(args.ascii);
-    let low = args.low_bandwidth || cfg.low_bandwidth;
-    let theme = Theme::new(profile.ascii, profile.color && !low);
-    let d = Dashboard::new(cfg.history, interval, low);
-    runtime.block_on(async {
-        let mut terminal = ratatui::try_init()?;
-        let events = crossterm::event::EventStream::new();
-        let r = crate::tui::top::run_on(&mut terminal, events, collector, d, theme).await;
-        ratatui::restore();
-        r
-    })
+    let out = std::io::stdout();
+    runtime.block_on(batch(collector, cfg.interval(), &args, &mut out.lock()))
 }
 
 /// A baseline sample, then `iterations` samples one interval apart, each printed as it comes.
@@ -154,9 +138,9 @@ pub fn text_block(model: &Model) -> String {
     if let Some(h) = &model.host.stats {
         s.push_str(&format!(
             "host cpu {}%  mem {}/{}  load {:.2} {:.2} {:.2}\n",
-            graph::percent(h.cpu_percent),
-            graph::bytes(h.memory_used_bytes),
-            graph::bytes(h.memory_total_bytes),
+            fmt::percent(h.cpu_percent),
+            fmt::bytes(h.memory_used_bytes),
+            fmt::bytes(h.memory_total_bytes),
             h.load[0],
             h.load[1],
             h.load[2]
@@ -173,18 +157,18 @@ pub fn text_block(model: &Model) -> String {
             "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
             v.name,
             v.state,
-            graph::percent(v.cpu_percent),
+            fmt::percent(v.cpu_percent),
             if vcpus.is_empty() {
                 "-".to_string()
             } else {
                 vcpus.join(",")
             },
-            v.memory_rss_bytes.map_or("-".into(), graph::bytes),
-            v.memory_guest_bytes.map_or("-".into(), graph::bytes),
-            graph::rate(v.disk_read_bps),
-            graph::rate(v.disk_write_bps),
-            graph::rate(v.net_rx_bps),
-            graph::rate(v.net_tx_bps),
+            v.memory_rss_bytes.map_or("-".into(), fmt::bytes),
+            v.memory_guest_bytes.map_or("-".into(), fmt::bytes),
+            fmt::rate(v.disk_read_bps),
+            fmt::rate(v.disk_write_bps),
+            fmt::rate(v.net_rx_bps),
+            fmt::rate(v.net_tx_bps),
         ));
     }
     s.push('\n');

@@ -7,6 +7,7 @@ use std::time::Duration;
 use eyre::{eyre, WrapErr};
 
 use super::vm::Confirm;
+use crate::fmt;
 use crate::ops::HostPaths;
 use crate::vmm::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
 
@@ -59,8 +60,8 @@ fn table(rows: &[VmStatus]) -> String {
             r.name,
             r.state.as_str(),
             r.vcpus.map(|v| v.to_string()).unwrap_or_else(dash),
-            r.memory_bytes.map(human_bytes).unwrap_or_else(dash),
-            r.uptime_secs.map(human_secs).unwrap_or_else(dash),
+            r.memory_bytes.map(fmt::size).unwrap_or_else(dash),
+            r.uptime_secs.map(fmt::uptime).unwrap_or_else(dash),
             if r.devices.is_empty() {
                 dash()
             } else {
@@ -76,27 +77,6 @@ fn table(rows: &[VmStatus]) -> String {
         }
     }
     s
-}
-
-fn human_bytes(b: u64) -> String {
-    const G: u64 = 1 << 30;
-    const M: u64 = 1 << 20;
-    if b >= G && b.is_multiple_of(G) {
-        format!("{}G", b / G)
-    } else if b >= M {
-        format!("{}M", b / M)
-    } else {
-        format!("{b}B")
-    }
-}
-
-fn human_secs(s: u64) -> String {
-    match s {
-        s if s >= 86_400 => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
-        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
-        s => format!("{s}s"),
-    }
 }
 
 pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
@@ -119,7 +99,7 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
     }
     if let Some(info) = &status.info {
         if let Some(size) = info.get("memory_actual_size").and_then(|v| v.as_u64()) {
-            s.push_str(&format!("memory (actual): {}\n", human_bytes(size)));
+            s.push_str(&format!("memory (actual): {}\n", fmt::size(size)));
         }
     }
     out(&s)
@@ -212,18 +192,4 @@ pub fn autostart(paths: &HostPaths) -> eyre::Result<()> {
         return Err(eyre!("{failed} VM(s) marked autostart did not start"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human_bytes(16 << 30), "16G");
-        assert_eq!(human_bytes(1536 << 20), "1536M");
-        assert_eq!(human_secs(59), "59s");
-        assert_eq!(human_secs(3661), "1h1m");
-        assert_eq!(human_secs(90_000), "1d1h");
-    }
 }

@@ -4,10 +4,12 @@
 //!
 //! [`collect::Collector`] reads one [`sample::Snapshot`]; [`history::Model::apply`] turns it
 //! into figures and history (pure); [`task::spawn`] runs the collector in its own task at an
-//! interval that can change at run time.
+//! interval that can change at run time; [`dashboard::Dashboard`] is what the monitor screens
+//! show of it (sort, selection, held figures), drawn by the console's views.
 
 pub mod collect;
 pub mod config;
+pub mod dashboard;
 pub mod history;
 pub mod host;
 pub mod process;

@@ -140,8 +140,17 @@ pub enum Action {
     Gpu(Box<super::gpus::GpuMsg>),
     /// A sample from the dashboard's sampling task.
     #[serde(skip)]
-    MonitorSample(Box<super::dashboard::MonitorSample>),
+    MonitorSample(Box<MonitorSample>),
 }
+
+/// A sample from the sampling task on its way to the console's `update` (as
+/// `Action::MonitorSample`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSample(pub crate::monitor::Snapshot);
+
+// Actions compare for equality in tests only; a sample holding a NaN is never compared with
+// itself there, so the missing reflexivity of floats does not matter.
+impl Eq for MonitorSample {}
 
 /// Result of a background inventory read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +215,21 @@ impl Action {
     /// it starts a VM).
     pub fn is_dashboard_action(&self) -> bool {
         matches!(self, Action::Sort | Action::Slower | Action::Faster)
+    }
+
+    /// Bindings that leave the current view for another.
+    pub fn switches_view(&self) -> bool {
+        matches!(
+            self,
+            Action::NextView
+                | Action::PrevView
+                | Action::ViewOverview
+                | Action::ViewGroups
+                | Action::ViewGpus
+                | Action::ViewKvm
+                | Action::ViewVms
+                | Action::ViewDashboard
+        )
     }
 
     /// The snake_case name used in keymap files.

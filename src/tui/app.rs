@@ -19,8 +19,9 @@ use crate::term::{SizeOutcome, TermError, TermProfile};
 
 use crate::monitor::{Collector, MonitorConfig};
 
-use super::action::{Action, Loaded};
-use super::dashboard::{Dashboard, MonitorSample};
+use crate::monitor::dashboard::Dashboard;
+
+use super::action::{Action, Loaded, MonitorSample};
 use super::input::translate;
 use super::keymap::Keymap;
 use super::state::{State, Theme};
@@ -47,6 +48,9 @@ pub struct ConsoleOptions {
     /// Asks the terminal for its size again (Ctrl-L). Serial lines never signal a resize,
     /// so this is how a new window size reaches the console. `None` in tests.
     pub requery_size: Option<fn() -> Result<SizeOutcome, TermError>>,
+    /// `phyllome top`: open on the dashboard alone, sampling from the start; the host and
+    /// the GPUs are never read.
+    pub top: bool,
 }
 
 /// Runs the console on the process's terminal until the user quits.
@@ -115,10 +119,17 @@ where
     // nothing more than before; aborted when this loop ends.
     let mut monitor: Option<Sampler> = None;
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    load(&tx, opts);
+    if opts.top {
+        state.open_top(&keymap);
+        monitor = Some(Sampler::start(opts, state.dash.interval, &tx));
+    } else {
+        load(&tx, opts);
+    }
     let vms = VmBackend::start(&opts.paths, tx.clone());
     let gpus = super::gpu_runtime::GpuBackend::new(opts.paths.clone(), tx.clone());
-    gpus.run(super::gpus::GpuJob::LoadStates);
+    if !opts.top {
+        gpus.run(super::gpus::GpuJob::LoadStates);
+    }
     let mut vm_tick = tokio::time::interval(VM_TICK);
     vm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 

@@ -1,11 +1,12 @@
-//! Terminal events to actions: the keymap, except while a prompt takes text (the filter, a
-//! confirmation, the VM form) or a popup waits to be closed.
+//! Terminal events to actions: the keymap, except while the overlay on top (see
+//! [`modal`]) takes text (the filter, a confirmation, the VM form) or waits to be closed.
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use phyllome_widgets::ConfirmMode;
 
 use super::action::Action;
 use super::keymap::Keymap;
+use super::modal::{modal, Modal};
 use super::state::State;
 
 pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action> {
@@ -15,39 +16,45 @@ pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action
             if ctrl && key.code == KeyCode::Char('c') {
                 return Some(Action::Quit);
             }
-            if state.vms.error.is_some() {
-                return popup_key(key);
-            }
-            if let Some(c) = &state.vms.confirm {
-                return confirm_key(&c.mode, key);
-            }
-            if let Some(mode) = state.gpu.confirm_mode() {
-                return confirm_key(mode, key);
-            }
-            if state.vms.form.is_some() {
-                return form_key(key);
-            }
-            if !state.filter.editing {
-                // A key bound on several screens (`p`: pause a VM, plan a GPU; `s`: start a
-                // VM, sort the dashboard) means the current screen's action.
-                let on_gpus = state.view == super::state::View::Gpus;
-                let on_dash = state.view == super::state::View::Dashboard;
-                return keymap.action_for_in(key, |a| {
-                    a.is_gpu_action() == on_gpus && a.is_dashboard_action() == on_dash
-                });
-            }
-            match key.code {
-                KeyCode::Char(c) if !ctrl => Some(Action::FilterInput(c)),
-                KeyCode::Backspace => Some(Action::FilterBackspace),
-                KeyCode::Enter => Some(Action::FilterAccept),
-                KeyCode::Esc => Some(Action::Back),
-                _ => None,
+            match modal(state) {
+                Some(Modal::Error) => popup_key(key),
+                Some(Modal::Confirm) => state
+                    .vms
+                    .confirm
+                    .as_ref()
+                    .and_then(|c| confirm_key(&c.mode, key)),
+                Some(Modal::GpuConfirm) => state
+                    .gpu
+                    .confirm_mode()
+                    .and_then(|mode| confirm_key(mode, key)),
+                Some(Modal::Form) => form_key(key),
+                Some(Modal::Filter) => filter_key(key),
+                Some(Modal::Gpu | Modal::Help) | None => {
+                    // A key bound on several screens (`p`: pause a VM, plan a GPU; `s`: start
+                    // a VM, sort the dashboard) means the current screen's action.
+                    let on_gpus = state.view == super::state::View::Gpus;
+                    let on_dash = state.view == super::state::View::Dashboard;
+                    keymap.action_for_in(key, |a| {
+                        a.is_gpu_action() == on_gpus && a.is_dashboard_action() == on_dash
+                    })
+                }
             }
         }
         Event::Resize(cols, rows) => Some(Action::Resize {
             cols: *cols,
             rows: *rows,
         }),
+        _ => None,
+    }
+}
+
+fn filter_key(key: &KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char(c) if !ctrl => Some(Action::FilterInput(c)),
+        KeyCode::Backspace => Some(Action::FilterBackspace),
+        KeyCode::Enter => Some(Action::FilterAccept),
+        KeyCode::Esc => Some(Action::Back),
         _ => None,
     }
 }

@@ -383,8 +383,17 @@ impl Keymap {
 
     /// Bindings grouped by section, sections in order of first appearance.
     pub fn help(&self) -> Vec<HelpSection> {
+        self.help_where(|_| true)
+    }
+
+    /// [`Keymap::help`] of the bindings whose action passes `keep`.
+    pub fn help_where(&self, keep: impl Fn(&Action) -> bool) -> Vec<HelpSection> {
         let mut sections: Vec<HelpSection> = Vec::new();
-        for b in self.bindings.iter().filter(|b| !b.keys.is_empty()) {
+        for b in self
+            .bindings
+            .iter()
+            .filter(|b| !b.keys.is_empty() && keep(&b.action))
+        {
             let entry = HelpEntry {
                 keys: b
                     .keys

@@ -114,12 +114,14 @@ pub struct State {
     pub gpu: super::gpus::GpuState,
     pub help_sections: Vec<HelpSection>,
     /// The dashboard: figures and history of every VM, fed by the sampling task.
-    pub dash: super::dashboard::Dashboard,
+    pub dash: crate::monitor::dashboard::Dashboard,
     /// The sampling task runs (started when the dashboard is first opened).
     pub monitor_started: bool,
     /// Bottom bar of the dashboard, and of one VM's charts there.
     pub dash_hints: Vec<KeyHint>,
     pub dash_chart_hints: Vec<KeyHint>,
+    /// `phyllome top`: the dashboard alone (see [`State::open_top`]).
+    pub top: bool,
     pub quit: bool,
 }
 
@@ -164,7 +166,7 @@ impl State {
             },
             gpu: Default::default(),
             help_sections: keymap.help(),
-            dash: super::dashboard::Dashboard::new(
+            dash: crate::monitor::dashboard::Dashboard::new(
                 crate::monitor::history::DEFAULT_HISTORY,
                 std::time::Duration::from_secs(1),
                 false,
@@ -186,8 +188,44 @@ impl State {
                 h.extend(keymap.hints_where(|a| matches!(a, Action::Help)));
                 h
             },
+            top: false,
             quit: false,
         }
+    }
+
+    /// `phyllome top`: the dashboard alone. No other view is reachable, Back at the table
+    /// quits, and the bar and help speak of the dashboard only; the keys are the keymap's.
+    pub fn open_top(&mut self, keymap: &Keymap) {
+        self.top = true;
+        self.view = View::Dashboard;
+        self.monitor_started = true;
+        let key = |a: Action| {
+            keymap
+                .bindings()
+                .iter()
+                .find(|b| b.action == a)
+                .and_then(|b| b.keys.first())
+                .map(|k| k.to_string())
+        };
+        // Worded for this screen: Enter opens charts, Back leaves the program.
+        self.dash_hints = [
+            (key(Action::Open), "charts"),
+            (key(Action::Sort), "sort"),
+            (key(Action::Filter), "filter"),
+            (Some("+/-".to_string()), "interval"),
+            (key(Action::Back), "quit"),
+        ]
+        .into_iter()
+        .filter_map(|(k, what)| Some(KeyHint::new(k?, what, false)))
+        .collect();
+        // Only what works here: no views, no VM or GPU actions, nothing to refresh.
+        self.help_sections = keymap.help_where(|a| {
+            *a == Action::Open
+                || !(a.switches_view()
+                    || a.is_vm_action()
+                    || a.is_gpu_action()
+                    || *a == Action::Refresh)
+        });
     }
 
     /// The terminal is big enough for the layouts.

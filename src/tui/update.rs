@@ -4,6 +4,7 @@
 use phyllome_widgets::{GroupTree, HelpPanel};
 
 use super::action::Action;
+use super::modal::{modal, Modal};
 use super::state::{Load, State, View};
 use super::view::{self, layout};
 use crate::vmm::worker::VmRequest;
@@ -79,13 +80,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::VmSaved { name, result } => form::saved(state, name, result),
         Action::Gpu(msg) => gpus::message(state, *msg),
         Action::MonitorSample(sample) => dashboard::sample(state, *sample),
-        _ if state.gpu.is_open() => gpus::overlay(state, action),
-        _ if state.vms.error.is_some() => vms::error_popup(state, action),
-        _ if state.vms.confirm.is_some() => vms::confirm(state, action),
-        _ if state.vms.form.is_some() => form::input(state, action),
-        _ if state.filter.editing => filter_input(state, action),
-        _ if state.help.is_some() => help(state, action),
-        other => navigate(state, other),
+        other => match modal(state) {
+            Some(Modal::Error) => vms::error_popup(state, other),
+            Some(Modal::Confirm) => vms::confirm(state, other),
+            Some(Modal::GpuConfirm | Modal::Gpu) => gpus::overlay(state, other),
+            Some(Modal::Form) => form::input(state, other),
+            Some(Modal::Filter) => filter_input(state, other),
+            Some(Modal::Help) => help(state, other),
+            None => navigate(state, other),
+        },
     };
     clamp(state);
     effects
@@ -167,13 +170,15 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
                 state.vms.detail = None;
             } else if !state.filter.text.is_empty() {
                 state.filter.text.clear();
-            } else if state.view != View::Overview {
+            } else if state.view != View::Overview && !state.top {
                 state.view = View::Overview;
             } else {
                 return quit(state);
             }
         }
         Action::Help => state.help = Some(0),
+        // `phyllome top` is the dashboard alone.
+        a if state.top && a.switches_view() => {}
         Action::NextView => state.view = state.view.next(),
         Action::PrevView => state.view = state.view.prev(),
         Action::ViewOverview => state.view = View::Overview,
@@ -220,7 +225,7 @@ fn gpu_count(state: &State) -> usize {
     state
         .inventory
         .as_ref()
-        .map_or(0, |inv| view::gpus::visible(state, inv).len())
+        .map_or(0, |inv| super::gpus::visible(inv, &state.filter.text).len())
 }
 
 /// Rows visible in the body of a text view.

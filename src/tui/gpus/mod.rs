@@ -301,6 +301,21 @@ impl GpuState {
     }
 }
 
+/// The GPUs the list shows under `filter` (address, name or driver; case-insensitive), in
+/// inventory order.
+pub fn visible<'a>(inv: &'a Inventory, filter: &str) -> Vec<&'a crate::host::Gpu> {
+    let f = filter.to_lowercase();
+    inv.gpus
+        .iter()
+        .filter(|g| {
+            f.is_empty()
+                || format!("{} {} {:?}", g.address, g.name, g.driver)
+                    .to_lowercase()
+                    .contains(&f)
+        })
+        .collect()
+}
+
 /// The state in a list row: a host driver by its name alone, the rest as [`DeviceState::words`].
 pub fn short_words(s: &DeviceState) -> String {
     match s {

@@ -1,9 +1,9 @@
 //! The dashboard view of the console: samples from the sampling task, and its keys (cursor,
 //! sort, interval, the charts of one VM). The figures and their handlers live in
-//! [`crate::tui::dashboard`], shared with `phyllome top`.
+//! [`crate::monitor::dashboard`].
 
-use crate::tui::action::Action;
-use crate::tui::dashboard::{DashKey, MonitorSample};
+use crate::monitor::dashboard::DashKey;
+use crate::tui::action::{Action, MonitorSample};
 use crate::tui::state::{State, View};
 use crate::tui::view::{dashboard as dash_view, layout};
 

@@ -9,7 +9,6 @@ use super::super::gpus::{
     BootChange, BootFlow, Flow, GpuJob, GpuMsg, GpuOp, Outcome, Progress, Stage,
 };
 use super::super::state::State;
-use super::super::view;
 use super::{vms, Effect};
 
 const READ_ONLY: &str = "read-only console: nothing on the host is changed";
@@ -56,7 +55,7 @@ pub fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
 
 fn selected(state: &State) -> Option<(crate::host::PciAddress, String)> {
     let inv = state.inventory.as_ref()?;
-    let gpus = view::gpus::visible(state, inv);
+    let gpus = super::super::gpus::visible(inv, &state.filter.text);
     let g = gpus.get(state.gpu_selected)?;
     Some((g.address, g.name.clone()))
 }
@@ -77,11 +76,6 @@ fn open_boot(state: &mut State) -> Vec<Effect> {
     vec![Effect::Gpu(GpuJob::Boot(gpu))]
 }
 
-/// The VMs the picker offers: defined ones, in list order.
-pub fn pickable(state: &State) -> Vec<&super::super::vms::VmRow> {
-    state.vms.rows.iter().filter(|r| r.defined).collect()
-}
-
 /// Keys while an operation or the boot preview is open.
 pub fn overlay(state: &mut State, action: Action) -> Vec<Effect> {
     if state.gpu.boot.is_some() {
@@ -94,7 +88,12 @@ pub fn overlay(state: &mut State, action: Action) -> Vec<Effect> {
     if in_confirm {
         return confirm(state, action);
     }
-    let names: Vec<String> = pickable(state).iter().map(|r| r.name.clone()).collect();
+    let names: Vec<String> = state
+        .vms
+        .pickable()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
     let Some(flow) = state.gpu.flow.as_mut() else {
         return Vec::new();
     };

@@ -5,15 +5,14 @@ use std::time::{Duration, Instant};
 
 use phyllome_widgets::ConfirmMode;
 
+use crate::fmt;
 use crate::vm::StopTimeout;
 use crate::vmm::manager::{RunState, StopMode, StopOutcome};
 use crate::vmm::worker::{ActionError, VmRequest};
 
 use super::super::action::Action;
 use super::super::state::{State, View};
-use super::super::vms::{
-    countdown, Confirm, ConfirmKind, Detail, ErrorPopup, Form, Grace, VmOp, VmRow,
-};
+use super::super::vms::{Confirm, ConfirmKind, Detail, ErrorPopup, Form, Grace, VmOp, VmRow};
 use super::Effect;
 
 /// The list refreshes on every this many clock ticks (one a second).
@@ -52,7 +51,7 @@ pub fn tick(state: &mut State, now: Instant) -> Vec<Effect> {
     let mut changed = false;
     for g in state.vms.grace.values_mut() {
         let left = g.left_at(now);
-        changed |= countdown(left) != countdown(g.left);
+        changed |= fmt::countdown(left) != fmt::countdown(g.left);
         g.left = left;
     }
     if !(changed && on_vm_screen(state)) {

@@ -19,14 +19,6 @@ pub fn verdict_tone(v: &Verdict) -> Tone {
     }
 }
 
-pub fn verdict_word(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Ready => "ready",
-        Verdict::Warn => "warn",
-        Verdict::Blocked => "blocked",
-    }
-}
-
 pub fn check_tone(s: CheckStatus) -> Tone {
     match s {
         CheckStatus::Pass => Tone::Ready,
@@ -79,30 +71,6 @@ pub fn short_name(d: &crate::host::PciDevice) -> String {
 pub fn gpu_name(inv: &crate::host::Inventory, gpu: &crate::host::Gpu) -> String {
     inv.device(&gpu.address)
         .map_or_else(|| gpu.name.clone(), short_name)
-}
-
-/// `16M`, `256K`, `1G`, or bytes when not a whole unit.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "T"),
-        (1 << 30, "G"),
-        (1 << 20, "M"),
-        (1 << 10, "K"),
-    ];
-    for (size, unit) in UNITS {
-        if bytes >= size && bytes.is_multiple_of(size) {
-            return format!("{}{unit}", bytes / size);
-        }
-    }
-    format!("{bytes}")
-}
-
-pub fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
 }
 
 /// `text` word-wrapped to `width`, every line starting with `indent` spaces.
@@ -162,15 +130,6 @@ pub fn scrolled(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_like_lspci() {
-        assert_eq!(human_size(16 << 20), "16M");
-        assert_eq!(human_size(256 << 30), "256G");
-        assert_eq!(human_size(128), "128");
-        assert_eq!(human_size(4096), "4K");
-        assert_eq!(human_size(1536), "1536");
-    }
 
     #[test]
     fn vendors_are_shortened() {

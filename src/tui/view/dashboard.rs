@@ -7,8 +7,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
+use crate::fmt;
+use crate::monitor::dashboard::{Dashboard, Held};
 use crate::monitor::history::VmHistory;
-use crate::tui::dashboard::Dashboard;
 use crate::tui::state::Theme;
 
 use super::graph::{self, Sweep};
@@ -131,7 +132,7 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
     };
     let mut l1 = vec![
         Span::styled(" CPU ", p.title),
-        Span::raw(format!("{:>3}%", graph::percent(h.cpu_percent))),
+        Span::raw(format!("{:>3}%", fmt::percent(h.cpu_percent))),
     ];
     if let Some(w) = h.iowait_percent.filter(|w| *w >= 0.5) {
         l1.push(Span::raw(format!(" wait {w:.0}%")));
@@ -171,8 +172,8 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
         Span::styled(" Mem ", p.title),
         Span::raw(format!(
             "{}/{}",
-            graph::bytes(h.memory_used_bytes),
-            graph::bytes(h.memory_total_bytes)
+            fmt::bytes(h.memory_used_bytes),
+            fmt::bytes(h.memory_total_bytes)
         )),
     ];
     if h.hugepages_total > 0 {
@@ -180,28 +181,16 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
             "  huge {}/{} free x{}",
             h.hugepages_free,
             h.hugepages_total,
-            graph::bytes(h.hugepage_size_bytes)
+            fmt::bytes(h.hugepage_size_bytes)
         )));
     }
     l2.push(Span::raw(format!(
         "  VMs {running}/{} running  every {}  sort {}",
         vms.len(),
-        interval_label(d.interval),
+        fmt::interval(d.interval),
         d.sort.label()
     )));
     vec![Line::from(l1), Line::from(l2)]
-}
-
-pub fn interval_label(i: std::time::Duration) -> String {
-    let ms = i.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.2}", i.as_secs_f64())
-            .trim_end_matches('0')
-            .to_string()
-            + "s"
-    }
 }
 
 pub fn state_style(theme: &Theme, state: &str) -> Style {
@@ -226,7 +215,7 @@ fn cut(s: &str, w: usize) -> String {
 
 fn vm_row(
     h: &VmHistory,
-    shown: crate::tui::dashboard::Held,
+    shown: Held,
     cols: &Columns,
     theme: &Theme,
     selected: bool,
@@ -246,14 +235,14 @@ fn vm_row(
     } else {
         let size = s.memory_actual_bytes.or(s.memory_guest_bytes);
         let mem = match (s.memory_current_bytes.or(s.memory_rss_bytes), size) {
-            (Some(u), Some(t)) => format!("{}/{}", graph::bytes(u), graph::bytes(t)),
-            (Some(u), None) => graph::bytes(u),
-            (None, Some(t)) => format!("-/{}", graph::bytes(t)),
+            (Some(u), Some(t)) => format!("{}/{}", fmt::bytes(u), fmt::bytes(t)),
+            (Some(u), None) => fmt::bytes(u),
+            (None, Some(t)) => format!("-/{}", fmt::bytes(t)),
             (None, None) => "-".into(),
         };
-        let pair = |a, b| format!("{}/{}", graph::rate(a), graph::rate(b));
+        let pair = |a, b| format!("{}/{}", fmt::rate(a), fmt::rate(b));
         (
-            graph::percent(shown.cpu_percent),
+            fmt::percent(shown.cpu_percent),
             mem,
             pair(shown.disk_read_bps, shown.disk_write_bps),
             pair(shown.net_rx_bps, shown.net_tx_bps),

@@ -13,8 +13,8 @@ use super::super::gpus::{
     device_state, BootChange, BootFlow, Flow, GpuOp, Outcome, Progress, Review, Stage, StepRow,
 };
 use super::super::state::{State, Theme};
-use super::super::update::gpus::pickable;
-use super::common::{scrolled, verdict_tone, verdict_word, wrapped};
+use super::common::{scrolled, verdict_tone, wrapped};
+use crate::fmt;
 use crate::vfio::{Operation, StepStatus};
 
 /// Draws the open operation or boot preview over `area` (the body).
@@ -203,7 +203,7 @@ fn picker(state: &State, f: &Flow, selected: usize, width: usize) -> Vec<Line<'s
         p.normal,
     );
     out.push(Line::raw(""));
-    let vms = pickable(state);
+    let vms = state.vms.pickable();
     if vms.is_empty() {
         let why = if state.vms.loaded {
             "No VM is defined yet: create one on the VM screen (5, then n)."
@@ -246,7 +246,7 @@ fn review_lines(state: &State, f: &Flow, review: &Review, width: usize) -> Vec<L
         let v = &gpu.passthrough.verdict;
         out.push(Line::from(vec![
             Span::styled(" Readiness  ", p.dim),
-            badge(verdict_tone(v), verdict_word(v), g, p),
+            badge(verdict_tone(v), fmt::verdict(v), g, p),
         ]));
         for r in &gpu.passthrough.reasons {
             out.extend(wrapped(&format!("{} {r}", g.bullet), 3, width, p.normal));

@@ -9,33 +9,18 @@ use ratatui::Frame;
 use crate::host::{Gpu, GpuRole, Inventory};
 use crate::ops::gpu::DeviceState;
 
-use super::super::gpus::{device_state, short_words};
+use super::super::gpus::{device_state, short_words, visible};
+use crate::fmt;
 
 use super::super::state::State;
-use super::common::{
-    field, gpu_name, scrolled, verdict_column, verdict_tone, verdict_word, wrapped, yes_no,
-};
+use super::common::{field, gpu_name, scrolled, verdict_column, verdict_tone, wrapped};
 use super::layout;
-
-/// GPUs shown with the current filter, with their index in the inventory.
-pub fn visible<'a>(state: &State, inv: &'a Inventory) -> Vec<&'a Gpu> {
-    let f = state.filter.text.to_lowercase();
-    inv.gpus
-        .iter()
-        .filter(|g| {
-            f.is_empty()
-                || format!("{} {} {:?}", g.address, g.name, g.driver)
-                    .to_lowercase()
-                    .contains(&f)
-        })
-        .collect()
-}
 
 pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     let Some(inv) = &state.inventory else { return };
     let t = &state.theme;
     let (g, p) = (&t.glyphs, &t.palette);
-    let gpus = visible(state, inv);
+    let gpus = visible(inv, &state.filter.text);
     let (list_area, detail_area) = layout::gpus(area, gpus.len());
     let height = layout::inner_height(list_area);
     let selected = state.gpu_selected.min(gpus.len().saturating_sub(1));
@@ -44,7 +29,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
     for (i, gpu) in gpus.iter().enumerate().skip(offset).take(height) {
         let v = &gpu.passthrough.verdict;
-        let mark = badge(verdict_tone(v), verdict_word(v), g, p);
+        let mark = badge(verdict_tone(v), fmt::verdict(v), g, p);
         let pad = verdict_column(g).saturating_sub(mark.width());
         let role = match gpu.role {
             GpuRole::Management => "  [management]",
@@ -127,7 +112,7 @@ fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<
         field(
             "verdict",
             w,
-            vec![badge(verdict_tone(v), verdict_word(v), g, p)],
+            vec![badge(verdict_tone(v), fmt::verdict(v), g, p)],
             t,
         ),
         field("role", w, vec![Span::raw(role)], t),
@@ -149,7 +134,7 @@ fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<
             )],
             t,
         ),
-        field("boot VGA", w, vec![Span::raw(yes_no(gpu.boot_vga))], t),
+        field("boot VGA", w, vec![Span::raw(fmt::yes_no(gpu.boot_vga))], t),
         field("host console", w, vec![console], t),
         field("outputs", w, vec![Span::raw(outputs)], t),
     ];

@@ -1,4 +1,4 @@
-//! Sweep graphs and compact numbers for the monitor screens.
+//! Sweep graphs for the monitor screens (their numbers come from [`crate::fmt`]).
 //!
 //! A scrolling graph moves every column at every sample, so a terminal receives the whole
 //! graph again each second; a sweep graph (a heart monitor's trace) writes the new column in
@@ -67,65 +67,6 @@ impl Sweep<'_> {
     }
 }
 
-/// Bytes in binary units, at most 5 characters: `512`, `1.0K`, `7.9G`, `12G`.
-pub fn bytes(v: u64) -> String {
-    scaled(v as f64, 1024.0, &["", "K", "M", "G", "T", "P"])
-}
-
-/// A per-second rate like [`bytes`]; `-` when unknown.
-pub fn rate(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() && v >= 0.0 => scaled(v, 1024.0, &["", "K", "M", "G", "T", "P"]),
-        _ => "-".into(),
-    }
-}
-
-/// A count per second (operations, packets) in decimal units.
-pub fn count(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() && v >= 0.0 => scaled(v, 1000.0, &["", "k", "M", "G", "T"]),
-        _ => "-".into(),
-    }
-}
-
-fn scaled(mut v: f64, base: f64, units: &[&str]) -> String {
-    let mut i = 0;
-    while v >= base * 0.9995 && i + 1 < units.len() {
-        v /= base;
-        i += 1;
-    }
-    // `format!` rounds halves to even (12.5 -> "12"); people read 12.5k as 13k.
-    if i == 0 {
-        format!("{:.0}", v.round())
-    } else if v < 9.95 {
-        format!("{v:.1}{}", units[i])
-    } else {
-        format!("{:.0}{}", v.round(), units[i])
-    }
-}
-
-pub fn percent(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v:.0}"),
-        _ => "-".into(),
-    }
-}
-
-/// `3d4h`, `5h12m`, `7m`, `42s`.
-pub fn uptime(secs: Option<u64>) -> String {
-    let Some(s) = secs else { return "-".into() };
-    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
-    if d > 0 {
-        format!("{d}d{h}h")
-    } else if h > 0 {
-        format!("{h}h{m}m")
-    } else if m > 0 {
-        format!("{m}m")
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// The largest finite value of the newest `n` samples.
 pub fn window_max(ring: &Ring<f32>, n: usize) -> f32 {
     ring.iter()
@@ -133,52 +74,4 @@ pub fn window_max(ring: &Ring<f32>, n: usize) -> f32 {
         .take(n)
         .filter(|v| v.is_finite())
         .fold(0.0, f32::max)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compact_numbers() {
-        assert_eq!(bytes(512), "512");
-        assert_eq!(bytes(1024), "1.0K");
-        assert_eq!(bytes(8 << 30), "8.0G");
-        assert_eq!(bytes(12 << 30), "12G");
-        assert_eq!(rate(Some(1_048_576.0)), "1.0M");
-        assert_eq!(rate(None), "-");
-        assert_eq!(count(Some(256.0)), "256");
-        assert_eq!(count(Some(12_500.0)), "13k");
-        assert_eq!(uptime(Some(3 * 86_400 + 4 * 3600)), "3d4h");
-        assert_eq!(uptime(Some(59)), "59s");
-    }
-
-    #[test]
-    fn sweep_writes_in_place() {
-        let mut ring = Ring::new(100);
-        let area = Rect::new(0, 0, 5, 1);
-        let draw = |ring: &Ring<f32>, pushed: u64| {
-            let mut buf = Buffer::empty(area);
-            Sweep {
-                ring,
-                pushed,
-                max: 8.0,
-                ascii: false,
-                style: Style::default(),
-            }
-            .render(area, &mut buf);
-            (0..5)
-                .map(|x| buf[(x, 0)].symbol().to_string())
-                .collect::<String>()
-        };
-        for v in 1..=3 {
-            ring.push(v as f32);
-        }
-        assert_eq!(draw(&ring, 3), "▁▂▃  ");
-        for v in 4..=6 {
-            ring.push(v as f32);
-        }
-        // The sixth sample wrapped to column 0; column 1 is the cursor gap.
-        assert_eq!(draw(&ring, 6), "▆ ▃▄▅");
-    }
 }

@@ -6,12 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use crate::fmt;
 use crate::host::{Gpu, Inventory, PciAddress, PciDevice, PowerState, Verdict};
 
 use super::super::state::{State, Theme};
-use super::common::{
-    gpu_name, human_size, short_name, verdict_tone, verdict_word, wrapped, yes_no,
-};
+use super::common::{gpu_name, short_name, verdict_tone, wrapped};
 use super::layout;
 
 /// The tree rows and, in the same order, the group ids and member addresses they show.
@@ -111,7 +110,7 @@ fn group_badge(inv: &Inventory, group: u32, t: &Theme) -> Option<(String, ratatu
     };
     let span = badge(
         verdict_tone(&v),
-        &format!("{noun}: {}", verdict_word(&v)),
+        &format!("{noun}: {}", fmt::verdict(&v)),
         &t.glyphs,
         &t.palette,
     );
@@ -197,7 +196,7 @@ fn group_lines(inv: &Inventory, id: u32, width: usize, t: &Theme) -> Vec<Line<'s
         let v = &gpu.passthrough.verdict;
         out.push(Line::from(vec![
             Span::raw(" "),
-            badge(verdict_tone(v), verdict_word(v), &t.glyphs, &t.palette),
+            badge(verdict_tone(v), fmt::verdict(v), &t.glyphs, &t.palette),
             Span::raw(format!("  {}  {}", gpu.address, gpu_name(inv, gpu))),
         ]));
         for r in &gpu.passthrough.reasons {
@@ -238,7 +237,7 @@ fn device_lines(d: &PciDevice, width: usize, t: &Theme) -> Vec<Line<'static>> {
         Some(m) if m.is_empty() => "none".to_string(),
         Some(m) => m.join(","),
     };
-    let boot_vga = d.boot_vga.map_or("-", yes_no).to_string();
+    let boot_vga = d.boot_vga.map_or("-", fmt::yes_no).to_string();
     let bars = if d.bars.is_empty() {
         "none".to_string()
     } else {
@@ -252,7 +251,7 @@ fn device_lines(d: &PciDevice, width: usize, t: &Theme) -> Vec<Line<'static>> {
                 } else {
                     ""
                 };
-                format!("{}:{}{kind}", b.index, human_size(b.size))
+                format!("{}:{}{kind}", b.index, fmt::size(b.size))
             })
             .collect::<Vec<_>>()
             .join("  ")
@@ -282,7 +281,7 @@ fn device_lines(d: &PciDevice, width: usize, t: &Theme) -> Vec<Line<'static>> {
         ("reset", reset),
         ("boot_vga", boot_vga),
         ("power", power(&d.power_state).to_string()),
-        ("ROM", yes_no(d.rom).to_string()),
+        ("ROM", fmt::yes_no(d.rom).to_string()),
     ]));
     out.push(kv(vec![("BARs", bars)]));
     out

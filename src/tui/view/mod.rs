@@ -21,16 +21,27 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::modal::{self, Modal};
 use super::state::{Load, State, View, MIN_COLS, MIN_ROWS};
 
 pub fn render(state: &State, frame: &mut Frame) {
     let area = frame.area();
-    if area.width < MIN_COLS || area.height < MIN_ROWS {
+    // `phyllome top` draws the dashboard at any size: its columns shrink to fit.
+    let small = if state.top {
+        area.height < TOP_MIN_ROWS
+    } else {
+        area.width < MIN_COLS || area.height < MIN_ROWS
+    };
+    if small {
         too_small(state, frame, area);
         return;
     }
     let chrome = layout::chrome(area);
-    header(state, frame, chrome.header);
+    if state.top {
+        top_header(state, frame, chrome.header);
+    } else {
+        header(state, frame, chrome.header);
+    }
     match (&state.inventory, &state.load) {
         // The VM screens and the dashboard do not need the host inventory.
         _ if state.view == View::Dashboard => dashboard::render_console(state, frame, chrome.body),
@@ -51,30 +62,49 @@ pub fn render(state: &State, frame: &mut Frame) {
         }
         (None, _) => message(frame, chrome.body, "Reading the host..."),
     }
-    if state.view == View::Gpus && state.gpu.is_open() {
+    // Overlays bottom first, so the one that has the keys is drawn last, on top.
+    let layers = modal::layers(state);
+    if layers.contains(&Modal::Gpu) {
         gpu_flow::render(state, frame, chrome.body);
     }
-    footer(state, frame, chrome.footer);
-    if let Some(c) = &state.vms.confirm {
-        popup::confirm(state, c, frame, area);
-    }
-    if let Some(e) = &state.vms.error {
-        popup::error(state, e, frame, area);
-    }
-    if let Some(scroll) = state.help {
-        let t = &state.theme;
-        let panel = HelpPanel::new(&state.help_sections, t.glyphs)
-            .palette(t.palette)
-            .scroll(scroll);
-        frame.render_widget(panel, area);
+    footer(state, &layers, frame, chrome.footer);
+    for m in layers.iter().rev() {
+        match m {
+            Modal::Help => {
+                let t = &state.theme;
+                let panel = HelpPanel::new(&state.help_sections, t.glyphs)
+                    .palette(t.palette)
+                    .scroll(state.help.unwrap_or_default());
+                frame.render_widget(panel, area);
+            }
+            Modal::Confirm => {
+                if let Some(c) = &state.vms.confirm {
+                    popup::confirm(state, c, frame, area);
+                }
+            }
+            Modal::Error => {
+                if let Some(e) = &state.vms.error {
+                    popup::error(state, e, frame, area);
+                }
+            }
+            // Drawn in the body (the GPU flow with its question, the form) or the footer.
+            Modal::GpuConfirm | Modal::Gpu | Modal::Form | Modal::Filter => {}
+        }
     }
 }
 
+/// Title, host summary, table header and one row, key bar.
+const TOP_MIN_ROWS: u16 = 4;
+
 fn too_small(state: &State, frame: &mut Frame, area: Rect) {
-    let text = format!(
-        "terminal too small ({}x{}), need {MIN_COLS}x{MIN_ROWS}",
-        area.width, area.height
-    );
+    let text = if state.top {
+        format!("terminal too small ({}x{})", area.width, area.height)
+    } else {
+        format!(
+            "terminal too small ({}x{}), need {MIN_COLS}x{MIN_ROWS}",
+            area.width, area.height
+        )
+    };
     let lines = phyllome_widgets::wrap(&text, area.width.max(1) as usize);
     let h = lines.len() as u16;
     let rect = centered_rect(area, area.width, h);
@@ -145,9 +175,28 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(line, area);
 }
 
-fn footer(state: &State, frame: &mut Frame, area: Rect) {
+/// `phyllome top`'s title line: no views to list, the VM whose charts are open.
+fn top_header(state: &State, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
-    if state.filter.editing {
+    let title = match &state.dash.detail {
+        Some(n) => format!(" phyllome top {} {n}", t.glyphs.separator),
+        None => " phyllome top".to_string(),
+    };
+    let w = area.width as usize;
+    frame.render_widget(Line::styled(format!("{title:<w$}"), t.palette.title), area);
+}
+
+fn footer(state: &State, layers: &[Modal], frame: &mut Frame, area: Rect) {
+    let t = &state.theme;
+    // The bar speaks for the topmost overlay that has keys of its own to show there; popups
+    // above it say theirs in their frame.
+    let owner = layers.iter().find(|m| {
+        matches!(
+            m,
+            Modal::Filter | Modal::GpuConfirm | Modal::Gpu | Modal::Form
+        )
+    });
+    if owner == Some(&Modal::Filter) {
         let line = Line::from(vec![
             Span::styled("/", t.palette.key),
             Span::raw(format!("{}_", state.filter.text)),
@@ -158,12 +207,13 @@ fn footer(state: &State, frame: &mut Frame, area: Rect) {
     }
     let form_hints;
     let gpu_flow_hints;
-    let hints = if let Some(h) = gpu_flow::hints(state).filter(|_| state.view == View::Gpus) {
+    let gpu_open = matches!(owner, Some(Modal::GpuConfirm | Modal::Gpu));
+    let hints = if let Some(h) = gpu_flow::hints(state).filter(|_| gpu_open) {
         gpu_flow_hints = h;
         &gpu_flow_hints
     } else if state.view == View::Gpus {
         &state.gpu_hints
-    } else if state.vms.form.is_some() && state.view == View::Vms {
+    } else if owner == Some(&Modal::Form) {
         form_hints = vm_form::hints();
         &form_hints
     } else if state.view == View::Vms {

@@ -6,12 +6,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
+use crate::fmt;
 use crate::host::{CpuVirt, GpuRole, Inventory, Vendor};
 
 use super::super::state::State;
-use super::common::{
-    check_tone, gpu_name, scrolled, verdict_column, verdict_tone, verdict_word, wrapped,
-};
+use super::common::{check_tone, gpu_name, scrolled, verdict_column, verdict_tone, wrapped};
 
 pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     let Some(inv) = &state.inventory else { return };
@@ -36,7 +35,7 @@ pub fn lines(state: &State, inv: &Inventory, width: usize) -> Vec<Line<'static>>
     }
     for gpu in &inv.gpus {
         let v = &gpu.passthrough.verdict;
-        let mark = badge(verdict_tone(v), verdict_word(v), g, p);
+        let mark = badge(verdict_tone(v), fmt::verdict(v), g, p);
         let pad = verdict_column(g).saturating_sub(mark.width());
         let mut role = String::new();
         if gpu.role == GpuRole::Management {

@@ -6,12 +6,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
+use crate::fmt;
+use crate::monitor::dashboard::Dashboard;
 use crate::monitor::history::VmHistory;
 use crate::monitor::ring::Ring;
-use crate::tui::dashboard::Dashboard;
 use crate::tui::state::Theme;
 
-use super::dashboard::{interval_label, state_style};
+use super::dashboard::state_style;
 use super::graph::{self, Sweep};
 
 /// Label column left of every chart.
@@ -87,7 +88,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
         ((graph::window_max(&h.cpu, window).max(100.0) / 100.0).ceil() * 100.0).max(100.0);
     chart(
         "CPU %".into(),
-        graph::percent(h.stats.cpu_percent),
+        fmt::percent(h.stats.cpu_percent),
         &h.cpu,
         cpu_max,
         cpu_h,
@@ -98,7 +99,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
         let v = h.stats.vcpus.get(i).copied();
         chart(
             format!("vcpu{i}"),
-            graph::percent(v),
+            fmt::percent(v),
             ring,
             100.0,
             1,
@@ -110,7 +111,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
     let mem_max = guest.unwrap_or(0.0).max(graph::window_max(&h.rss, window));
     chart(
         "mem rss".into(),
-        h.stats.memory_rss_bytes.map_or("-".into(), graph::bytes),
+        h.stats.memory_rss_bytes.map_or("-".into(), fmt::bytes),
         &h.rss,
         mem_max,
         1,
@@ -123,7 +124,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
     let disk_max = io_max(&h.disk_read, &h.disk_write);
     chart(
         "disk read".into(),
-        graph::rate(h.stats.disk_read_bps),
+        fmt::rate(h.stats.disk_read_bps),
         &h.disk_read,
         disk_max,
         1,
@@ -132,7 +133,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
     );
     chart(
         "disk write".into(),
-        graph::rate(h.stats.disk_write_bps),
+        fmt::rate(h.stats.disk_write_bps),
         &h.disk_write,
         disk_max,
         1,
@@ -142,7 +143,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
     let net_max = io_max(&h.net_rx, &h.net_tx);
     chart(
         "net rx".into(),
-        graph::rate(h.stats.net_rx_bps),
+        fmt::rate(h.stats.net_rx_bps),
         &h.net_rx,
         net_max,
         1,
@@ -151,7 +152,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
     );
     chart(
         "net tx".into(),
-        graph::rate(h.stats.net_tx_bps),
+        fmt::rate(h.stats.net_tx_bps),
         &h.net_tx,
         net_max,
         1,
@@ -167,7 +168,10 @@ fn summary(d: &Dashboard, h: &VmHistory, theme: &Theme) -> Vec<Line<'static>> {
     let mut l1 = vec![
         Span::styled(format!(" {} ", s.name), p.title),
         Span::styled(s.state.clone(), state_style(theme, &s.state)),
-        Span::raw(format!("  up {}", graph::uptime(s.uptime_secs))),
+        Span::raw(format!(
+            "  up {}",
+            s.uptime_secs.map_or("-".into(), fmt::uptime)
+        )),
     ];
     if let Some(pid) = s.pid {
         l1.push(Span::raw(format!("  pid {pid}")));
@@ -175,49 +179,49 @@ fn summary(d: &Dashboard, h: &VmHistory, theme: &Theme) -> Vec<Line<'static>> {
     l1.push(Span::styled(
         format!(
             "  every {}, window {}",
-            interval_label(d.interval),
-            graph::uptime(Some(window as u64))
+            fmt::interval(d.interval),
+            fmt::uptime(window as u64)
         ),
         p.dim,
     ));
     let wait = s.vcpus_wait.iter().copied().fold(0.0, f64::max);
     let mut l2 = vec![
         Span::styled(" CPU ", p.title),
-        Span::raw(format!("{}%", graph::percent(s.cpu_percent))),
+        Span::raw(format!("{}%", fmt::percent(s.cpu_percent))),
         Span::raw(format!(
             "  vcpu wait max {}%",
-            graph::percent((!s.vcpus_wait.is_empty()).then_some(wait))
+            fmt::percent((!s.vcpus_wait.is_empty()).then_some(wait))
         )),
         Span::styled("  Mem ", p.title),
         Span::raw(format!(
             "rss {}",
-            s.memory_rss_bytes.map_or("-".into(), graph::bytes)
+            s.memory_rss_bytes.map_or("-".into(), fmt::bytes)
         )),
     ];
     if let Some(c) = s.memory_current_bytes {
-        l2.push(Span::raw(format!(" unit {}", graph::bytes(c))));
+        l2.push(Span::raw(format!(" unit {}", fmt::bytes(c))));
     }
     l2.push(Span::raw(format!(
         " guest {} actual {}",
-        s.memory_guest_bytes.map_or("-".into(), graph::bytes),
-        s.memory_actual_bytes.map_or("-".into(), graph::bytes)
+        s.memory_guest_bytes.map_or("-".into(), fmt::bytes),
+        s.memory_actual_bytes.map_or("-".into(), fmt::bytes)
     )));
     let l3 = Line::from(vec![
         Span::styled(" Disk ", p.title),
         Span::raw(format!(
             "r {}/s {} op/s  w {}/s {} op/s",
-            graph::rate(s.disk_read_bps),
-            graph::count(s.disk_read_iops),
-            graph::rate(s.disk_write_bps),
-            graph::count(s.disk_write_iops)
+            fmt::rate(s.disk_read_bps),
+            fmt::count(s.disk_read_iops),
+            fmt::rate(s.disk_write_bps),
+            fmt::count(s.disk_write_iops)
         )),
         Span::styled("  Net ", p.title),
         Span::raw(format!(
             "rx {}/s {} p/s  tx {}/s {} p/s",
-            graph::rate(s.net_rx_bps),
-            graph::count(s.net_rx_pps),
-            graph::rate(s.net_tx_bps),
-            graph::count(s.net_tx_pps)
+            fmt::rate(s.net_rx_bps),
+            fmt::count(s.net_rx_pps),
+            fmt::rate(s.net_tx_bps),
+            fmt::count(s.net_tx_pps)
         )),
     ]);
     let mut out = vec![Line::from(l1), Line::from(l2), l3];

@@ -7,9 +7,9 @@ use ratatui::Frame;
 use crate::vm::spec::{DiskFormat, NetKind, VmSpec};
 
 use super::super::state::State;
-use super::super::vms::{countdown, uptime};
-use super::common::{field, human_size, scrolled, wrapped, yes_no};
+use super::common::{field, scrolled, wrapped};
 use super::vms::state_style;
+use crate::fmt::{self, countdown, uptime, yes_no};
 
 const W: usize = 15;
 
@@ -84,7 +84,7 @@ pub fn lines(state: &State, width: usize) -> Vec<Line<'static>> {
     match live {
         Some(Ok(i)) => {
             if let Some(m) = i.memory_actual {
-                out.push(field("memory in use", W, text(human_size(m)), t));
+                out.push(field("memory in use", W, text(fmt::size(m)), t));
             }
         }
         Some(Err(e)) => out.push(field("vm.info", W, vec![Span::styled(e.clone(), p.bad)], t)),

@@ -11,8 +11,8 @@ use ratatui::Frame;
 use crate::vmm::manager::RunState;
 
 use super::super::state::{State, Theme};
-use super::super::vms::{uptime, VmRow};
-use super::common::human_size;
+use super::super::vms::VmRow;
+use crate::fmt;
 
 const STATE_W: usize = 15;
 /// Everything right of the name: state, cpu, memory, uptime, disk, net, vfio, auto.
@@ -129,8 +129,8 @@ fn row_line(state: &State, r: &VmRow, selected: bool, name_w: usize, w: usize) -
         let tail = format!(
             "{:>3}  {:>6}  {:>6}  {:>4}  {:>3}  {:>4}  {:>4}",
             opt(r.vcpus.map(|c| c.to_string())),
-            opt(r.memory_bytes.map(human_size)),
-            opt(r.uptime_secs.map(uptime)),
+            opt(r.memory_bytes.map(fmt::size)),
+            opt(r.uptime_secs.map(fmt::uptime)),
             r.disks,
             r.nets,
             r.vfio,

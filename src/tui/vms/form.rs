@@ -194,7 +194,7 @@ impl Form {
 
     pub fn edit(spec: VmSpec) -> Form {
         let s = spec.clone();
-        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        let yes_no = |b: bool| crate::fmt::yes_no(b).to_string();
         let path = |p: &Option<std::path::PathBuf>| {
             p.as_ref()
                 .map(|p| p.display().to_string())

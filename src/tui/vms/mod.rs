@@ -134,19 +134,6 @@ impl Grace {
     }
 }
 
-/// `42s`, `1m05s`, `1h05m`: a countdown that changes once a second below an hour (once a
-/// minute above, so a long grace period costs a serial line little).
-pub fn countdown(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m{s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// What a confirmation is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmKind {
@@ -241,6 +228,11 @@ impl VmsState {
             .collect()
     }
 
+    /// The VMs the GPU screen's picker offers: defined ones, in list order.
+    pub fn pickable(&self) -> Vec<&VmRow> {
+        self.rows.iter().filter(|r| r.defined).collect()
+    }
+
     pub fn selected_row(&self, filter: &str) -> Option<&VmRow> {
         self.visible(filter).get(self.selected).copied()
     }
@@ -248,23 +240,12 @@ impl VmsState {
     /// The word for VM `name`'s action under way: a graceful stop shows its countdown.
     pub fn progress(&self, name: &str, op: VmOp) -> String {
         match (op, self.grace.get(name)) {
-            (VmOp::Stop, Some(g)) if g.left > 0 => format!("stopping {}", countdown(g.left)),
+            (VmOp::Stop, Some(g)) if g.left > 0 => {
+                format!("stopping {}", crate::fmt::countdown(g.left))
+            }
             (VmOp::Stop, Some(_)) => "forcing off...".into(),
             _ => op.progress().into(),
         }
-    }
-}
-
-/// `3d04h`, `2h05m`, `7m`: minutes at most, so a serial line repaints the column once a
-/// minute, not at every refresh.
-pub fn uptime(secs: u64) -> String {
-    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
-    if d > 0 {
-        format!("{d}d{h:02}h")
-    } else if h > 0 {
-        format!("{h}h{m:02}m")
-    } else {
-        format!("{m}m")
     }
 }
 
@@ -273,11 +254,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn countdowns_read_short_and_round_up() {
-        assert_eq!(countdown(42), "42s");
-        assert_eq!(countdown(65), "1m05s");
-        assert_eq!(countdown(3900), "1h05m");
-        assert_eq!(countdown(0), "0s");
+    fn countdowns_round_up() {
         let t0 = Instant::now();
         let mut g = Grace::new(Duration::from_secs(60));
         assert_eq!(
@@ -291,13 +268,5 @@ mod tests {
         assert_eq!(g.left_at(t0 + Duration::from_millis(18_500)), 42);
         assert_eq!(g.left_at(t0 + Duration::from_secs(60)), 0);
         assert_eq!(g.left_at(t0 + Duration::from_secs(99)), 0);
-    }
-
-    #[test]
-    fn uptime_reads_short() {
-        assert_eq!(uptime(59), "0m");
-        assert_eq!(uptime(7 * 60 + 5), "7m");
-        assert_eq!(uptime(2 * 3600 + 5 * 60), "2h05m");
-        assert_eq!(uptime(3 * 86_400 + 4 * 3600), "3d04h");
     }
 }

@@ -1,12 +1,13 @@
-//! State of the monitor screens (dashboard and one VM's charts), shared by the console's
-//! dashboard view and `phyllome top`. Plain data and pure handlers: the sampling task feeds
-//! [`Dashboard::apply`], keys go through [`Dashboard::handle`].
+//! The model of the monitor screens (the dashboard and one VM's charts): sort order, held
+//! figures, selection, the charts open, the sampling interval. Plain data and pure handlers,
+//! no terminal: the sampling task feeds [`Dashboard::apply`], a front end turns its keys into
+//! [`DashKey`]s for [`Dashboard::handle`] and draws what it holds.
 
 use std::time::Duration;
 
-use crate::monitor::config::step_interval;
-use crate::monitor::history::{Model, VmHistory};
-use crate::monitor::Snapshot;
+use super::config::step_interval;
+use super::history::{Model, VmHistory};
+use super::Snapshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
@@ -112,7 +113,7 @@ pub fn hold(shown: Option<f64>, new: Option<f64>, rel: f64, abs: f64) -> Option<
 }
 
 impl Held {
-    fn next(self, s: &crate::monitor::VmStats) -> Held {
+    fn next(self, s: &super::VmStats) -> Held {
         let rate = |shown, new| hold(shown, new, RATE_MARGIN, 0.0);
         Held {
             cpu_percent: hold(self.cpu_percent, s.cpu_percent, CPU_MARGIN, CPU_POINTS),
@@ -245,15 +246,6 @@ impl Dashboard {
         }
     }
 }
-
-/// A sample from the sampling task on its way to the console's `update` (as
-/// `Action::MonitorSample`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonitorSample(pub Snapshot);
-
-// Actions compare for equality in tests only; a sample holding a NaN is never compared with
-// itself there, so the missing reflexivity of floats does not matter.
-impl Eq for MonitorSample {}
 
 #[cfg(test)]
 mod tests {
