@@ -5,7 +5,7 @@
 //!
 //! Needs `host-image/test-kernel/prepare.sh`; without it the test skips loudly (fails under `CI`).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,10 +4,8 @@
 //! in `real_vmm.rs`. Every test kills whatever VMM it left behind, by pidfile and by command
 //! line.
 
-#[path = "support/ch_backend.rs"]
-mod ch_backend;
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::backend as ch_backend;
+use crate::support::vmm::double as vmm_double;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -30,7 +30,7 @@ fn draw(d: &Dashboard, ui: &TopUi, ascii: bool, cols: u16, rows: u16) -> String 
 
 fn snap(name: &str, screen: &str) {
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../snapshots");
+    settings.set_snapshot_path("../../snapshots");
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!(format!("tui_dashboard_{name}"), screen));
 }

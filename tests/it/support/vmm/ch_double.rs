@@ -2,7 +2,7 @@
 //! API on the Unix socket, with CH's state machine and error replies but no VM.
 //!
 //! Built as `examples/ch_double.rs` (which includes this file), so `cargo test` builds it at
-//! `target/<profile>/examples/ch_double`; `tests/support/vmm_double.rs` finds and spawns it.
+//! `target/<profile>/examples/ch_double`; `tests/it/support/vmm/double.rs` finds and spawns it.
 //!
 //! Command line: `--api-socket path=P` (or `--api-socket P`), `--event-monitor path=E`,
 //! `--serial socket=S|off|null|pty|tty|file=F`, `--console ...`, `--version`; other CH flags are

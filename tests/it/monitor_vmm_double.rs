@@ -4,8 +4,7 @@
 //! (`tests/support/ch_double_vm.rs`), so the rates the monitor computes can be checked against
 //! them; `phyllome top --batch --json` is checked end to end.
 
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::double as vmm_double;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -71,7 +71,7 @@ impl Ui {
 
 fn snap(name: &str, screen: &str) {
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../snapshots");
+    settings.set_snapshot_path("../../snapshots");
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!(format!("tui_{name}"), screen));
 }

@@ -3,12 +3,9 @@
 //! Every request body is checked against CH's OpenAPI spec, by the double on receipt and here
 //! from the double's request log.
 
-#[path = "support/ch_backend.rs"]
-mod ch_backend;
-#[path = "support/openapi.rs"]
-mod openapi;
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::backend as ch_backend;
+use crate::support::vmm::double as vmm_double;
+use crate::support::vmm::openapi;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -4,8 +4,7 @@
 //! device). phyllome opens the "tap" and passes it with SCM_RIGHTS alongside `vm.add-net`,
 //! between `vm.create` and `vm.boot`; the double logs what each descriptor it got points to.
 
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::double as vmm_double;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,7 +1,6 @@
 //! VM definitions: parse and validation messages, Cloud Hypervisor export and import.
 
-#[path = "support/openapi.rs"]
-mod openapi;
+use crate::support::vmm::openapi;
 
 use phyllome::host::SysRoot;
 use phyllome::vm::{self, load, to_cli_args, to_vm_config, RuntimePaths, VmSpec, EXAMPLE_TOML};

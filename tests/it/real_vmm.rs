@@ -7,8 +7,7 @@
 //! Runs whenever the binary is there and `/dev/kvm` opens (see `support/ch_backend.rs`);
 //! otherwise each test prints `SKIPPED` with the reason.
 
-#[path = "support/ch_backend.rs"]
-mod ch_backend;
+use crate::support::vmm::backend as ch_backend;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -8,10 +8,8 @@
 //! catch drift through the recordings. `tests/golden/record.sh` records them again from the
 //! real binary (`PHYLLOME_RECORD_GOLDEN=1`).
 
-#[path = "support/ch_backend.rs"]
-mod ch_backend;
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::backend as ch_backend;
+use crate::support::vmm::double as vmm_double;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //!
 //! The tests of this file share one guest (one boot) when they run concurrently.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

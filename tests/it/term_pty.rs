@@ -303,7 +303,7 @@ fn ensure_size_on_the_controlling_tty() {
     let (mut term, slave) = pty(0, 0);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
-    let child = spawn_child("child_ensure_size", &slave, &out);
+    let child = spawn_child("term_pty::child_ensure_size", &slave, &out);
     term.expect(QUERY, Duration::from_secs(20));
     term.answer(b"\x1b[50;160R");
     wait_ok(child, Duration::from_secs(20));
@@ -329,7 +329,7 @@ fn ctrl_l_requery_while_event_stream_runs() {
     let (mut term, slave) = pty(80, 24);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
-    let child = spawn_child("child_requery", &slave, &out);
+    let child = spawn_child("term_pty::child_requery", &slave, &out);
     term.expect(b"READY", Duration::from_secs(20));
     // Give the stream's helper thread time to block in its poll, as in the running app.
     thread::sleep(Duration::from_millis(100));

@@ -46,7 +46,12 @@ fn a_writer_killed_mid_save_leaves_the_old_or_the_new_version() {
     let mut seen = std::collections::HashSet::new();
     for round in 0..30u64 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "writer_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "vm_store::writer_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("PHYLLOME_TEST_WRITER_DIR", store.dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -5,8 +5,7 @@
 //! when it stops — also when its VMM is killed with no console running — and hot-plug works
 //! on a running VM.
 
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::double as vmm_double;
 
 use std::fs;
 use std::path::PathBuf;

@@ -1,8 +1,7 @@
 //! The console stays responsive while a VMM's API hangs: keys keep being handled, and the VM
 //! is reported as unresponsive once its call times out.
 
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::vmm::double as vmm_double;
 
 use std::io;
 use std::path::Path;

@@ -16,7 +16,10 @@ use serde_json::{Map, Value};
 
 /// The spec lives outside the repository, next to the clone (`../shared/...`), which is also
 /// where CI puts it. If it is missing the build stops here, naming the path it looked for.
-const SPEC_YAML: &str = include_str!("../../../shared/cloud-hypervisor/cloud-hypervisor.yaml");
+const SPEC_YAML: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/cloud-hypervisor/cloud-hypervisor.yaml"
+));
 
 /// How strictly a body is held to the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

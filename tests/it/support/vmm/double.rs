@@ -26,7 +26,7 @@ pub fn ch_double_path() -> PathBuf {
     // A filtered `cargo test --test x` does not rebuild examples: refuse a stale double rather
     // than test against yesterday's behaviour.
     let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-    let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
+    let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/vmm");
     for source in ["ch_double.rs", "ch_double_vm.rs", "openapi.rs"] {
         let changed = std::fs::metadata(support.join(source))
             .and_then(|m| m.modified())
@@ -34,7 +34,7 @@ pub fn ch_double_path() -> PathBuf {
         if let (Some(built), Some(changed)) = (built, changed) {
             assert!(
                 changed <= built,
-                "{} is older than tests/support/{source}: run `cargo build --example ch_double`",
+                "{} is older than tests/it/support/vmm/{source}: run `cargo build --example ch_double`",
                 path.display()
             );
         }

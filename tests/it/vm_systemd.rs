@@ -6,10 +6,8 @@
 //! Without `dbus-daemon` the bus tests print `SKIPPED:` and pass, except under CI (`CI` set),
 //! which installs it and where a skip is a failure.
 
-#[path = "support/fake_systemd.rs"]
-mod fake_systemd;
-#[path = "support/vmm_double.rs"]
-mod vmm_double;
+use crate::support::fake_systemd;
+use crate::support::vmm::double as vmm_double;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -69,7 +69,12 @@ impl Drop for Kid {
 
 fn spawn(role: &str) -> Kid {
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_main", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "monitor_samplers::child_main",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, role)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
