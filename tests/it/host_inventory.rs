@@ -1,7 +1,8 @@
 //! The inventory read from fixture host trees laid out like the kernel's sysfs.
 
+use crate::support;
+
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use phyllome::host::fixture::{presets, HostSpec};
 use phyllome::host::{CheckStatus, GpuRole, Inventory, PciAddress, SysRoot, Verdict};
@@ -397,11 +398,10 @@ fn text_output_of_the_two_gpu_host() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
-    settings.bind(|| {
-        insta::assert_snapshot!("host_text_two_gpus", String::from_utf8_lossy(&out.stdout))
-    });
+    support::snap(
+        "host_inventory__host_text_two_gpus",
+        String::from_utf8_lossy(&out.stdout),
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The monitor screens with deterministic data (`monitor::synthetic`): the dashboard and one
 //! VM's charts at 80x24 and 120x40, Unicode and ASCII, plus `phyllome top`'s keys.
 
+use crate::support;
+
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyModifiers};
@@ -29,10 +31,7 @@ fn draw(d: &Dashboard, ui: &TopUi, ascii: bool, cols: u16, rows: u16) -> String 
 }
 
 fn snap(name: &str, screen: &str) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!(format!("tui_dashboard_{name}"), screen));
+    support::snap(&format!("tui_dashboard_{name}"), screen);
 }
 
 #[test]

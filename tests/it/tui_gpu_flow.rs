@@ -2,18 +2,16 @@
 //! with the background jobs' results fed in by hand (plans from fixture trees, a made-up
 //! sequence of step events): the pure flow, and snapshots of every screen of it.
 
-use crossterm::event::{Event, KeyEvent};
+use crate::support;
+
 use phyllome::host::fixture::{presets, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
 use phyllome::tui::action::Loaded;
 use phyllome::tui::gpus::{BootView, FailureReport, GpuJob, GpuMsg, GpuOp, Outcome, Review, Stage};
-use phyllome::tui::input::translate;
 use phyllome::tui::vms::VmRow;
-use phyllome::tui::{update, view, Action, Effect, Keymap, State, Theme};
+use phyllome::tui::{update, Action, Effect, Keymap, State, Theme};
 use phyllome::vfio::{self, Phase, PlanOptions, StepEvent, StepStatus};
 use phyllome::vmm::manager::RunState;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 
 const GPU: &str = "0000:0b:00.0";
 
@@ -21,11 +19,23 @@ fn addr(s: &str) -> PciAddress {
     s.parse().unwrap()
 }
 
+/// The console driver with the fixture host it reads.
 struct Ui {
-    state: State,
-    keymap: Keymap,
+    ui: support::ui::Ui,
     root: tempfile::TempDir,
-    effects: Vec<Effect>,
+}
+
+impl std::ops::Deref for Ui {
+    type Target = support::ui::Ui;
+    fn deref(&self) -> &Self::Target {
+        &self.ui
+    }
+}
+
+impl std::ops::DerefMut for Ui {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.ui
+    }
 }
 
 impl Ui {
@@ -62,10 +72,8 @@ impl Ui {
             ])),
         );
         Ui {
-            state,
-            keymap,
+            ui: support::ui::Ui::new(state, keymap),
             root,
-            effects: Vec::new(),
         }
     }
 
@@ -73,26 +81,8 @@ impl Ui {
         Ui::new(presets::desktop(), 80, 24, false, false)
     }
 
-    /// Types `keys`: single characters, or `<name>` for named keys.
-    fn keys(&mut self, keys: &str) -> &mut Self {
-        let mut rest = keys;
-        while let Some(c) = rest.chars().next() {
-            let (name, len) = match (c, rest.find('>')) {
-                ('<', Some(end)) => (&rest[1..end], end + 1),
-                _ => (&rest[..c.len_utf8()], c.len_utf8()),
-            };
-            rest = &rest[len..];
-            let key: phyllome::tui::keymap::Key = name.parse().expect("key name");
-            let ev = Event::Key(KeyEvent::new(key.code, key.mods));
-            if let Some(action) = translate(&self.state, &self.keymap, &ev) {
-                self.effects = update(&mut self.state, action);
-            }
-        }
-        self
-    }
-
     fn msg(&mut self, m: GpuMsg) -> &mut Self {
-        self.effects = update(&mut self.state, Action::Gpu(Box::new(m)));
+        self.act(Action::Gpu(Box::new(m)));
         self
     }
 
@@ -124,12 +114,6 @@ impl Ui {
         }
     }
 
-    fn screen(&self) -> String {
-        let mut t = Terminal::new(TestBackend::new(self.state.cols, self.state.rows)).unwrap();
-        t.draw(|f| view::render(&self.state, f)).unwrap();
-        t.backend().to_string()
-    }
-
     fn stage(&self) -> &Stage {
         &self
             .state
@@ -142,10 +126,7 @@ impl Ui {
 }
 
 fn snap(name: &str, screen: &str) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!(format!("tui_gpu_{name}"), screen));
+    support::snap(&format!("tui_gpu_{name}"), screen);
 }
 
 fn step(index: usize, total: usize, d: &str, phase: Phase, status: StepStatus) -> GpuMsg {

@@ -1,15 +1,17 @@
 //! Snapshots of the VM screens (list, detail, form, popups) from state built here, driven
 //! through the keymap and `update` as a user would; and the real loop on a state directory.
 
+use crate::support;
+use crate::support::ui::Ui;
+
 use std::io;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyEvent};
 use futures::StreamExt;
 use phyllome::term::TermProfile;
-use phyllome::tui::input::translate;
 use phyllome::tui::vms::{Detail, LiveInfo, VmRow};
-use phyllome::tui::{run_on, update, view, Action, ConsoleOptions, Keymap, State, Theme, View};
+use phyllome::tui::{run_on, update, Action, ConsoleOptions, Keymap, State, Theme, View};
 use phyllome::vm::{load, EXAMPLE_TOML};
 use phyllome::vmm::manager::RunState;
 use phyllome::vmm::worker::ActionError;
@@ -74,64 +76,26 @@ fn rows() -> Vec<VmRow> {
     ]
 }
 
-struct Ui {
-    state: State,
-    keymap: Keymap,
-}
-
-impl Ui {
-    fn new(cols: u16, rows_: u16, ascii: bool, read_only: bool) -> Ui {
-        let keymap = Keymap::load(None, read_only).expect("keymap");
-        let mut state = State::new(&keymap, Theme::new(ascii, !ascii), read_only, cols, rows_);
-        state.host_name = Some("tower".into());
-        // The host inventory is not what these screens show.
-        state.load = phyllome::tui::state::Load::Loaded;
-        update(&mut state, Action::ViewVms);
-        update(&mut state, Action::VmsLoaded(Ok(rows())));
-        Ui { state, keymap }
-    }
-
-    /// Types `keys`: single characters, or `<name>` for named keys.
-    fn keys(&mut self, keys: &str) -> &mut Self {
-        let mut rest = keys;
-        while let Some(c) = rest.chars().next() {
-            let (name, len) = match (c, rest.find('>')) {
-                ('<', Some(end)) => (&rest[1..end], end + 1),
-                _ => (&rest[..c.len_utf8()], c.len_utf8()),
-            };
-            rest = &rest[len..];
-            let key: phyllome::tui::keymap::Key = name.parse().expect("key name");
-            let ev = Event::Key(KeyEvent::new(key.code, key.mods));
-            if let Some(action) = translate(&self.state, &self.keymap, &ev) {
-                update(&mut self.state, action);
-            }
-        }
-        self
-    }
-
-    fn act(&mut self, action: Action) -> &mut Self {
-        update(&mut self.state, action);
-        self
-    }
-
-    fn screen(&self) -> String {
-        let mut t = Terminal::new(TestBackend::new(self.state.cols, self.state.rows)).unwrap();
-        t.draw(|f| view::render(&self.state, f)).unwrap();
-        t.backend().to_string()
-    }
+/// The VMs view of a host with [`rows`].
+fn vms_ui(cols: u16, rows_: u16, ascii: bool, read_only: bool) -> Ui {
+    let keymap = Keymap::load(None, read_only).expect("keymap");
+    let mut state = State::new(&keymap, Theme::new(ascii, !ascii), read_only, cols, rows_);
+    state.host_name = Some("tower".into());
+    // The host inventory is not what these screens show.
+    state.load = phyllome::tui::state::Load::Loaded;
+    update(&mut state, Action::ViewVms);
+    update(&mut state, Action::VmsLoaded(Ok(rows())));
+    Ui::new(state, keymap)
 }
 
 fn snap(name: &str, screen: &str) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!(format!("tui_{name}"), screen));
+    support::snap(&format!("tui_{name}"), screen);
 }
 
 #[test]
 fn the_list_at_80x24_and_120x40() {
     for (cols, rows) in [(80, 24), (120, 40)] {
-        let mut ui = Ui::new(cols, rows, false, false);
+        let mut ui = vms_ui(cols, rows, false, false);
         // An action under way shows in its row.
         ui.keys("jjjjs");
         assert_eq!(ui.state.vms.selected_row("").unwrap().name, "router");
@@ -141,7 +105,7 @@ fn the_list_at_80x24_and_120x40() {
 
 #[test]
 fn the_list_in_ascii_is_pure_ascii() {
-    let mut ui = Ui::new(80, 24, true, false);
+    let mut ui = vms_ui(80, 24, true, false);
     ui.keys("j");
     let screen = ui.screen();
     assert!(screen.is_ascii(), "{screen}");
@@ -150,7 +114,7 @@ fn the_list_in_ascii_is_pure_ascii() {
 
 #[test]
 fn read_only_shows_no_action_and_refuses_them() {
-    let mut ui = Ui::new(80, 24, true, true);
+    let mut ui = vms_ui(80, 24, true, true);
     ui.keys("jjjjsX");
     let screen = ui.screen();
     assert!(ui.state.vms.pending.is_empty() && ui.state.vms.confirm.is_none());
@@ -161,7 +125,7 @@ fn read_only_shows_no_action_and_refuses_them() {
 
 #[test]
 fn the_filter_narrows_the_list() {
-    let mut ui = Ui::new(80, 24, false, false);
+    let mut ui = vms_ui(80, 24, false, false);
     ui.keys("/run<enter>");
     let names: Vec<String> = ui
         .state
@@ -190,7 +154,7 @@ fn detail(ui: &mut Ui) {
 
 #[test]
 fn the_detail_view() {
-    let mut ui = Ui::new(80, 24, false, false);
+    let mut ui = vms_ui(80, 24, false, false);
     ui.keys("<enter>");
     assert_eq!(ui.state.vms.detail_of.as_deref(), Some("desktop"));
     detail(&mut ui);
@@ -200,7 +164,7 @@ fn the_detail_view() {
         result: Ok(None),
     });
     snap("vm_detail_80x24", &ui.screen());
-    let mut ui = Ui::new(120, 40, false, false);
+    let mut ui = vms_ui(120, 40, false, false);
     ui.keys("<enter>");
     detail(&mut ui);
     snap("vm_detail_120x40", &ui.screen());
@@ -211,7 +175,7 @@ fn the_detail_view() {
 
 #[test]
 fn the_detail_of_an_invalid_definition() {
-    let mut ui = Ui::new(80, 24, true, false);
+    let mut ui = vms_ui(80, 24, true, false);
     ui.keys("jj<enter>");
     ui.act(Action::VmDetailLoaded(Box::new(Detail {
         name: "broken".into(),
@@ -225,7 +189,7 @@ fn the_detail_of_an_invalid_definition() {
 
 #[test]
 fn the_new_vm_form_with_problems_under_their_fields() {
-    let mut ui = Ui::new(80, 24, false, false);
+    let mut ui = vms_ui(80, 24, false, false);
     // A name taken, a size that is not one, a kernel beside the firmware, a bad address.
     ui.keys("ndesktop<tab><tab><backspace><backspace>2X<tab><tab>/boot/vmlinuz");
     ui.keys("<tab><tab><tab>/var/lib/phyllome/images/dev.qcow2<tab><tab>0000:01:00.0, gpu");
@@ -233,7 +197,7 @@ fn the_new_vm_form_with_problems_under_their_fields() {
     let form = ui.state.vms.form.as_ref().expect("form");
     assert_eq!(form.focus, 0, "enter puts the cursor on the first problem");
     snap("vm_form_errors_80x24", &ui.screen());
-    let mut ui2 = Ui::new(120, 40, false, false);
+    let mut ui2 = vms_ui(120, 40, false, false);
     ui2.keys("ndesktop<tab><tab><backspace><backspace>2X<tab><tab>/boot/vmlinuz<enter>");
     snap("vm_form_errors_120x40", &ui2.screen());
     // Esc asks before throwing the typing away.
@@ -245,7 +209,7 @@ fn the_new_vm_form_with_problems_under_their_fields() {
 
 #[test]
 fn the_edit_form_opens_with_the_definition() {
-    let mut ui = Ui::new(80, 24, true, false);
+    let mut ui = vms_ui(80, 24, true, false);
     ui.act(Action::VmEditLoaded(Box::new(Ok(
         phyllome::tui::vms::EditLoaded {
             name: "desktop".into(),
@@ -259,7 +223,7 @@ fn the_edit_form_opens_with_the_definition() {
 
 #[test]
 fn an_error_popup_lists_the_causes_outermost_first() {
-    let mut ui = Ui::new(80, 24, false, false);
+    let mut ui = vms_ui(80, 24, false, false);
     ui.keys("jjjjs");
     ui.act(Action::VmDone {
         op: "start".into(),
@@ -282,7 +246,7 @@ fn an_error_popup_lists_the_causes_outermost_first() {
 
 #[test]
 fn confirmations_for_force_off_and_reboot() {
-    let mut ui = Ui::new(80, 24, false, false);
+    let mut ui = vms_ui(80, 24, false, false);
     ui.keys("Xdesk");
     snap("vm_confirm_force_off_80x24", &ui.screen());
     ui.keys("<esc>R");
@@ -297,7 +261,7 @@ fn confirmations_for_force_off_and_reboot() {
 #[test]
 fn a_graceful_stop_counts_down_with_force_at_hand() {
     for (cols, rows) in [(80, 24), (120, 40)] {
-        let mut ui = Ui::new(cols, rows, false, false);
+        let mut ui = vms_ui(cols, rows, false, false);
         // desktop's grace period is 2m: 1m18s after the power button, 42s are left.
         ui.keys("x");
         let t0 = Instant::now();

@@ -1,5 +1,7 @@
 //! Reset marks across boots and the boot-time configuration, on fixture trees.
 
+use crate::support;
+
 use std::fs;
 
 use phyllome::host::fixture::{presets, HostSpec};
@@ -135,10 +137,7 @@ fn boot_config_preview_install_undo_and_cmdline_check() {
     fs::create_dir_all(dir.path().join("run")).unwrap();
     fs::write(dir.path().join("run/ostree-booted"), "").unwrap();
     let cfg = vfio::boot_config(&root, &inv, addr("0000:02:00.0")).unwrap();
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!("vfio_boot_config_ostree", cfg.to_string()));
+    support::snap("vfio_boot_config_ostree", &cfg);
 
     let etc = tempfile::tempdir().unwrap();
     fs::create_dir_all(etc.path().join("etc/modprobe.d")).unwrap();

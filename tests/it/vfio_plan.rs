@@ -1,8 +1,9 @@
 //! Plans and their guard rails on fixture trees: what is refused, what needs a typed
 //! confirmation, and the dry run as people and scripts see it.
 
+use crate::support;
+
 use std::os::unix::fs::symlink;
-use std::path::Path;
 
 use phyllome::host::fixture::{presets, FixtureDevice, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
@@ -21,20 +22,13 @@ fn plan_on(spec: &HostSpec, address: &str) -> (tempfile::TempDir, Result<vfio::P
     (dir, plan)
 }
 
-fn snapshot(name: &str, value: impl std::fmt::Display) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_snapshot!(name, value.to_string()));
-}
-
 #[test]
 fn desktop_dry_run_text_and_json() {
     let (_dir, plan) = plan_on(&presets::desktop(), "0000:0b:00.0");
     let plan = plan.expect("plan");
-    snapshot("vfio_plan_desktop", &plan);
+    support::snap("vfio_plan_desktop", &plan);
     let json = serde_json::to_string_pretty(&plan.to_json()).unwrap();
-    snapshot("vfio_plan_desktop_json", json);
+    support::snap("vfio_plan_desktop_json", json);
 }
 
 #[test]
