@@ -4,40 +4,31 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use phyllome::host::fixture::{presets, HostSpec};
 use serde_json::Value;
 
+use crate::support::cli::Cli;
+
 const GPU: &str = "0000:0b:00.0";
 const MODPROBE: &str = "etc/modprobe.d/phyllome-vfio.conf";
 
+/// A fixture host, and `gpu boot-config` run on it.
 struct Host {
-    _tmp: tempfile::TempDir,
+    cli: Cli,
     root: PathBuf,
 }
 
 impl Host {
     fn new(spec: HostSpec) -> Host {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("host");
-        spec.write(&root).unwrap();
-        Host { root, _tmp: tmp }
+        let cli = Cli::new().host(spec);
+        let root = cli.root().to_path_buf();
+        Host { cli, root }
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_phyllome"))
-            .arg("--host-root")
-            .arg(&self.root)
-            .arg("--state-dir")
-            .arg(self.root.join("state"))
-            .arg("gpu")
-            .arg("boot-config")
-            .args(args)
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        self.cli.run(&[&["gpu", "boot-config"], args].concat())
     }
 }
 

@@ -4,92 +4,39 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use phyllome::host::fixture::{presets, HostSpec};
 use serde_json::Value;
 
+use crate::support::cli::Cli;
+
 const GPU: &str = "0000:0b:00.0";
 const AUDIO: &str = "0000:0b:00.1";
 
+/// A fixture host and `phyllome` run on it.
 struct Host {
-    _tmp: tempfile::TempDir,
+    cli: Cli,
     root: PathBuf,
-    state: PathBuf,
-    run: PathBuf,
+}
+
+impl std::ops::Deref for Host {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
 }
 
 impl Host {
     fn new(spec: HostSpec) -> Host {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("host");
-        spec.write(&root).unwrap();
+        let cli = Cli::new().host(spec);
         Host {
-            root,
-            state: tmp.path().join("state"),
-            run: tmp.path().join("run"),
-            _tmp: tmp,
+            root: cli.root().to_path_buf(),
+            cli,
         }
     }
 
     fn desktop() -> Host {
         Host::new(presets::desktop())
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_phyllome"))
-            .arg("--host-root")
-            .arg(&self.root)
-            .arg("--state-dir")
-            .arg(&self.state)
-            .arg("--run-dir")
-            .arg(&self.run)
-            .args(args)
-            .env("RUST_BACKTRACE", "0")
-            .env("PHYLLOME_SUPERVISOR", "process")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// Fails, and says so on stderr; returns stdout + stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "phyllome {args:?} should fail:\n{}",
-            text(&out.stdout)
-        );
-        format!("{}{}", text(&out.stdout), text(&out.stderr))
-    }
-
-    fn driver(&self, address: &str) -> Option<String> {
-        let link = self
-            .root
-            .join("sys/bus/pci/devices")
-            .join(address)
-            .join("driver");
-        fs::read_link(link)
-            .ok()
-            .and_then(|t| Some(t.file_name()?.to_string_lossy().into_owned()))
-    }
-
-    fn fbcon(&self) -> String {
-        fs::read_to_string(self.root.join("sys/class/vtconsole/vtcon1/bind"))
-            .unwrap()
-            .trim()
-            .to_owned()
     }
 
     /// Every file and link of the tree with its content or target, to prove "nothing changed".
@@ -101,12 +48,10 @@ impl Host {
     }
 
     fn define(&self, name: &str, extra: &str) {
-        let dir = self.state.join("vms");
-        fs::create_dir_all(&dir).unwrap();
         let text = format!(
             "# {name}: kept by hand\n{extra}\n[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = \"/boot/vmlinuz\"\n"
         );
-        fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+        self.define_toml(name, &text);
     }
 
     fn definition(&self, name: &str) -> String {
@@ -117,10 +62,6 @@ impl Host {
         let v: Value = serde_json::from_str(&self.ok(&["gpu", "list", "--json"])).unwrap();
         v.as_array().cloned().unwrap()
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {

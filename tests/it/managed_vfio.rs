@@ -5,78 +5,52 @@
 //! when it stops — also when its VMM is killed with no console running — and hot-plug works
 //! on a running VM.
 
-use crate::support::vmm::double as vmm_double;
-
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use phyllome::host::fixture::presets;
 use serde_json::Value;
 
+use crate::support::cli::Cli;
+
 const GPU: &str = "0000:0b:00.0";
 const AUDIO: &str = "0000:0b:00.1";
 
+/// The desktop fixture host, VMs on the test double.
 struct Env {
-    _tmp: tempfile::TempDir,
+    cli: Cli,
     root: PathBuf,
-    state: PathBuf,
-    run: PathBuf,
-    ch_bin: PathBuf,
-    kernel: PathBuf,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("host");
-        presets::desktop().write(&root).unwrap();
-        let kernel = tmp.path().join("vmlinuz");
-        fs::write(&kernel, b"not a kernel").unwrap();
+        let cli = Cli::double().host(presets::desktop());
         Env {
-            root,
-            state: tmp.path().join("state"),
-            run: tmp.path().join("run"),
-            ch_bin: vmm_double::ch_double_path(),
-            kernel,
-            _tmp: tmp,
+            root: cli.root().to_path_buf(),
+            cli,
         }
     }
 
     fn define(&self, name: &str, vfio: &[&str]) {
-        let dir = self.state.join("vms");
-        fs::create_dir_all(&dir).unwrap();
         let mut text = format!(
             "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {:?}\n",
-            self.kernel
+            self.fake_kernel()
         );
         for a in vfio {
             text.push_str(&format!("\n[[vfio]]\naddress = \"{a}\"\n"));
         }
-        fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+        self.define_toml(name, &text);
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_phyllome"))
-            .arg("--host-root")
-            .arg(&self.root)
-            .arg("--state-dir")
-            .arg(&self.state)
-            .arg("--run-dir")
-            .arg(&self.run)
-            .arg("--ch-bin")
-            .arg(&self.ch_bin)
-            .args(args)
-            // The host may run systemd; these tests are about the detached-process path.
-            .env("PHYLLOME_SUPERVISOR", "process")
-            .env("PHYLLOME_VMM_TIMEOUT", "10")
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
+    /// Succeeds; returns stdout. A failure shows the device log too.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
@@ -89,36 +63,8 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "phyllome {args:?} should fail");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-
-    fn driver(&self, address: &str) -> Option<String> {
-        let link = self
-            .root
-            .join("sys/bus/pci/devices")
-            .join(address)
-            .join("driver");
-        fs::read_link(link)
-            .ok()
-            .and_then(|t| Some(t.file_name()?.to_string_lossy().into_owned()))
-    }
-
     fn drivers(&self) -> (Option<String>, Option<String>) {
         (self.driver(GPU), self.driver(AUDIO))
-    }
-
-    fn fbcon(&self) -> String {
-        fs::read_to_string(self.root.join("sys/class/vtconsole/vtcon1/bind"))
-            .unwrap()
-            .trim()
-            .to_owned()
     }
 
     fn record(&self, vm: &str) -> Option<Value> {

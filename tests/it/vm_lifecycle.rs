@@ -373,8 +373,10 @@ async fn force_during_a_graceful_stop_cuts_its_grace_period_short() {
     env.set("CH_DOUBLE_POWEROFF_MS", "100000");
     env.define("win", "stop_timeout = \"1h\"");
     env.ok(&["vm", "start", "win"]);
-    // The same supervisor as the CLI above; every test of this file uses it.
-    std::env::set_var("PHYLLOME_SUPERVISOR", "process");
+    // The same supervisor as the CLI above; every test of this file uses it. The manager
+    // runs in this process and reads it from here, until the test ends.
+    let mut process_env = crate::support::EnvLock::take();
+    process_env.set("PHYLLOME_SUPERVISOR", "process");
     let root = RunRoot::resolve(Some(&env.run)).unwrap();
     let cfg = ManagerConfig::new(Some(env.state.clone()), root, Some(env.ch_bin.clone()));
     let (tx, mut rx) = worker::spawn(

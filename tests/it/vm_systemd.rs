@@ -321,9 +321,11 @@ fn a_bus_that_does_not_answer_falls_back_to_a_detached_process() {
     assert!(wait_gone(pid, Duration::from_secs(5)));
 
     // The choice is logged. CLI commands install no log subscriber, so the line is checked
-    // in this process: only this test sets the variable here (the others pass it to their
-    // children explicitly).
-    std::env::set_var(SYSTEMD_BUS_ENV, &address);
+    // in this process, whose environment is set for it alone (the other tests pass theirs to
+    // their children) and restored after.
+    let mut process_env = crate::support::EnvLock::take();
+    process_env.set(SYSTEMD_BUS_ENV, &address);
+    process_env.remove("PHYLLOME_SUPERVISOR");
     let log = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(log.clone())
@@ -336,7 +338,7 @@ fn a_bus_that_does_not_answer_falls_back_to_a_detached_process() {
     let sup = tracing::subscriber::with_default(subscriber, || {
         rt.block_on(phyllome::vmm::supervisor::Supervisor::detect())
     });
-    std::env::remove_var(SYSTEMD_BUS_ENV);
+    drop(process_env);
     assert!(
         matches!(sup, phyllome::vmm::supervisor::Supervisor::Process),
         "{sup:?}"

@@ -85,6 +85,26 @@ impl Cli {
             .expect("a fixture host (Cli::host)")
     }
 
+    /// The driver a PCI device of the fixture host is bound to.
+    pub fn driver(&self, address: &str) -> Option<String> {
+        let link = self
+            .root()
+            .join("sys/bus/pci/devices")
+            .join(address)
+            .join("driver");
+        std::fs::read_link(link)
+            .ok()
+            .and_then(|t| Some(t.file_name()?.to_string_lossy().into_owned()))
+    }
+
+    /// The fixture host's framebuffer console binding (`1`: the console is on the GPU).
+    pub fn fbcon(&self) -> String {
+        std::fs::read_to_string(self.root().join("sys/class/vtconsole/vtcon1/bind"))
+            .expect("vtcon1/bind")
+            .trim()
+            .to_owned()
+    }
+
     /// Sets `key` in every later command's environment.
     pub fn set(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) {
         let value = value.as_ref().to_string_lossy().into_owned();
