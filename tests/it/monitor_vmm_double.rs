@@ -1,13 +1,11 @@
 //! The monitor against the Cloud Hypervisor test double (`examples/ch_double`, built by
 //! `cargo test`; a filtered run needs `cargo build --example ch_double` first). The double's
 //! `vm.counters` grow at known rates while the VM runs and freeze while it is paused
-//! (`tests/support/ch_double_vm.rs`), so the rates the monitor computes can be checked against
+//! (`support/vmm/ch_double_vm.rs`), so the rates the monitor computes can be checked against
 //! them; `phyllome top --batch --json` is checked end to end.
 
-use crate::support::vmm::double as vmm_double;
-
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use phyllome::host::SysRoot;
@@ -15,7 +13,9 @@ use phyllome::monitor::{Collector, Model, VmStats};
 use phyllome::vmm::runtime::RunRoot;
 use serde_json::Value;
 
-// The double's rates per second (tests/support/ch_double_vm.rs).
+use crate::support::cli::{self, Cli};
+
+// The double's rates per second (support/vmm/ch_double_vm.rs).
 const DISK_READ: f64 = 1_048_576.0;
 const DISK_WRITE: f64 = 524_288.0;
 const DISK_READ_OPS: f64 = 256.0;
@@ -27,71 +27,44 @@ const NET_TX_FRAMES: f64 = 50.0;
 /// `size = "512M"` in the definitions below.
 const GUEST_BYTES: u64 = 512 << 20;
 
+/// VMs on the test double.
 struct Env {
-    _tmp: tempfile::TempDir,
-    state: PathBuf,
-    run: PathBuf,
-    ch_bin: PathBuf,
-    kernel: PathBuf,
+    cli: Cli,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let kernel = tmp.path().join("vmlinuz");
-        std::fs::write(&kernel, b"not a kernel").unwrap();
-        Env {
-            state: tmp.path().join("state"),
-            run: tmp.path().join("run"),
-            _tmp: tmp,
-            ch_bin: vmm_double::ch_double_path(),
-            kernel,
-        }
+        Env { cli: Cli::double() }
     }
 
     fn define(&self, name: &str) {
-        let dir = self.state.join("vms");
-        std::fs::create_dir_all(&dir).unwrap();
         // One disk and one NIC: the double, like CH, counts only the devices a VM has.
-        let disk = self.kernel.with_file_name(format!("{name}.img"));
+        let kernel = self.fake_kernel();
+        let disk = kernel.with_file_name(format!("{name}.img"));
         std::fs::write(&disk, b"").unwrap();
         let text = format!(
-            "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {:?}\n\
-             cmdline = \"console=ttyS0\"\n\n[[disks]]\npath = {disk:?}\n\n[[net]]\ntap = \"tap-{name}\"\n",
-            self.kernel
+            "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {kernel:?}\n\
+             cmdline = \"console=ttyS0\"\n\n[[disks]]\npath = {disk:?}\n\n[[net]]\ntap = \"tap-{name}\"\n"
         );
-        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+        self.define_toml(name, &text);
     }
 
+    /// The command with `env` on top of the runner's.
     fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_phyllome"));
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .arg("--run-dir")
-            .arg(&self.run)
-            .arg("--ch-bin")
-            .arg(&self.ch_bin)
-            .args(args)
-            .env("PHYLLOME_SUPERVISOR", "process")
-            .env("PHYLLOME_VMM_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            c.env(k, v);
-        }
+        let mut c = self.cli.cmd(args);
+        c.envs(env.iter().copied());
         c
     }
 
     fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let out: Output = self.cmd(args, env).output().unwrap();
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli::succeeded(args, &self.cmd(args, env).output().unwrap())
     }
 
     fn start(&self, name: &str, env: &[(&str, &str)]) {
@@ -105,12 +78,6 @@ impl Env {
             Some(RunRoot::new(&self.run)),
             Some(self.state.clone()),
         )
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        vmm_double::kill_vmms(&self.run);
     }
 }
 
@@ -321,7 +288,7 @@ fn the_console_dashboard_samples_a_running_vm() {
         read_only: true,
         profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
         keymap: None,
-        ch_bin: Some(env.ch_bin.clone()),
+        ch_bin: env.ch_bin.clone(),
         state_dir: Some(env.state.clone()),
         run_dir: Some(env.run.clone()),
         requery_size: None,

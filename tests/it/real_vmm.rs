@@ -4,42 +4,44 @@
 //! makes no progress (its vCPU spins, it ignores the power button), which is exactly what the
 //! graceful stop's fallback and the CPU figures need.
 //!
-//! Runs whenever the binary is there and `/dev/kvm` opens (see `support/ch_backend.rs`);
+//! Runs whenever the binary is there and `/dev/kvm` opens (see `support::vmm::backend`);
 //! otherwise each test prints `SKIPPED` with the reason.
 
 use crate::support::vmm::backend as ch_backend;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ch_backend::RealCh;
 use serde_json::Value;
 
-/// State and run dirs of one test, VMs on the real binary. Every VMM whose command line names
-/// the run dir is killed on drop, whatever the test's outcome.
+use crate::support::cli::Cli;
+
+/// State and run dirs of one test, VMs on the real binary. Every VMM of the test is killed
+/// on drop, whatever the test's outcome.
 struct Env {
-    tmp: tempfile::TempDir,
-    state: PathBuf,
-    run: PathBuf,
+    cli: Cli,
     ch: RealCh,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
 }
 
 impl Env {
     fn new(ch: RealCh) -> Env {
-        let tmp = tempfile::tempdir().unwrap();
         Env {
-            state: tmp.path().join("state"),
-            run: tmp.path().join("run"),
-            tmp,
+            cli: Cli::new().ch_bin(&ch.bin),
             ch,
         }
     }
 
     /// A small VM: one vCPU, 128 MiB, Debian's kernel, one raw disk of its own.
     fn define(&self, name: &str, extra: &str) {
-        let dir = self.state.join("vms");
-        std::fs::create_dir_all(&dir).unwrap();
         let disk = self.tmp.path().join(format!("{name}.img"));
         std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
         let text = format!(
@@ -47,52 +49,7 @@ impl Env {
              cmdline = \"console=ttyS0 panic=0\"\n\n[[disks]]\npath = {disk:?}\n",
             self.ch.kernel
         );
-        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_phyllome"));
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .arg("--run-dir")
-            .arg(&self.run)
-            .arg("--ch-bin")
-            .arg(&self.ch.bin)
-            .args(args)
-            // The detached-process path: a systemd on this machine is not the one under test.
-            .env("PHYLLOME_SUPERVISOR", "process")
-            .env("PHYLLOME_VMM_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-
-    fn state(&self, name: &str) -> String {
-        self.json(&["vm", "info", name, "--json"])["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.define_toml(name, &text);
     }
 
     fn pid(&self, name: &str) -> u32 {
@@ -101,34 +58,6 @@ impl Env {
             .trim()
             .parse()
             .expect("pid")
-    }
-
-    /// Live processes whose command line names this test's run dir.
-    fn vmm_pids(&self) -> Vec<u32> {
-        let marker = self.run.display().to_string();
-        let mut pids = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&marker)
-                && !cmdline.contains("phyllome")
-                && phyllome::vmm::launch::pid_running(pid)
-            {
-                pids.push(pid);
-            }
-        }
-        pids
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for pid in self.vmm_pids() {
-            phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
-        }
     }
 }
 

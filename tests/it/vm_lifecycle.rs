@@ -8,18 +8,30 @@ use crate::support::vmm::backend as ch_backend;
 use crate::support::vmm::double as vmm_double;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::cli::Cli;
+
+/// VMs on the test double (or the real VMM), with their payload kernel.
 struct Env {
-    _tmp: tempfile::TempDir,
-    state: PathBuf,
-    run: PathBuf,
-    ch_bin: PathBuf,
+    cli: Cli,
     kernel: PathBuf,
-    env: Vec<(String, String)>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut Cli {
+        &mut self.cli
+    }
 }
 
 impl Env {
@@ -28,25 +40,11 @@ impl Env {
     }
 
     fn with_bin(ch_bin: PathBuf) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let kernel = tmp.path().join("vmlinuz");
-        std::fs::write(&kernel, b"not a kernel").unwrap();
+        let cli = Cli::new().ch_bin(ch_bin);
         Env {
-            state: tmp.path().join("state"),
-            run: tmp.path().join("run"),
-            _tmp: tmp,
-            ch_bin,
-            kernel,
-            // The host may run systemd; these tests are about the detached-process path.
-            env: vec![
-                ("PHYLLOME_SUPERVISOR".into(), "process".into()),
-                ("PHYLLOME_VMM_TIMEOUT".into(), "10".into()),
-            ],
+            kernel: cli.fake_kernel(),
+            cli,
         }
-    }
-
-    fn set(&mut self, k: &str, v: &str) {
-        self.env.push((k.into(), v.into()));
     }
 
     fn define(&self, name: &str, extra: &str) {
@@ -55,75 +53,9 @@ impl Env {
     }
 
     fn define_with(&self, name: &str, boot: &str, extra: &str) {
-        let dir = self.state.join("vms");
-        std::fs::create_dir_all(&dir).unwrap();
         let text =
             format!("{extra}\n[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\n{boot}\n");
-        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_phyllome"));
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .arg("--run-dir")
-            .arg(&self.run)
-            .arg("--ch-bin")
-            .arg(&self.ch_bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn info(&self, name: &str) -> Value {
-        serde_json::from_str(&self.ok(&["vm", "info", name, "--json"])).unwrap()
-    }
-
-    fn state(&self, name: &str) -> String {
-        self.info(name)["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn list(&self) -> Vec<Value> {
-        let v: Value = serde_json::from_str(&self.ok(&["vm", "list", "--json"])).unwrap();
-        v.as_array().cloned().unwrap_or_default()
-    }
-
-    fn list_state(&self, name: &str) -> Option<String> {
-        self.list()
-            .into_iter()
-            .find(|r| r["name"] == name)
-            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
-    }
-
-    fn vm_dir(&self, name: &str) -> PathBuf {
-        self.run.join("vms").join(name)
-    }
-
-    fn pid(&self, name: &str) -> Option<u32> {
-        vmm_double::vmm_pid(&self.run, name)
+        self.define_toml(name, &text);
     }
 
     /// Live (non-zombie) processes whose command line names this VM's API socket.
@@ -181,12 +113,6 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        vmm_double::kill_vmms(&self.run);
     }
 }
 
@@ -378,7 +304,7 @@ async fn force_during_a_graceful_stop_cuts_its_grace_period_short() {
     let mut process_env = crate::support::EnvLock::take();
     process_env.set("PHYLLOME_SUPERVISOR", "process");
     let root = RunRoot::resolve(Some(&env.run)).unwrap();
-    let cfg = ManagerConfig::new(Some(env.state.clone()), root, Some(env.ch_bin.clone()));
+    let cfg = ManagerConfig::new(Some(env.state.clone()), root, env.ch_bin.clone());
     let (tx, mut rx) = worker::spawn(
         std::sync::Arc::new(VmManager::new(cfg)),
         Duration::from_millis(100),
@@ -698,7 +624,7 @@ fn failed_boot_reports_causes_and_cleans_up() {
 #[test]
 fn missing_binary_is_a_clear_error() {
     let mut env = Env::new();
-    env.ch_bin = PathBuf::from("/nonexistent/cloud-hypervisor");
+    env.ch_bin = Some(PathBuf::from("/nonexistent/cloud-hypervisor"));
     env.define("t1", "");
     let out = env.run(&["vm", "start", "t1"]);
     let err = String::from_utf8_lossy(&out.stderr);

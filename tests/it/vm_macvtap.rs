@@ -4,78 +4,54 @@
 //! device). phyllome opens the "tap" and passes it with SCM_RIGHTS alongside `vm.add-net`,
 //! between `vm.create` and `vm.boot`; the double logs what each descriptor it got points to.
 
-use crate::support::vmm::double as vmm_double;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::cli::Cli;
+
+/// A host root with the macvtap `mv0` and its tap, VMs on the test double, which logs every
+/// request.
 struct Env {
-    tmp: tempfile::TempDir,
+    cli: Cli,
     host: PathBuf,
     request_log: PathBuf,
 }
 
+impl std::ops::Deref for Env {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
+}
+
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let host = tmp.path().join("host");
+        let mut cli = Cli::double();
+        let host = cli.path().join("host");
         let net = host.join("sys/class/net/mv0");
         std::fs::create_dir_all(&net).unwrap();
         std::fs::write(net.join("ifindex"), "42\n").unwrap();
         std::fs::create_dir_all(host.join("dev")).unwrap();
         std::fs::write(host.join("dev/tap42"), b"").unwrap();
-        std::fs::write(tmp.path().join("vmlinuz"), b"not a kernel").unwrap();
+        let request_log = cli.path().join("requests.jsonl");
+        cli.host_root = Some(host.clone());
+        cli.set("CH_DOUBLE_REQUEST_LOG", &request_log.to_string_lossy());
         Env {
-            request_log: tmp.path().join("requests.jsonl"),
+            cli,
             host,
-            tmp,
+            request_log,
         }
     }
 
     fn define(&self, name: &str, iface: &str) {
-        let dir = self.tmp.path().join("state/vms");
-        std::fs::create_dir_all(&dir).unwrap();
-        let kernel = self.tmp.path().join("vmlinuz");
+        let kernel = self.fake_kernel();
         let text = format!(
             "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {kernel:?}\n\n\
              [[net]]\nmacvtap = \"{iface}\"\nmac = \"52:54:00:12:34:56\"\nid = \"lan0\"\n"
         );
-        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_phyllome"))
-            .arg("--state-dir")
-            .arg(self.tmp.path().join("state"))
-            .arg("--run-dir")
-            .arg(self.tmp.path().join("run"))
-            .arg("--host-root")
-            .arg(&self.host)
-            .arg("--ch-bin")
-            .arg(vmm_double::ch_double_path())
-            .args(args)
-            .env("PHYLLOME_SUPERVISOR", "process")
-            .env("PHYLLOME_VMM_TIMEOUT", "10")
-            .env("CH_DOUBLE_REQUEST_LOG", &self.request_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.define_toml(name, &text);
     }
 
     fn requests(&self) -> Vec<Value> {
@@ -84,20 +60,6 @@ impl Env {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
-    }
-
-    fn vm_dir(&self, name: &str) -> PathBuf {
-        self.tmp.path().join("run/vms").join(name)
-    }
-
-    fn pid(&self, name: &str) -> Option<u32> {
-        vmm_double::vmm_pid(&self.tmp.path().join("run"), name)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        vmm_double::kill_vmms(&self.tmp.path().join("run"));
     }
 }
 
@@ -220,20 +182,9 @@ fn a_vmm_that_refuses_the_nic_fails_the_start_and_is_stopped() {
     // refuse add-net, as CH does when the descriptor is not a tap.
     let env = Env::new();
     env.define("bad", "mv0");
-    let out = Command::new(env!("CARGO_BIN_EXE_phyllome"))
-        .arg("--state-dir")
-        .arg(env.tmp.path().join("state"))
-        .arg("--run-dir")
-        .arg(env.tmp.path().join("run"))
-        .arg("--host-root")
-        .arg(&env.host)
-        .arg("--ch-bin")
-        .arg(vmm_double::ch_double_path())
-        .args(["vm", "start", "bad"])
-        .env("PHYLLOME_SUPERVISOR", "process")
+    let out = env
+        .cmd(&["vm", "start", "bad"])
         .env("CH_DOUBLE_FAIL", "vm.add-net")
-        .env("CH_DOUBLE_REQUEST_LOG", &env.request_log)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

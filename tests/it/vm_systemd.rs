@@ -1,5 +1,5 @@
 //! The systemd supervision path end to end, on a host whose PID 1 is not systemd: a private
-//! `dbus-daemon` with a fake `org.freedesktop.systemd1.Manager` (tests/support/fake_systemd.rs),
+//! `dbus-daemon` with a fake `org.freedesktop.systemd1.Manager` (`support::fake_systemd`),
 //! which phyllome finds through `PHYLLOME_SYSTEMD_BUS`. The real `phyllome` binary starts the VMM
 //! test double (`examples/ch_double`) as a transient unit, later processes find and stop it.
 //!
@@ -10,112 +10,50 @@ use crate::support::fake_systemd;
 use crate::support::vmm::double as vmm_double;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_systemd::{Bus, FakeSystemd, UnitEnv};
-use serde_json::Value;
+
+use crate::support::cli::Cli;
 
 const SYSTEMD_BUS_ENV: &str = "PHYLLOME_SYSTEMD_BUS";
 
+/// VMs on the test double, started through the systemd at `bus_address`.
 struct Env {
-    tmp: tempfile::TempDir,
-    state: PathBuf,
-    run: PathBuf,
-    ch_bin: PathBuf,
-    bus_address: String,
-    env: Vec<(String, String)>,
+    cli: Cli,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut Cli {
+        &mut self.cli
+    }
 }
 
 impl Env {
     fn new(bus_address: &str) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
         // Absolute, as systemd requires of ExecStart (phyllome makes it so anyway).
         let ch_bin = std::path::absolute(vmm_double::ch_double_path()).unwrap();
-        Env {
-            state: tmp.path().join("state"),
-            run: tmp.path().join("run"),
-            tmp,
-            ch_bin,
-            bus_address: bus_address.to_string(),
-            env: vec![("PHYLLOME_VMM_TIMEOUT".into(), "10".into())],
-        }
+        let mut cli = Cli::new().ch_bin(ch_bin);
+        cli.set(SYSTEMD_BUS_ENV, bus_address);
+        // Whatever the developer's shell says, these tests are about the systemd path.
+        cli.unset("PHYLLOME_SUPERVISOR");
+        Env { cli }
     }
 
     fn define(&self, name: &str) {
-        let kernel = self.tmp.path().join("vmlinuz");
-        std::fs::write(&kernel, b"not a kernel").unwrap();
-        let dir = self.state.join("vms");
-        std::fs::create_dir_all(&dir).unwrap();
+        let kernel = self.fake_kernel();
         let text = format!(
             "[cpus]\nboot = 2\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {kernel:?}\n\
              cmdline = \"console=ttyS0\"\n"
         );
-        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_phyllome"));
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .arg("--run-dir")
-            .arg(&self.run)
-            .arg("--ch-bin")
-            .arg(&self.ch_bin)
-            .args(args)
-            .env(SYSTEMD_BUS_ENV, &self.bus_address)
-            // Whatever the developer's shell says, these tests are about the systemd path.
-            .env_remove("PHYLLOME_SUPERVISOR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn info(&self, name: &str) -> Value {
-        serde_json::from_str(&self.ok(&["vm", "info", name, "--json"])).unwrap()
-    }
-
-    fn list_state(&self, name: &str) -> Option<String> {
-        let v: Value = serde_json::from_str(&self.ok(&["vm", "list", "--json"])).unwrap();
-        v.as_array()?
-            .iter()
-            .find(|r| r["name"] == name)
-            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
-    }
-
-    fn vm_dir(&self, name: &str) -> PathBuf {
-        self.run.join("vms").join(name)
-    }
-
-    fn pid(&self, name: &str) -> Option<u32> {
-        vmm_double::vmm_pid(&self.run, name)
-    }
-
-    fn meta(&self, name: &str) -> Value {
-        let text = std::fs::read_to_string(self.vm_dir(name).join("meta.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        // The fake manager kills its units; this catches a VMM that ran as a plain process.
-        vmm_double::kill_vmms(&self.run);
+        self.define_toml(name, &text);
     }
 }
 
@@ -202,7 +140,7 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
     let dir = env.vm_dir("t1");
     let (path, argv, ignore) = &call.exec_start[0];
     assert_eq!(call.exec_start.len(), 1);
-    assert_eq!(PathBuf::from(path), env.ch_bin);
+    assert_eq!(Some(PathBuf::from(path)), env.ch_bin);
     assert!(!ignore);
     assert_eq!(
         argv[1..],
@@ -282,7 +220,7 @@ fn a_vmm_that_ignores_shutdown_is_killed_through_the_unit() {
         return;
     };
     let mut env = Env::new(&bus.address);
-    env.env = vec![("PHYLLOME_VMM_TIMEOUT".into(), "1".into())];
+    env.set("PHYLLOME_VMM_TIMEOUT", "1");
     env.define("stuck");
     env.ok(&["vm", "start", "stuck"]);
     let unit = "phyllome-vm-stuck.service";

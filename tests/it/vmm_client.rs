@@ -607,7 +607,7 @@ fn the_double_takes_cloud_hypervisors_command_line() {
 
 // ---- against a real Cloud Hypervisor ------------------------------------------------------
 
-/// phyllome's client against the real Cloud Hypervisor (`support/ch_backend.rs`: the binary
+/// phyllome's client against the real Cloud Hypervisor (`support::vmm::backend`: the binary
 /// beside the checkout or `CH_BIN`, Debian's kernel as the payload): every call it makes, each
 /// reply decoded into its types. The VMM is killed on drop, a failed assertion included.
 #[tokio::test]

@@ -106,9 +106,8 @@ impl Cli {
     }
 
     /// Sets `key` in every later command's environment.
-    pub fn set(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) {
-        let value = value.as_ref().to_string_lossy().into_owned();
-        self.env.push((key.into(), Some(value)));
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.env.push((key.into(), Some(value.into())));
     }
 
     /// Removes `key` from every later command's environment (also one this process has).
@@ -166,14 +165,7 @@ impl Cli {
 
     /// Succeeds; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phyllome {args:?} failed:\n{}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        succeeded(args, &self.run(args))
     }
 
     /// Fails; returns stdout followed by stderr.
@@ -232,6 +224,18 @@ impl Cli {
         double::vmm_pid(&self.run, name)
     }
 
+    /// Live VMMs of this test: processes naming `run/vms/`, but for phyllome's own (the
+    /// device supervisors).
+    pub fn vmm_pids(&self) -> Vec<u32> {
+        double::processes_naming(&self.run.join("vms"))
+            .into_iter()
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                !text(&cmdline).contains("phyllome") && phyllome::vmm::launch::pid_running(*pid)
+            })
+            .collect()
+    }
+
     /// A VM's `meta.json`: how it was launched.
     pub fn meta(&self, name: &str) -> Value {
         let text = std::fs::read_to_string(self.vm_dir(name).join("meta.json")).expect("meta");
@@ -244,6 +248,17 @@ impl Drop for Cli {
     fn drop(&mut self) {
         double::kill_vmms(&self.run);
     }
+}
+
+/// The stdout of `phyllome ARGS`, which must have succeeded.
+pub fn succeeded(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "phyllome {args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
 
 /// Output bytes as text.

@@ -1,8 +1,8 @@
 //! Validation of JSON bodies against Cloud Hypervisor's own OpenAPI spec, so neither the
 //! client nor the VMM test double can drift from the real API.
 //!
-//! Shared by the tests and by the double (`tests/support/ch_double.rs`), which include this file
-//! with `#[path]`. It covers the subset of OpenAPI 3.0 the spec uses: `$ref`, `type`,
+//! Shared by the tests and by the double (`ch_double.rs` beside it, which includes this file
+//! with `#[path]`). It covers the subset of OpenAPI 3.0 the spec uses: `$ref`, `type`,
 //! `properties`, `required`, `items`, `enum`, `additionalProperties`, `minimum`/`maximum` and the
 //! integer `format`s. Requests are checked strictly: a property the schema does not name fails,
 //! because CH rejects it (or worse, ignores a misspelt field) while plain JSON Schema would let
