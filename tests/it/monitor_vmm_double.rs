@@ -4,7 +4,6 @@
 //! (`support/vmm/ch_double_vm.rs`), so the rates the monitor computes can be checked against
 //! them; `phyllome top --batch --json` is checked end to end.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use phyllome::vmm::runtime::RunRoot;
 use serde_json::Value;
 
 use crate::support::cli::{self, Cli};
+use crate::support::ui;
 
 // The double's rates per second (support/vmm/ch_double_vm.rs).
 const DISK_READ: f64 = 1_048_576.0;
@@ -276,33 +276,23 @@ fn monitor_config_sets_the_interval_and_a_missing_file_is_an_error() {
 /// arrive as actions and the running VM shows with the double's rates.
 #[test]
 fn the_console_dashboard_samples_a_running_vm() {
-    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
     use futures::StreamExt;
-    use phyllome::term::TermProfile;
     use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 
     let env = Env::new();
     env.start("a", &[]);
+    // The state and run dirs of `env`, which are under its path.
     let opts = ConsoleOptions {
-        host_root: PathBuf::from("/"),
         read_only: true,
-        profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
-        keymap: None,
         ch_bin: env.ch_bin.clone(),
-        state_dir: Some(env.state.clone()),
-        run_dir: Some(env.run.clone()),
-        requery_size: None,
+        ..ui::console(std::path::Path::new("/"), env.path())
     };
-    let six = Event::Key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE));
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
     let rt = runtime();
     let result = rt.block_on(async {
         // `6`, then three samples' time before the stream (and so the loop) ends.
-        let events = futures::stream::iter([Ok(six)])
-            .chain(
-                futures::stream::once(tokio::time::sleep(Duration::from_millis(3200)))
-                    .filter_map(|_| async { None }),
-            )
+        let events = futures::stream::iter([Ok(ui::key("6"))])
+            .chain(ui::pause(3200))
             .boxed();
         run_on(&mut terminal, events, Keymap::defaults().unwrap(), &opts).await
     });

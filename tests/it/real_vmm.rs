@@ -9,7 +9,7 @@
 
 use crate::support::vmm::backend as ch_backend;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use ch_backend::RealCh;
 use serde_json::Value;
 
 use crate::support::cli::Cli;
+use crate::support::ui;
 
 /// State and run dirs of one test, VMs on the real binary. Every VMM of the test is killed
 /// on drop, whatever the test's outcome.
@@ -264,9 +265,7 @@ fn several_real_vms_are_listed_and_watched_at_once() {
 /// their CPU.
 #[test]
 fn the_console_shows_real_vms_and_their_cpu() {
-    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
     use futures::StreamExt;
-    use phyllome::term::TermProfile;
     use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 
     let Some(ch) = ch_backend::real_or_skip("the_console_shows_real_vms_and_their_cpu") else {
@@ -276,25 +275,11 @@ fn the_console_shows_real_vms_and_their_cpu() {
     env.define("web", "");
     env.define("idle", "");
     env.ok(&["vm", "start", "web"]);
+    // The state and run dirs of `env`, which are under its path.
     let opts = ConsoleOptions {
-        host_root: PathBuf::from("/"),
         read_only: true,
-        profile: TermProfile::detect(|n| (n == "LANG").then(|| "C.UTF-8".to_string()), false),
-        keymap: None,
-        ch_bin: Some(env.ch.bin.clone()),
-        state_dir: Some(env.state.clone()),
-        run_dir: Some(env.run.clone()),
-        requery_size: None,
-    };
-    let key = |c| {
-        Ok(Event::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::NONE,
-        )))
-    };
-    let pause = |ms| {
-        futures::stream::once(tokio::time::sleep(Duration::from_millis(ms)))
-            .filter_map(|_| async { None })
+        ch_bin: env.ch_bin.clone(),
+        ..ui::console(Path::new("/"), env.path())
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -304,7 +289,9 @@ fn the_console_shows_real_vms_and_their_cpu() {
     // `5`: the VMs view, given time to ask the VMMs.
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap();
     let result = rt.block_on(async {
-        let events = futures::stream::iter([key('5')]).chain(pause(1500)).boxed();
+        let events = futures::stream::iter([Ok(ui::key("5"))])
+            .chain(ui::pause(1500))
+            .boxed();
         run_on(&mut terminal, events, Keymap::defaults().unwrap(), &opts).await
     });
     assert!(result.is_ok(), "{result:?}");
@@ -322,7 +309,9 @@ fn the_console_shows_real_vms_and_their_cpu() {
     // `6`: the dashboard, sampling the real VMM for three seconds.
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
     let result = rt.block_on(async {
-        let events = futures::stream::iter([key('6')]).chain(pause(3200)).boxed();
+        let events = futures::stream::iter([Ok(ui::key("6"))])
+            .chain(ui::pause(3200))
+            .boxed();
         run_on(&mut terminal, events, Keymap::defaults().unwrap(), &opts).await
     });
     assert!(result.is_ok(), "{result:?}");

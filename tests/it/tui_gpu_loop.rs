@@ -8,13 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use futures::StreamExt;
 use phyllome::host::fixture::presets;
 use phyllome::host::SysRoot;
-use phyllome::term::TermProfile;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+
+use crate::support::ui;
 
 const GPU: &str = "0000:0b:00.0";
 const AUDIO: &str = "0000:0b:00.1";
@@ -28,21 +28,7 @@ fn text(s: &str) -> Vec<io::Result<Event>> {
 }
 
 fn options(root: &Path, state: &Path) -> ConsoleOptions {
-    let env = |name: &str| match name {
-        "LANG" => Some("C.UTF-8".to_string()),
-        "TERM" => Some("xterm".to_string()),
-        _ => None,
-    };
-    ConsoleOptions {
-        host_root: root.to_path_buf(),
-        read_only: false,
-        profile: TermProfile::detect(env, false),
-        keymap: None,
-        ch_bin: None,
-        state_dir: Some(state.join("state")),
-        run_dir: Some(state.join("run")),
-        requery_size: None,
-    }
+    ui::console(root, state)
 }
 
 fn driver(root: &Path, address: &str) -> Option<String> {
@@ -57,12 +43,7 @@ fn driver(root: &Path, address: &str) -> Option<String> {
 /// the last screen.
 async fn drive(root: &Path, state: &Path, events: Vec<io::Result<Event>>) -> String {
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
-    let stream = futures::stream::iter(events)
-        .then(|e| async {
-            tokio::time::sleep(Duration::from_millis(120)).await;
-            e
-        })
-        .boxed();
+    let stream = ui::paced(events, Duration::from_millis(120));
     let keymap = Keymap::defaults().unwrap();
     run_on(&mut terminal, stream, keymap, &options(root, state))
         .await

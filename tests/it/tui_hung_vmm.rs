@@ -1,11 +1,7 @@
 //! The console stays responsive while a VMM's API hangs: keys keep being handled, and the VM
 //! is reported as unresponsive once its call times out.
 
-use crate::support::vmm::double as vmm_double;
-
 use std::io;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +12,9 @@ use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
+use crate::support::cli::Cli;
+use crate::support::ui;
+
 fn key(c: char) -> io::Result<Event> {
     Ok(Event::Key(KeyEvent::new(
         KeyCode::Char(c),
@@ -23,41 +22,16 @@ fn key(c: char) -> io::Result<Event> {
     )))
 }
 
-fn phyllome(tmp: &Path, ch_bin: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_phyllome"))
-        .arg("--state-dir")
-        .arg(tmp.join("state"))
-        .arg("--run-dir")
-        .arg(tmp.join("run"))
-        .arg("--ch-bin")
-        .arg(ch_bin)
-        .args(args)
-        .env("PHYLLOME_SUPERVISOR", "process")
-        .env("CH_DOUBLE_HANG", "vm.info")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_vmm_never_freezes_the_console() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ch_bin = vmm_double::ch_double_path();
-    let vms = tmp.path().join("state/vms");
-    std::fs::create_dir_all(&vms).unwrap();
-    let kernel = tmp.path().join("vmlinuz");
-    std::fs::write(&kernel, b"not a kernel").unwrap();
-    std::fs::write(
-        vms.join("stuck.toml"),
-        format!("[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\nkernel = {kernel:?}\n"),
-    )
-    .unwrap();
-    let out = phyllome(tmp.path(), &ch_bin, &["vm", "start", "stuck"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut cli = Cli::double();
+    cli.set("CH_DOUBLE_HANG", "vm.info");
+    let kernel = cli.fake_kernel();
+    cli.define_toml(
+        "stuck",
+        &format!("[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\nkernel = {kernel:?}\n"),
     );
+    cli.ok(&["vm", "start", "stuck"]);
 
     // Keys every 150 ms for about 8 s: longer than the console's 5 s API timeout, so the
     // VMs view's refresh is stuck on vm.info for much of it.
@@ -78,29 +52,18 @@ async fn a_hung_vmm_never_freezes_the_console() {
         })
         .boxed();
     let options = ConsoleOptions {
-        host_root: tmp.path().to_path_buf(),
+        host_root: cli.path().to_path_buf(),
         read_only: true,
         profile: TermProfile::detect(|_| None, false),
-        keymap: None,
-        ch_bin: Some(ch_bin.clone()),
-        state_dir: Some(tmp.path().join("state")),
-        run_dir: Some(tmp.path().join("run")),
-        requery_size: None,
+        ch_bin: cli.ch_bin.clone(),
+        ..ui::console(cli.path(), cli.path())
     };
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let result = run_on(&mut terminal, stream, Keymap::defaults().unwrap(), &options).await;
     let screen = terminal.backend().to_string();
 
     // Clean up the VMM before asserting, so a failure leaves nothing running.
-    let pid = std::fs::read_to_string(tmp.path().join("run/vms/stuck/vmm.pid"));
-    if let Ok(pid) = pid {
-        if let Ok(pid) = pid.trim().parse::<i32>() {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(pid).unwrap(),
-                rustix::process::Signal::KILL,
-            );
-        }
-    }
+    drop(cli);
 
     assert!(result.is_ok(), "{result:?}");
     let times = handled.lock().unwrap();

@@ -3,20 +3,14 @@
 use std::io;
 use std::time::Duration;
 
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use futures::StreamExt;
+use crossterm::event::Event;
 use phyllome::host::fixture::presets;
 use phyllome::term::TermProfile;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-fn key(c: char) -> io::Result<Event> {
-    Ok(Event::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::NONE,
-    )))
-}
+use crate::support::ui;
 
 fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
     let env = |name: &str| match name {
@@ -25,26 +19,16 @@ fn options(root: &std::path::Path, ascii: bool) -> ConsoleOptions {
         _ => None,
     };
     ConsoleOptions {
-        host_root: root.to_path_buf(),
         read_only: true,
         profile: TermProfile::detect(env, false),
-        keymap: None,
-        ch_bin: None,
-        state_dir: Some(root.join("state")),
-        run_dir: Some(root.join("run")),
-        requery_size: None,
+        ..ui::console(root, root)
     }
 }
 
 /// Feeds `events` with a pause before each, so the background read and frames can happen.
 async fn drive(root: &std::path::Path, events: Vec<io::Result<Event>>) -> (String, bool) {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let stream = futures::stream::iter(events)
-        .then(|e| async {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            e
-        })
-        .boxed();
+    let stream = ui::paced(events, Duration::from_millis(150));
     let keymap = Keymap::defaults().unwrap();
     let result = run_on(&mut terminal, stream, keymap, &options(root, false)).await;
     (terminal.backend().to_string(), result.is_ok())
@@ -55,7 +39,7 @@ async fn loads_the_host_switches_views_and_quits() {
     let dir = tempfile::tempdir().unwrap();
     presets::desktop().write(dir.path()).unwrap();
     // 2 j shows the groups, q goes back to the overview (the last frame drawn), q quits.
-    let (screen, ok) = drive(dir.path(), vec![key('2'), key('j'), key('q'), key('q')]).await;
+    let (screen, ok) = drive(dir.path(), ui::typed("2jqq")).await;
     assert!(ok);
     assert!(screen.contains("[Overview]"), "{screen}");
     assert!(
@@ -68,7 +52,7 @@ async fn loads_the_host_switches_views_and_quits() {
 #[tokio::test]
 async fn an_ending_event_stream_ends_the_loop() {
     let dir = tempfile::tempdir().unwrap();
-    let (screen, ok) = drive(dir.path(), vec![key('3')]).await;
+    let (screen, ok) = drive(dir.path(), ui::typed("3")).await;
     assert!(ok);
     assert!(screen.contains("[GPUs]"), "{screen}");
 }

@@ -2,14 +2,13 @@
 //! through the keymap and `update` as a user would; and the real loop on a state directory.
 
 use crate::support;
-use crate::support::ui::Ui;
+use crate::support::ui::{self, Ui};
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, KeyEvent};
+use crossterm::event::Event;
 use futures::StreamExt;
-use phyllome::term::TermProfile;
 use phyllome::tui::vms::{Detail, LiveInfo, VmRow};
 use phyllome::tui::{run_on, update, Action, ConsoleOptions, Keymap, State, Theme, View};
 use phyllome::vm::{load, EXAMPLE_TOML};
@@ -286,26 +285,15 @@ fn a_graceful_stop_counts_down_with_force_at_hand() {
 }
 
 fn options(root: &std::path::Path) -> ConsoleOptions {
-    let env = |name: &str| match name {
-        "LANG" => Some("C.UTF-8".to_string()),
-        "TERM" => Some("xterm".to_string()),
-        _ => None,
-    };
     ConsoleOptions {
         host_root: root.join("host"),
-        read_only: false,
-        profile: TermProfile::detect(env, false),
-        keymap: None,
         ch_bin: Some(root.join("no-cloud-hypervisor")),
-        state_dir: Some(root.join("state")),
-        run_dir: Some(root.join("run")),
-        requery_size: None,
+        ..ui::console(root, root)
     }
 }
 
 fn key(name: &str) -> io::Result<Event> {
-    let key: phyllome::tui::keymap::Key = name.parse().unwrap();
-    Ok(Event::Key(KeyEvent::new(key.code, key.mods)))
+    Ok(ui::key(name))
 }
 
 #[tokio::test]
@@ -319,11 +307,7 @@ async fn the_loop_lists_definitions_and_saves_an_edit_keeping_comments() {
     let mut events = vec![key("5"), key("j"), key("e"), key("tab")];
     events.extend((0..3).map(|_| key("backspace")));
     events.extend([key("8"), key("G"), key("enter")]);
-    let stream = futures::stream::iter(events)
-        .then(|e| async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            e
-        })
+    let stream = ui::paced(events, Duration::from_millis(200))
         .chain(futures::stream::pending())
         .boxed();
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();

@@ -13,7 +13,6 @@
 //! until its main process exits, and records every call with the names and D-Bus types of the
 //! properties it got. Like systemd it refuses unknown properties, properties of the wrong type,
 //! invalid unit names and job modes, and a second unit of a name in use.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -166,7 +165,6 @@ pub struct FakeSystemd {
     state: Arc<Mutex<State>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    pub log_dir: PathBuf,
 }
 
 /// systemd's errors for the cases the fake refuses, with systemd's error names.
@@ -599,7 +597,6 @@ impl FakeSystemd {
             state,
             stop: Some(stop_tx),
             thread: Some(thread),
-            log_dir: log_dir.to_path_buf(),
         }
     }
 

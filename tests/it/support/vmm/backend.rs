@@ -5,7 +5,6 @@
 //! The real one runs whenever its binary is there and `/dev/kvm` opens; otherwise a test says
 //! `SKIPPED` with the reason. Under `CI`, a present binary with a usable `/dev/kvm` that still
 //! cannot run (no payload kernel, say) fails instead of skipping.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,6 @@
 //!
 //! `cargo test` builds examples next to the test binaries: `target/<profile>/deps/<test>` runs,
 //! the double is `target/<profile>/examples/ch_double`.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

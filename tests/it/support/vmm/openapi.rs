@@ -8,7 +8,6 @@
 //! because CH rejects it (or worse, ignores a misspelt field) while plain JSON Schema would let
 //! it pass. Replies are checked leniently (unknown properties and `null` optionals pass) since
 //! every CH release adds fields and serialises unset options as `null`.
-#![allow(dead_code)]
 
 use std::sync::OnceLock;
 
@@ -88,19 +87,6 @@ impl Spec {
 
     pub fn schema(&self, name: &str) -> Option<&Value> {
         self.doc.get("components")?.get("schemas")?.get(name)
-    }
-
-    /// The routes the spec knows, with their method (`("/vm.boot", "put")`).
-    pub fn routes(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if let Some(paths) = self.doc.get("paths").and_then(Value::as_object) {
-            for (path, ops) in paths {
-                for method in ops.as_object().into_iter().flat_map(|o| o.keys()) {
-                    out.push((path.clone(), method.clone()));
-                }
-            }
-        }
-        out
     }
 
     /// The method the spec gives a route (`get` or `put`).
