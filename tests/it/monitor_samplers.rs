@@ -134,6 +134,7 @@ fn snapshot(at: f64, vm: VmRaw) -> Snapshot {
 
 #[test]
 fn cpu_percent_matches_the_kernels_accounting() {
+    let _alone = crate::support::cpu_alone();
     let kid = spawn("burn");
     let pid = kid.0.id();
     let mut reader = ProcReader::new(SysRoot::host());
@@ -174,6 +175,7 @@ fn rss_is_exact() {
 
 #[test]
 fn vcpu_threads_are_found_and_measured() {
+    let _alone = crate::support::cpu_alone();
     let kid = spawn("vcpus");
     let pid = kid.0.id();
     let mut reader = ProcReader::new(SysRoot::host());

@@ -18,12 +18,15 @@ use serde_json::Value;
 
 use crate::support::cli::Cli;
 use crate::support::ui;
+use crate::support::CpuBusy;
 
 /// State and run dirs of one test, VMs on the real binary. Every VMM of the test is killed
 /// on drop, whatever the test's outcome.
 struct Env {
     cli: Cli,
     ch: RealCh,
+    /// The guests spin: no CPU figure of another test is measured meanwhile.
+    _cpu: CpuBusy,
 }
 
 impl std::ops::Deref for Env {
@@ -38,6 +41,7 @@ impl Env {
         Env {
             cli: Cli::new().ch_bin(&ch.bin),
             ch,
+            _cpu: crate::support::cpu_busy(),
         }
     }
 

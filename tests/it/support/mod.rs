@@ -12,7 +12,7 @@ pub mod vmm;
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Checks `value` against `snapshots/NAME.snap` (the workspace's one snapshot folder; the
 /// name is used as given, with no module prefix).
@@ -69,5 +69,72 @@ impl Drop for EnvLock {
                 None => std::env::remove_var(&key),
             }
         }
+    }
+}
+
+/// CPU figures a test measures (a busy loop must get a good part of a core) mean something
+/// only while no other test of this process keeps cores busy: measuring tests hold
+/// [`cpu_alone`], tests whose guests spin (the real VMM's, qemu's) hold [`cpu_busy`]. Busy
+/// holders run together; a measuring test waits for them to end and goes first after.
+struct Gate {
+    busy: usize,
+    alone: bool,
+    waiting_alone: usize,
+}
+
+static CPU: (Mutex<Gate>, Condvar) = (
+    Mutex::new(Gate {
+        busy: 0,
+        alone: false,
+        waiting_alone: 0,
+    }),
+    Condvar::new(),
+);
+
+fn gate() -> MutexGuard<'static, Gate> {
+    CPU.0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wait(g: MutexGuard<'static, Gate>) -> MutexGuard<'static, Gate> {
+    CPU.1.wait(g).unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held while a test keeps cores busy.
+pub struct CpuBusy(());
+
+pub fn cpu_busy() -> CpuBusy {
+    let mut g = gate();
+    while g.alone || g.waiting_alone > 0 {
+        g = wait(g);
+    }
+    g.busy += 1;
+    CpuBusy(())
+}
+
+impl Drop for CpuBusy {
+    fn drop(&mut self) {
+        gate().busy -= 1;
+        CPU.1.notify_all();
+    }
+}
+
+/// Held while a test measures CPU time.
+pub struct CpuAlone(());
+
+pub fn cpu_alone() -> CpuAlone {
+    let mut g = gate();
+    g.waiting_alone += 1;
+    while g.alone || g.busy > 0 {
+        g = wait(g);
+    }
+    g.waiting_alone -= 1;
+    g.alone = true;
+    CpuAlone(())
+}
+
+impl Drop for CpuAlone {
+    fn drop(&mut self) {
+        gate().alone = false;
+        CPU.1.notify_all();
     }
 }

@@ -209,10 +209,13 @@ pub struct Guest {
     dir: tempfile::TempDir,
     /// How long from spawning qemu until the guest's init reported ready.
     pub boot_time: Duration,
+    /// TCG keeps a core busy while the guest lives.
+    _cpu: super::CpuBusy,
 }
 
 impl Guest {
     pub fn boot(kernel: &KernelCache, opts: &GuestOptions) -> Result<Self> {
+        let cpu = super::cpu_busy();
         let dir = tempfile::Builder::new()
             .prefix("phyllome-guest-")
             .tempdir()
@@ -292,6 +295,7 @@ impl Guest {
             shell: Shell::new(c1)?,
             dir,
             boot_time: Duration::ZERO,
+            _cpu: cpu,
         };
         let deadline = start + opts.boot_timeout;
         if let Err(e) = guest

@@ -100,6 +100,8 @@ pub struct VmmProcess {
     pub api_socket: PathBuf,
     pub events: PathBuf,
     pub log: PathBuf,
+    /// A real VMM's guest spins on these machines' nested KVM.
+    _cpu: super::super::CpuBusy,
 }
 
 impl VmmProcess {
@@ -117,6 +119,7 @@ impl VmmProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> VmmProcess {
+        let cpu = super::super::cpu_busy();
         let dir = tempfile::Builder::new()
             .prefix("vmm")
             .tempdir()
@@ -155,6 +158,7 @@ impl VmmProcess {
             api_socket,
             events,
             log,
+            _cpu: cpu,
         };
         p.wait_listening(Duration::from_secs(10));
         p
