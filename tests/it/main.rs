@@ -1,0 +1,38 @@
+//! The integration tests, one program: each module was once a test binary of its own, and
+//! `support` holds what they share (the CLI runner, the UI driver, the VMMs, the qemu guest).
+//! One binary links tokio, hyper and zbus once instead of once per file.
+
+mod support;
+
+mod ch_conformance;
+mod cli_errors;
+mod gpu_boot_cli;
+mod gpu_cli;
+mod gpu_confirm_pty;
+mod host_inventory;
+mod hostile_files;
+mod managed_vfio;
+mod monitor_model;
+mod monitor_samplers;
+mod monitor_vmm_double;
+mod real_kernel;
+mod real_kernel_vfio;
+mod real_vmm;
+mod term_pty;
+mod tui_console_dashboard;
+mod tui_dashboard;
+mod tui_gpu_flow;
+mod tui_gpu_loop;
+mod tui_hung_vmm;
+mod tui_loop;
+mod tui_screens;
+mod tui_vms;
+mod vfio_boot;
+mod vfio_ops;
+mod vfio_plan;
+mod vm_lifecycle;
+mod vm_macvtap;
+mod vm_spec;
+mod vm_store;
+mod vm_systemd;
+mod vmm_client;
