@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use phyllome::host::fixture::presets;
+use phyllome::fixture::presets;
 use phyllome::host::{Inventory, SysRoot};
 
 const RUNS: usize = 30;

@@ -4,7 +4,7 @@
 //! (release-like profile). Settings, all optional:
 //! - `PHYLLOME_BIN`: the binary to run instead.
 //! - `PHYLLOME_BENCH_HOST_ROOT`: the `--host-root` tree (default: the `desktop` fixture from
-//!   `phyllome::host::fixture`, written to a temporary directory).
+//!   `phyllome::fixture`, written to a temporary directory).
 //! - `PHYLLOME_BENCH_READY`: text that appears once the first frame is complete; without it the
 //!   frame is complete when the bottom row (the key-hint footer) is drawn and output has been
 //!   quiet for 50 ms.
@@ -156,7 +156,7 @@ fn report(what: &str, unit: &str, values: &[f64], target: Option<f64>) {
 /// directory that lives as long as the returned handle.
 fn desktop_fixture() -> std::io::Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
-    phyllome::host::fixture::presets::desktop().write(dir.path())?;
+    phyllome::fixture::presets::desktop().write(dir.path())?;
     Ok(dir)
 }
 

@@ -2,7 +2,7 @@
 //! have: `cargo run --example fixture_tree -- desktop /tmp/desktop` then
 //! `phyllome --host-root /tmp/desktop`.
 
-use phyllome::host::fixture::presets;
+use phyllome::fixture::presets;
 
 fn main() {
     let mut args = std::env::args().skip(1);

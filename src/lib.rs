@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod error;
 pub mod files;
+pub mod fixture;
 pub mod fmt;
 pub mod host;
 pub mod monitor;

@@ -4,7 +4,6 @@
 
 pub mod checks;
 pub mod critical;
-pub mod fixture;
 pub mod gpu;
 pub mod iommu;
 pub mod kvm;
@@ -14,6 +13,7 @@ pub mod pci;
 pub mod pci_address;
 pub mod readiness;
 pub mod sysroot;
+pub mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use std::path::PathBuf;
 pub use model::*;
 pub use pci_address::PciAddress;
 pub use sysroot::{SysError, SysRoot};
+pub use writer::{RootWriter, SysWriter};
 
 /// How to collect: the root and where Cloud Hypervisor lives when not on the usual paths.
 #[derive(Debug, Clone, Default)]

@@ -21,7 +21,7 @@
 //! [`apply`] reports each step through `on_step` as it runs; when one fails, the steps
 //! already taken are undone in reverse and [`Failure`] says what failed, what was restored
 //! and, loudly, what was not. Every write goes through a [`SysWriter`] relative to a root:
-//! [`RootWriter`] on a real host, `host::fixture::FakeKernel` in tests.
+//! [`RootWriter`] on a real host, `fixture::FakeKernel` in tests.
 
 mod apply;
 mod exec;
@@ -32,8 +32,8 @@ mod release;
 mod reset;
 mod state;
 mod step;
-mod writer;
 
+pub use crate::host::{RootWriter, SysWriter};
 pub use apply::{apply, error_chain, Applied, ApplyError, Failure, Phase, StepEvent, StepStatus};
 pub use exec::StepError;
 pub use persist::{boot_config, BootConfig, ConfigFile, PersistError};
@@ -42,4 +42,3 @@ pub use release::{release, release_plan, ReleaseOptions};
 pub use reset::{has_working_reset, DeviceUse, ResetError, ResetMark, ResetMarks};
 pub use state::{Bindings, VFIO_PCI};
 pub use step::{Action, Step, Undo};
-pub use writer::{RootWriter, SysWriter};

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::fixture::kernel::FakeKernel;
+use crate::fixture::kernel::FakeKernel;
 use crate::host::{Inventory, PciAddress, SysRoot};
 use crate::vfio::{self, PlanOptions, PlannedDevice, ReleaseOptions, RootWriter, SysWriter};
 
-/// Marks a fixture tree built by `host::fixture` (its fake kernel's driver table).
+/// Marks a fixture tree built by `fixture` (its fake kernel's driver table).
 const FIXTURE_MARKER: &str = "fixture/native-drivers";
 
 /// Why the simulated kernel cannot be used for a host root.

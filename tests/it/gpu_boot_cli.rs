@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Output;
 
-use phyllome::host::fixture::{presets, HostSpec};
+use phyllome::fixture::{presets, HostSpec};
 use serde_json::Value;
 
 use crate::support::cli::Cli;

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use phyllome::host::fixture::{presets, HostSpec};
+use phyllome::fixture::{presets, HostSpec};
 use serde_json::Value;
 
 use crate::support::cli::Cli;

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use phyllome::host::fixture::presets;
+use phyllome::fixture::presets;
 use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 

@@ -4,7 +4,7 @@ use crate::support;
 
 use std::collections::BTreeSet;
 
-use phyllome::host::fixture::{presets, HostSpec};
+use phyllome::fixture::{presets, HostSpec};
 use phyllome::host::{CheckStatus, GpuRole, Inventory, PciAddress, SysRoot, Verdict};
 
 fn collect(spec: &HostSpec) -> (tempfile::TempDir, Inventory) {
@@ -421,7 +421,7 @@ fn bad_host_root_is_a_clear_error() {
 #[test]
 fn firmware_framebuffer_console_sits_on_the_boot_gpu_only() {
     let mut spec = presets::two_gpus_shared_group();
-    spec.console = phyllome::host::fixture::Console::FirmwareFb;
+    spec.console = phyllome::fixture::Console::FirmwareFb;
     let (_dir, inv) = collect(&spec);
     let shown: Vec<PciAddress> = inv
         .gpus

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use phyllome::host::fixture::presets;
+use phyllome::fixture::presets;
 use serde_json::Value;
 
 use crate::support::cli::Cli;

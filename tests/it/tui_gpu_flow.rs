@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use phyllome::host::fixture::{presets, HostSpec};
+use phyllome::fixture::{presets, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
 use phyllome::tui::action::Loaded;
 use phyllome::tui::gpus::{BootView, FailureReport, GpuJob, GpuMsg, GpuOp, Outcome, Review, Stage};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use phyllome::host::fixture::presets;
+use phyllome::fixture::presets;
 use phyllome::host::SysRoot;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;

@@ -4,7 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use crossterm::event::Event;
-use phyllome::host::fixture::presets;
+use phyllome::fixture::presets;
 use phyllome::term::TermProfile;
 use phyllome::tui::{run_on, ConsoleOptions, Keymap};
 use ratatui::backend::TestBackend;

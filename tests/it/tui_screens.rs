@@ -3,7 +3,7 @@
 use crate::support;
 use crate::support::ui::Ui;
 
-use phyllome::host::fixture::{presets, HostSpec};
+use phyllome::fixture::{presets, HostSpec};
 use phyllome::host::{Inventory, SysRoot};
 use phyllome::tui::action::Loaded;
 use phyllome::tui::{update, view, Action, Keymap, State, Theme, View};

@@ -4,7 +4,7 @@ use crate::support;
 
 use std::fs;
 
-use phyllome::host::fixture::{presets, HostSpec};
+use phyllome::fixture::{presets, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
 use phyllome::vfio::{self, DeviceUse, PlanOptions, ResetMarks};
 
@@ -111,7 +111,7 @@ fn intel_host_with_duplicate_ids_uses_driver_override() {
     let mut spec = presets::two_gpus_shared_group();
     // A third card like the first, outside the group, stays on the host.
     spec.devices.push(
-        phyllome::host::fixture::FixtureDevice::new("0000:04:00.0", 0x030000, 0x10de, 0x1f08)
+        phyllome::fixture::FixtureDevice::new("0000:04:00.0", 0x030000, 0x10de, 0x1f08)
             .driver("nouveau")
             .group(5),
     );

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use phyllome::host::fixture::kernel::{EBUSY, EINVAL};
-use phyllome::host::fixture::{presets, Console, FakeKernel, HostSpec};
+use phyllome::fixture::kernel::{EBUSY, EINVAL};
+use phyllome::fixture::{presets, Console, FakeKernel, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
 use phyllome::vfio::{
     self, Bindings, Phase, PlanOptions, ReleaseOptions, StepEvent, StepStatus, VFIO_PCI,

@@ -5,7 +5,7 @@ use crate::support;
 
 use std::os::unix::fs::symlink;
 
-use phyllome::host::fixture::{presets, FixtureDevice, HostSpec};
+use phyllome::fixture::{presets, FixtureDevice, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
 use phyllome::vfio::{self, PlanError, PlanOptions};
 

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::host::fixture::presets;
+use crate::fixture::presets;
 use crate::host::PciAddress;
 use crate::ops::{HostPaths, PathsError};
 use crate::vmm::device_ops::SimulateError;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use phyllome::host::fixture::HostSpec;
+use phyllome::fixture::HostSpec;
 use serde_json::Value;
 
 use super::vmm::double;
