@@ -5,6 +5,16 @@
 //! `cargo bench --bench console_vms`; `PHYLLOME_BENCH_RUNS` sets the refresh runs (default 30).
 //! No VMM runs here, so the refresh measures the definitions and the runtime-directory probe,
 //! not Cloud Hypervisor's answer time (bounded by the API timeout in real use).
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 use std::time::{Duration, Instant};
 

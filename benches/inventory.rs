@@ -1,5 +1,15 @@
 //! Inventory of the 2,000-device fixture tree: prints median, min and max of full
 //! `Inventory::collect` runs. Run with `cargo bench --bench inventory`.
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 use std::time::{Duration, Instant};
 

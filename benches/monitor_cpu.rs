@@ -10,6 +10,16 @@
 //!
 //! `cargo build --example ch_double && cargo bench --bench monitor_cpu`
 //! (MONITOR_BENCH_SECS, default 20, per case; MONITOR_BENCH_DOUBLES)
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -4,6 +4,16 @@
 //! steady state. Prints figures, asserts nothing.
 //!
 //! `cargo bench --bench monitor_output`
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 #[path = "support/byte_counter.rs"]
 mod byte_counter;

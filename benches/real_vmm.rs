@@ -8,6 +8,16 @@
 //!   `phyllome top --batch` costs, and the bytes per second the dashboard writes at 80x24.
 //!
 //! `cargo bench --bench real_vmm` (REAL_VMM_COUNTS=8,32 and REAL_VMM_RUNS=10 by default).
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 #[path = "support/byte_counter.rs"]
 mod byte_counter;

@@ -20,6 +20,16 @@
 //! memory, the same counter `wait4`'s `ru_maxrss` reports at exit. It is sampled after the first
 //! frame and then every millisecond until the process is gone, so quitting is covered too.
 //! (`wait4` itself is not reachable without `unsafe` or an extra dependency.)
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 use std::fs::File;
 use std::io::{Read, Write};

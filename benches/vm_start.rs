@@ -4,6 +4,16 @@
 //! the client). Prints medians over RUNS starts and the overhead ratio; asserts nothing.
 //!
 //! Needs the double: `cargo build --release --example ch_double` (or a debug build).
+// A benchmark prints its figures and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,6 +1,16 @@
 //! Writes a fixture host tree, to try the console and `phyllome host` on hardware you do not
 //! have: `cargo run --example fixture_tree -- desktop /tmp/desktop` then
 //! `phyllome --host-root /tmp/desktop`.
+// A development tool run from tests and demos: it prints, and stops at the first failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 use phyllome::fixture::presets;
 

@@ -37,6 +37,21 @@ pub fn json(value: &impl serde::Serialize) -> Result<(), OutputError> {
     out(&text)
 }
 
+/// `text` on standard error: warnings, notes and questions beside the output. A failed write
+/// there cannot be reported anywhere, so it is dropped.
+pub fn note(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// `eprintln!` through [`note`].
+#[macro_export]
+macro_rules! noteln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::note(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// `println!` through [`out`]: a line on standard output, an [`OutputError`] to pass on.
 #[macro_export]
 macro_rules! outln {

@@ -175,7 +175,7 @@ impl Confirm {
         if !std::io::stdin().is_terminal() {
             return Err(ConfirmError::NoTerminal(what.to_string()));
         }
-        eprint!("{what}? [y/N] ");
+        crate::cli::output::note(&format!("{what}? [y/N] "));
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin()

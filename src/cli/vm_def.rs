@@ -31,7 +31,7 @@ fn report_host_checks(paths: &HostPaths, store: &Store, spec: &VmSpec) {
         } else {
             "host check warning"
         };
-        eprintln!("{tag}: {p}");
+        crate::noteln!("{tag}: {p}");
     }
 }
 
@@ -253,7 +253,7 @@ pub fn edit(paths: &HostPaths, name: &str) -> eyre::Result<()> {
                 return Ok(());
             }
             Err(problems) => {
-                eprintln!(
+                crate::noteln!(
                     "The definition is not valid:\n{}",
                     problems_text(&problems.0)
                 );
@@ -267,7 +267,7 @@ pub fn edit(paths: &HostPaths, name: &str) -> eyre::Result<()> {
 
 fn ask_yes_default(what: &str) -> bool {
     use std::io::{BufRead, Write};
-    eprint!("{what}? [Y/n] ");
+    crate::cli::output::note(&format!("{what}? [Y/n] "));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).is_err() {
@@ -349,7 +349,7 @@ pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> eyre::Resu
             let config = crate::vm::to_vm_config(&spec, &rt);
             super::output::json(&config)?;
             for n in &macvtaps {
-                eprintln!(
+                crate::noteln!(
                     "note: macvtap {} is not in the JSON (a file cannot carry its descriptor); add it after create: ch-remote add-net fd=N{} with /dev/tapN open",
                     n.kind.interface(),
                     n.mac.map(|m| format!(",mac={m}")).unwrap_or_default()
@@ -417,7 +417,7 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> eyre::Resul
         )
     })?;
     for w in &imported.warnings {
-        eprintln!("warning: {w}");
+        crate::noteln!("warning: {w}");
     }
     let mut doc = doc::to_document(&imported.spec);
     doc.decor_mut().set_prefix(format!(

@@ -135,7 +135,7 @@ pub fn stop(
     let m = manager(paths)?;
     let outcome = block_on(|| format!("Cannot stop VM {name}"), m.stop(name, mode))?;
     if let (StopOutcome::TimedOut, StopMode::Graceful { timeout }) = (outcome, mode) {
-        eprintln!(
+        crate::noteln!(
             "warning: {name} did not power off within {} s of the power button; \
              forced off with vm.shutdown",
             timeout.as_secs()

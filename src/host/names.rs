@@ -67,7 +67,7 @@ impl Names {
                 if line.starts_with("\t\t") {
                     continue;
                 }
-                if let Some((id, name)) = parse_entry(&line[1..]) {
+                if let Some((id, name)) = line.strip_prefix('\t').and_then(parse_entry) {
                     if wanted.contains(&(vendor, id)) {
                         self.devices.insert((vendor, id), name.to_string());
                     }

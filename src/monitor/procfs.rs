@@ -26,7 +26,11 @@ pub fn parse_pid_stat(text: &str) -> Result<PidStat, MonitorError> {
     let close = text
         .rfind(')')
         .ok_or_else(|| bad(F, "no ')' after the command"))?;
-    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let rest: Vec<&str> = text
+        .get(close + 1..)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     // rest[0] is field 3 (state); field n is rest[n - 3].
     let field = |n: usize| -> Result<u64, MonitorError> {
         rest.get(n - 3)
@@ -277,7 +281,7 @@ mod tests {
 
         #[test]
         fn truncated_stat_is_an_error_not_a_panic(cut in 0usize..STAT.len()) {
-            let _ = parse_pid_stat(&STAT[..cut]);
+            let _ = parse_pid_stat(STAT.get(..cut).unwrap_or_default());
         }
     }
 }

@@ -73,7 +73,7 @@ impl FromStr for Key {
                 break;
             }
             mods |= m;
-            rest = &rest[len..];
+            rest = rest.get(len..).unwrap_or_default();
         }
         let mut chars = rest.chars();
         let code = match (chars.next(), chars.next()) {
@@ -96,7 +96,7 @@ impl FromStr for Key {
                 "pgdn" | "pagedown" => KeyCode::PageDown,
                 "home" => KeyCode::Home,
                 "end" => KeyCode::End,
-                f if f.starts_with('f') => match f[1..].parse::<u8>() {
+                f if f.starts_with('f') => match f.get(1..).unwrap_or_default().parse::<u8>() {
                     Ok(n @ 1..=12) => KeyCode::F(n),
                     _ => return Err(err()),
                 },

@@ -59,7 +59,7 @@ impl FromStr for StopTimeout {
             let part = n.checked_mul(units[at].1).ok_or_else(fail)?;
             total = total.checked_add(part).ok_or_else(fail)?;
             units = &units[at + 1..];
-            rest = &tail[unit.len_utf8()..];
+            rest = tail.get(unit.len_utf8()..).unwrap_or_default();
         }
         Ok(StopTimeout(total))
     }

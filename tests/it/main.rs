@@ -1,6 +1,16 @@
 //! The integration tests, one program: each module was once a test binary of its own, and
 //! `support` holds what they share (the CLI runner, the UI driver, the VMMs, the qemu guest).
 //! One binary links tokio, hyper and zbus once instead of once per file.
+// A test reports by failing: its helpers unwrap, panic and print as the tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::string_slice,
+    clippy::exit
+)]
 
 mod support;
 

@@ -28,6 +28,23 @@ pub fn fit(s: &str, max: usize, ellipsis: &str) -> String {
     out
 }
 
+/// The longest head of `s` that fits `max` cells, and the rest; the head holds at least one
+/// character, so a character wider than the line still makes progress.
+fn split_at_width(s: &str, max: usize) -> (&str, &str) {
+    let mut used = 0;
+    let mut end = 0;
+    let mut buf = [0u8; 4];
+    for (i, c) in s.char_indices() {
+        let w = width(c.encode_utf8(&mut buf));
+        if used + w > max && i > 0 {
+            break;
+        }
+        used += w;
+        end = i + c.len_utf8();
+    }
+    s.split_at(end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,9 +73,9 @@ pub fn wrap(s: &str, max: usize) -> Vec<String> {
             if !cur.is_empty() {
                 lines.push(std::mem::take(&mut cur));
             }
-            let head = fit(&word, max, "");
-            word = word[head.len()..].to_string();
-            lines.push(head);
+            let (head, rest) = split_at_width(&word, max);
+            lines.push(head.to_string());
+            word = rest.to_string();
         }
         if cur.is_empty() {
             cur = word;
@@ -87,5 +104,13 @@ mod wrap_tests {
         );
         assert_eq!(wrap("", 9), vec![""]);
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+    }
+
+    #[test]
+    fn wrap_cuts_long_words_on_character_boundaries() {
+        assert_eq!(wrap("abcdef", 4), vec!["abcd", "ef"]);
+        assert_eq!(wrap("é界é界", 3), vec!["é界", "é界"]);
+        // A character wider than the line still moves on, one per line.
+        assert_eq!(wrap("界界", 1), vec!["界", "界"]);
     }
 }

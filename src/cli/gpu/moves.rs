@@ -75,7 +75,7 @@ pub(super) fn confirm(plan: &mut Plan, yes: bool) -> eyre::Result<()> {
     if !std::io::stdin().is_terminal() {
         return Ok(gpu::confirm(plan, None)?);
     }
-    eprint!("{}\nType {:?} to go ahead: ", c.reason, c.phrase);
+    crate::cli::output::note(&format!("{}\nType {:?} to go ahead: ", c.reason, c.phrase));
     let mut typed = String::new();
     std::io::stdin()
         .read_line(&mut typed)

@@ -38,8 +38,8 @@ pub fn verdict_column(g: &phyllome_widgets::Glyphs) -> usize {
 /// screen.
 pub fn short_vendor(vendor: &str) -> &str {
     if let (Some(a), Some(b)) = (vendor.rfind('['), vendor.rfind(']')) {
-        if a < b {
-            return &vendor[a + 1..b];
+        if let Some(inside) = vendor.get(a + 1..b) {
+            return inside;
         }
     }
     const SUFFIXES: [&str; 6] = [
