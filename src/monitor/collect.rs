@@ -120,7 +120,7 @@ impl Collector {
                     }
                     Err(e) if e.is_timeout() || alive => {
                         raw.state = RunState::Unresponsive.as_str().to_string();
-                        raw.error = Some(e.to_string());
+                        raw.error = Some(crate::error::Chain(&e).to_string());
                     }
                     Err(_) => {}
                 }
@@ -130,7 +130,8 @@ impl Collector {
                     // found out first: say so rather than show a VM that merely idles.
                     (_, Err(e)) if e.is_timeout() => {
                         raw.state = RunState::Unresponsive.as_str().to_string();
-                        raw.error.get_or_insert_with(|| e.to_string());
+                        raw.error
+                            .get_or_insert_with(|| crate::error::Chain(&e).to_string());
                     }
                     (_, Err(_)) => {}
                 }

@@ -40,8 +40,7 @@ impl Default for MonitorConfig {
 
 impl MonitorConfig {
     pub fn parse(text: &str) -> Result<Self, MonitorError> {
-        let c: MonitorConfig =
-            toml::from_str(text).map_err(|e| MonitorError::Config(e.to_string()))?;
+        let c: MonitorConfig = toml::from_str(text).map_err(MonitorError::ConfigSyntax)?;
         if !(c.interval_secs.is_finite()) || c.history == 0 || c.history > 100_000 {
             return Err(MonitorError::Config(
                 "interval_secs must be a number and history between 1 and 100000".into(),
@@ -54,9 +53,13 @@ impl MonitorConfig {
     pub fn load(path: Option<&Path>) -> Result<Self, MonitorError> {
         match path {
             Some(p) if p.exists() => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| MonitorError::Config(format!("{}: {e}", p.display())))?;
-                Self::parse(&text)
+                let in_file = |e| MonitorError::ConfigFile {
+                    path: p.display().to_string(),
+                    source: Box::new(e),
+                };
+                let text = crate::files::read_input(p, crate::files::RECORD_CAP)
+                    .map_err(|e| in_file(e.into()))?;
+                Self::parse(&text).map_err(in_file)
             }
             _ => Ok(Self::default()),
         }

@@ -37,4 +37,14 @@ pub enum MonitorError {
     Parse { file: &'static str, why: String },
     #[error("Bad monitor settings: {0}")]
     Config(String),
+    #[error("Bad monitor settings")]
+    ConfigSyntax(#[source] toml::de::Error),
+    #[error("Cannot use the monitor settings in {path}")]
+    ConfigFile {
+        path: String,
+        #[source]
+        source: Box<MonitorError>,
+    },
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
 }
