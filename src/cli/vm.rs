@@ -173,7 +173,13 @@ impl Confirm {
             return Ok(());
         }
         if !std::io::stdin().is_terminal() {
-            return Err(ConfirmError::NoTerminal(what.to_string()));
+            // The question reads "Reboot VM web"; the refusal "Refusing to reboot VM web".
+            let mut chars = what.chars();
+            let what = chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or_default();
+            return Err(ConfirmError::NoTerminal(what));
         }
         crate::cli::output::note(&format!("{what}? [y/N] "));
         let _ = std::io::stderr().flush();
