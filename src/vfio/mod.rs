@@ -36,6 +36,7 @@ mod step;
 pub use crate::host::{RootWriter, SysWriter};
 pub use apply::{apply, error_chain, Applied, ApplyError, Failure, Phase, StepEvent, StepStatus};
 pub use exec::StepError;
+pub use guard::Holder;
 pub use persist::{boot_config, BootConfig, ConfigFile, PersistError};
 pub use plan::{plan, Confirmation, Operation, Plan, PlanError, PlanOptions, PlannedDevice};
 pub use release::{release, release_plan, ReleaseOptions};

@@ -86,6 +86,8 @@ pub struct Plan {
     pub devices: Vec<PlannedDevice>,
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+    /// Processes holding the moving devices' DRM or sound nodes open (detach only).
+    pub holders: Vec<guard::Holder>,
     /// Set when the owner must type a phrase first (see [`Plan::confirm`]).
     pub needs_confirmation: Option<Confirmation>,
     #[serde(skip)]
@@ -161,10 +163,13 @@ pub fn plan(
     let (group, all, moving) = unit(inventory, address)?;
     guard::check_group(inventory, &critical::find(root), group, &all)?;
     let addresses: Vec<PciAddress> = moving.iter().map(|d| d.address).collect();
-    let needs_confirmation = guard::console_confirmation(inventory, &addresses);
+    let console = guard::console_confirmation(inventory, &addresses);
+    let takes_console = console.is_some();
+    let holders = guard::device_holders(root, &addresses);
+    let needs_confirmation = guard::holders_confirmation(address, &holders, console);
 
     let mut steps = Vec::new();
-    if needs_confirmation.is_some() {
+    if takes_console {
         steps.extend(console_off_steps(root, inventory, &moving));
     }
     let mut devices = Vec::new();
@@ -221,6 +226,7 @@ pub fn plan(
         devices,
         steps,
         warnings,
+        holders,
         needs_confirmation,
         confirmed: false,
     })
@@ -323,6 +329,9 @@ impl fmt::Display for Plan {
         }
         for w in &self.warnings {
             writeln!(f, "Warning: {w}")?;
+        }
+        for h in &self.holders {
+            writeln!(f, "Held open: {} by {} (pid {})", h.node, h.command, h.pid)?;
         }
         if let Some(c) = &self.needs_confirmation {
             writeln!(f, "Confirm: {}", c.reason)?;

@@ -77,6 +77,8 @@ pub fn release_plan(
         devices,
         steps,
         warnings: reset_warnings(root, &addresses, &opts.plan)?,
+        // vfio-pci's own users are refused before (`group_users`); no host node is open.
+        holders: Vec::new(),
         needs_confirmation: None,
         confirmed: false,
     })

@@ -254,3 +254,28 @@ fn assign_records_the_group_and_unassign_removes_it() {
     let out = host.fails(&["gpu", "unassign", GPU]);
     assert!(out.contains("not assigned to any VM"), "{out}");
 }
+
+#[test]
+fn processes_holding_the_gpu_are_named_and_refused_without_yes() {
+    let mut spec = presets::desktop();
+    spec.console = phyllome::fixture::Console::None;
+    spec.processes = vec![phyllome::fixture::FixtureProcess {
+        pid: 812,
+        comm: "Xorg".into(),
+        opens: vec!["/dev/dri/card0".into()],
+    }];
+    let host = Host::new(spec);
+    let dry = host.ok(&["gpu", "detach", GPU, "--dry-run"]);
+    assert!(
+        dry.contains("Held open: /dev/dri/card0 by Xorg (pid 812)"),
+        "{dry}"
+    );
+    let before = host.snapshot();
+    let out = host.run(&["gpu", "detach", GPU]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("Xorg (pid 812) holds /dev/dri/card0"), "{err}");
+    assert_eq!(host.snapshot(), before, "a refusal changed the tree");
+    host.ok(&["gpu", "detach", GPU, "--yes"]);
+    assert_eq!(host.driver(GPU).as_deref(), Some("vfio-pci"));
+}

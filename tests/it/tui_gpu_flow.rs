@@ -558,3 +558,36 @@ fn snapshots_of_the_boot_configuration() {
         })]
     );
 }
+
+/// A display server and PipeWire hold the card's nodes: the plan names them.
+#[test]
+fn snapshot_of_a_plan_with_processes_holding_the_gpu() {
+    let mut spec = presets::desktop();
+    spec.console = phyllome::fixture::Console::None;
+    spec.processes = vec![
+        phyllome::fixture::FixtureProcess {
+            pid: 812,
+            comm: "Xorg".into(),
+            opens: vec!["/dev/dri/card0".into()],
+        },
+        phyllome::fixture::FixtureProcess {
+            pid: 900,
+            comm: "pipewire".into(),
+            opens: vec!["/dev/snd/controlC0".into()],
+        },
+    ];
+    let mut ui = Ui::new(spec, 120, 40, false, false);
+    ui.keys("3d");
+    let review = ui.review(GpuOp::Detach, None);
+    ui.msg(GpuMsg::Reviewed {
+        gpu: addr(GPU),
+        op: GpuOp::Detach,
+        result: Ok(review),
+    });
+    let screen = ui.screen();
+    assert!(
+        screen.contains("held open: /dev/dri/card0 by Xorg (pid 812)"),
+        "{screen}"
+    );
+    snap("plan_holders_120x40", &screen);
+}

@@ -5,7 +5,7 @@ use crate::support;
 
 use std::os::unix::fs::symlink;
 
-use phyllome::fixture::{presets, FixtureDevice, HostSpec};
+use phyllome::fixture::{presets, FixtureDevice, FixtureProcess, HostSpec};
 use phyllome::host::{Inventory, PciAddress, SysRoot};
 use phyllome::vfio::{self, PlanError, PlanOptions};
 
@@ -158,4 +158,85 @@ fn shared_group_moves_every_endpoint_but_no_bridge() {
         plan.needs_confirmation.is_none(),
         "the console is on the iGPU"
     );
+}
+
+/// A display server and PipeWire holding the GPU's and its audio's nodes: named in the plan,
+/// and the owner must say go on.
+fn desktop_in_use() -> HostSpec {
+    let mut spec = presets::desktop();
+    spec.processes = vec![
+        FixtureProcess {
+            pid: 812,
+            comm: "Xorg".into(),
+            opens: vec!["/dev/dri/card0".into(), "/dev/dri/renderD128".into()],
+        },
+        FixtureProcess {
+            pid: 900,
+            comm: "pipewire".into(),
+            opens: vec!["/dev/null".into(), "/dev/snd/controlC0".into()],
+        },
+        FixtureProcess {
+            pid: 1,
+            comm: "systemd".into(),
+            opens: vec!["/dev/null".into()],
+        },
+    ];
+    spec
+}
+
+#[test]
+fn processes_holding_the_gpus_nodes_are_named_and_must_be_confirmed() {
+    let mut spec = desktop_in_use();
+    spec.console = phyllome::fixture::Console::None;
+    let (_dir, plan) = plan_on(&spec, "0000:0b:00.0");
+    let mut plan = plan.expect("plan");
+    let held: Vec<(u32, &str, &str)> = plan
+        .holders
+        .iter()
+        .map(|h| (h.pid, h.command.as_str(), h.node.as_str()))
+        .collect();
+    assert_eq!(
+        held,
+        vec![
+            (812, "Xorg", "/dev/dri/card0"),
+            (812, "Xorg", "/dev/dri/renderD128"),
+            (900, "pipewire", "/dev/snd/controlC0"),
+        ]
+    );
+    let c = plan.needs_confirmation.clone().expect("confirmation asked");
+    assert_eq!(c.phrase, "unbind 0000:0b:00.0 in use");
+    assert!(
+        c.reason.contains("Xorg (pid 812) holds /dev/dri/card0"),
+        "{}",
+        c.reason
+    );
+    let text = plan.to_string();
+    assert!(
+        text.contains("Held open: /dev/snd/controlC0 by pipewire (pid 900)"),
+        "{text}"
+    );
+    assert!(plan.confirm("yes").is_err());
+    plan.confirm("unbind 0000:0b:00.0 in use")
+        .expect("the phrase");
+    assert!(plan.is_confirmed());
+}
+
+#[test]
+fn holders_of_the_console_gpu_join_its_confirmation() {
+    let (_dir, plan) = plan_on(&desktop_in_use(), "0000:0b:00.0");
+    let plan = plan.expect("plan");
+    let c = plan.needs_confirmation.expect("confirmation asked");
+    assert_eq!(c.phrase, "take the console from 0000:0b:00.0");
+    assert!(c.reason.contains("shows the host console"), "{}", c.reason);
+    assert!(c.reason.contains("pipewire (pid 900)"), "{}", c.reason);
+}
+
+#[test]
+fn an_idle_gpu_needs_no_confirmation_for_holders() {
+    let mut spec = presets::desktop();
+    spec.console = phyllome::fixture::Console::None;
+    let (_dir, plan) = plan_on(&spec, "0000:0b:00.0");
+    let plan = plan.expect("plan");
+    assert!(plan.holders.is_empty());
+    assert!(plan.needs_confirmation.is_none());
 }

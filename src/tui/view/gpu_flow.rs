@@ -301,6 +301,13 @@ fn review_lines(state: &State, f: &Flow, review: &Review, width: usize) -> Vec<L
     for w in &plan.warnings {
         out.extend(wrapped(&format!("{} {w}", g.warn), 1, width, p.warn));
     }
+    for h in &plan.holders {
+        let line = format!(
+            "{} held open: {} by {} (pid {})",
+            g.warn, h.node, h.command, h.pid
+        );
+        out.extend(wrapped(&line, 1, width, p.warn));
+    }
     if let Some(c) = &plan.needs_confirmation {
         out.extend(wrapped(
             &format!("{} {}", g.danger, c.reason),
