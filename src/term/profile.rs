@@ -16,6 +16,8 @@ pub struct TermProfile {
     pub utf8_locale: bool,
     /// Why ASCII mode was chosen, for the log; `None` when `ascii` is false.
     pub ascii_reason: Option<AsciiReason>,
+    /// `TERM=linux`: the kernel's text console, whose font has box drawing but not ✔ ✘ ▶.
+    pub linux_console: bool,
 }
 
 /// Why the console draws with ASCII only.
@@ -62,6 +64,7 @@ impl TermProfile {
         TermProfile {
             ascii: ascii_reason.is_some(),
             color,
+            linux_console: term == "linux",
             term,
             utf8_locale,
             ascii_reason,

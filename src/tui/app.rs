@@ -105,8 +105,8 @@ where
     S: Stream<Item = io::Result<Event>> + Unpin,
 {
     let size = terminal.size()?;
-    let theme = Theme::new(
-        opts.profile.ascii,
+    let theme = Theme::with_glyphs(
+        phyllome_widgets::Glyphs::for_terminal(opts.profile.ascii, opts.profile.linux_console),
         opts.profile.color && !monitor_cfg.low_bandwidth,
     );
     let mut state = State::new(&keymap, theme, opts.read_only, size.width, size.height);

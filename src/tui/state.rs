@@ -61,8 +61,13 @@ pub struct Theme {
 
 impl Theme {
     pub fn new(ascii: bool, color: bool) -> Self {
+        Self::with_glyphs(Glyphs::new(ascii), color)
+    }
+
+    /// The glyphs of a terminal (see [`Glyphs::for_terminal`]) and colours or none.
+    pub fn with_glyphs(glyphs: Glyphs, color: bool) -> Self {
         Self {
-            glyphs: Glyphs::new(ascii),
+            glyphs,
             palette: Palette::new(color),
         }
     }

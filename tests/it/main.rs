@@ -34,6 +34,7 @@ mod tui_dashboard;
 mod tui_gpu_flow;
 mod tui_gpu_loop;
 mod tui_hung_vmm;
+mod tui_linux_console;
 mod tui_loop;
 mod tui_screens;
 mod tui_vms;

@@ -25,6 +25,10 @@ pub struct Glyphs {
     pub bullet: &'static str,
     /// Marks a dangerous binding in hints and help.
     pub danger: &'static str,
+    /// Bar heights from empty to full, for graphs drawn one character per sample.
+    pub levels: [&'static str; 9],
+    /// Five heights for one-character bars standing on a line (one per CPU core).
+    pub core_levels: [&'static str; 5],
 }
 
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -56,6 +60,32 @@ impl Glyphs {
         rule: "─",
         bullet: "•",
         danger: "!",
+        levels: [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"],
+        core_levels: ["▁", "▂", "▄", "▆", "█"],
+    };
+
+    /// The Linux text console (`TERM=linux`): its default font holds code page 437 and not
+    /// much more, so no ✔ ✘ ▶ … even with a UTF-8 locale. Box drawing, arrows, shades and
+    /// the few marks below are all in it, as systemd assumes for its status output there.
+    pub const LINUX_CONSOLE: Glyphs = Glyphs {
+        ascii: false,
+        border: border::PLAIN,
+        tree_branch: "├─ ",
+        tree_last: "└─ ",
+        ok: "√",
+        warn: "▲",
+        bad: "X",
+        info: "•",
+        cursor: "►",
+        more_above: "↑",
+        more_below: "↓",
+        ellipsis: "~",
+        separator: "│",
+        rule: "─",
+        bullet: "•",
+        danger: "!",
+        levels: [" ", "░", "░", "▒", "▒", "▓", "▓", "█", "█"],
+        core_levels: ["_", "░", "▒", "▓", "█"],
     };
 
     pub const ASCII: Glyphs = Glyphs {
@@ -75,6 +105,8 @@ impl Glyphs {
         rule: "-",
         bullet: "*",
         danger: "!",
+        levels: [" ", ".", ".", "-", "-", "=", "=", "#", "#"],
+        core_levels: ["_", ".", "-", "=", "#"],
     };
 
     pub fn new(ascii: bool) -> Self {
@@ -82,6 +114,15 @@ impl Glyphs {
             Self::ASCII
         } else {
             Self::UNICODE
+        }
+    }
+
+    /// The set for a terminal: ASCII when asked, the Linux console's own, else Unicode.
+    pub fn for_terminal(ascii: bool, linux_console: bool) -> Self {
+        match (ascii, linux_console) {
+            (true, _) => Self::ASCII,
+            (false, true) => Self::LINUX_CONSOLE,
+            (false, false) => Self::UNICODE,
         }
     }
 

@@ -142,18 +142,15 @@ fn host_lines(d: &Dashboard, theme: &Theme) -> Vec<Line<'static>> {
     }
     if !h.cpus.is_empty() && !d.low_bandwidth {
         // One character per core: a level, like a tiny bar chart standing on the line.
-        let levels: &[char] = if theme.glyphs.ascii {
-            &['_', '.', '-', '=', '#']
-        } else {
-            &['▁', '▂', '▄', '▆', '█']
-        };
+        let levels = &theme.glyphs.core_levels;
         let bars: String = h
             .cpus
             .iter()
             .take(64)
             .map(|c| {
-                levels[((c / 100.0 * (levels.len() - 1) as f64).round() as usize)
-                    .min(levels.len() - 1)]
+                let at = ((c / 100.0 * (levels.len() - 1) as f64).round() as usize)
+                    .min(levels.len() - 1);
+                levels.get(at).copied().unwrap_or_default()
             })
             .collect();
         l1.push(Span::raw("  cores "));
@@ -277,7 +274,7 @@ fn vm_row(
                 ring: &h.cpu,
                 pushed: h.pushed,
                 max,
-                ascii: theme.glyphs.ascii,
+                levels: &theme.glyphs.levels,
                 // No colour of its own: a colour change costs an escape sequence per run of
                 // changed cells, more than the two cells themselves on a serial line.
                 style: base,

@@ -11,16 +11,14 @@ use ratatui::style::Style;
 
 use crate::monitor::ring::Ring;
 
-const UNICODE_LEVELS: [&str; 9] = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
-const ASCII_LEVELS: [&str; 9] = [" ", ".", ".", "-", "-", "=", "=", "#", "#"];
-
 /// A sweep graph of the newest `area.width - 1` samples of `ring`, scaled to `max`.
 /// `pushed` is how many samples the series ever had: it pins each sample to a column.
 pub struct Sweep<'a> {
     pub ring: &'a Ring<f32>,
     pub pushed: u64,
     pub max: f32,
-    pub ascii: bool,
+    /// Bar heights from empty to full (the theme's glyph set).
+    pub levels: &'a [&'static str; 9],
     pub style: Style,
 }
 
@@ -31,11 +29,7 @@ impl Sweep<'_> {
         if w < 2 || h == 0 {
             return;
         }
-        let levels = if self.ascii {
-            &ASCII_LEVELS
-        } else {
-            &UNICODE_LEVELS
-        };
+        let levels = self.levels;
         let scale = if self.max > 0.0 && self.max.is_finite() {
             self.max
         } else {

@@ -70,7 +70,7 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
             ring,
             pushed: h.pushed,
             max,
-            ascii: theme.glyphs.ascii,
+            levels: &theme.glyphs.levels,
             style,
         }
         .render(g, buf);
