@@ -68,6 +68,12 @@ pub enum VmCommand {
     },
     /// Earlier versions of a VM's definition
     History { name: String },
+    /// Whether `phyllome autostart` (the boot unit) starts this VM
+    Autostart {
+        name: String,
+        #[arg(value_enum)]
+        switch: Switch,
+    },
     /// Runs a VMM and gives its VFIO devices back when it exits (launched by `vm start`)
     #[command(hide = true)]
     Supervise {
@@ -96,6 +102,12 @@ fn grace_secs(s: &str) -> Result<u64, String> {
         Ok(_) => Err(format!("at most {max} seconds (24h)")),
         Err(_) => Err(format!("{s:?} is not a number of seconds; write e.g. 90")),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -203,6 +215,9 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
         VmCommand::Export { name, format } => vm_def::export(paths, &name, format),
         VmCommand::Import { file, name } => vm_def::import(paths, &file, name.as_deref()),
         VmCommand::History { name } => vm_def::history(paths, &name),
+        VmCommand::Autostart { name, switch } => {
+            vm_def::autostart(paths, &name, switch == Switch::On)
+        }
         VmCommand::Rollback { name, to, confirm } => vm_def::rollback(paths, &name, to, &confirm),
         VmCommand::List { json } => vm_run::list(paths, json),
         VmCommand::Info { name, json } => vm_run::info(paths, &name, json),

@@ -438,6 +438,17 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> eyre::Resul
     Ok(())
 }
 
+/// `vm autostart NAME on|off`: one field of the definition, comments and layout kept.
+pub fn autostart(paths: &HostPaths, name: &str, on: bool) -> eyre::Result<()> {
+    let store = open_store(paths)?;
+    store
+        .edit(name, |doc| doc::set(doc, "autostart", value(on)))
+        .wrap_err_with(|| format!("Cannot change VM {name}"))?;
+    let word = if on { "on" } else { "off" };
+    crate::outln!("VM {name}: autostart {word}")?;
+    Ok(())
+}
+
 pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let versions = store.history(name)?;

@@ -44,6 +44,8 @@ pub enum Action {
     VmDelete,
     VmNew,
     VmEdit,
+    /// VMs screen: whether `phyllome autostart` starts the selected VM at boot.
+    VmAutostart,
     /// GPU screen: give the selected GPU's group to a VM (pick it, review, confirm, run).
     GpuAssign,
     /// GPU screen: bind the group to vfio-pci for no VM in particular.
@@ -188,6 +190,7 @@ impl Action {
                     | Action::VmPauseResume
                     | Action::VmNew
                     | Action::VmEdit
+                    | Action::VmAutostart
             )
     }
 

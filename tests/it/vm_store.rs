@@ -357,3 +357,24 @@ fn cli_define_export_import_history_rollback() {
     let (ok, _, err) = phyllome(&st, &["vm", "export", "nope"]);
     assert!(!ok && err.contains("No VM named \"nope\""), "{err}");
 }
+
+#[test]
+fn vm_autostart_switches_one_field_and_keeps_the_rest() {
+    let cli = crate::support::cli::Cli::new();
+    cli.define_toml("web", &def(2));
+    let out = cli.ok(&["vm", "autostart", "web", "on"]);
+    assert_eq!(out, "VM web: autostart on\n");
+    let text = std::fs::read_to_string(cli.state.join("vms/web.toml")).unwrap();
+    assert!(text.contains("autostart = true"), "{text}");
+    assert!(
+        text.contains("# my VM\n") && text.contains("boot = 2 # vCPUs"),
+        "comments kept: {text}"
+    );
+    assert_eq!(cli.info("web")["definition"]["autostart"], true);
+    cli.ok(&["vm", "autostart", "web", "off"]);
+    assert_eq!(cli.info("web")["definition"]["autostart"], false);
+    let missing = cli.run(&["vm", "autostart", "nope", "on"]);
+    assert_eq!(missing.status.code(), Some(3));
+    let bad = cli.run(&["vm", "autostart", "web", "maybe"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -35,9 +35,35 @@ pub fn edit_loaded(state: &mut State, loaded: Result<EditLoaded, ActionError>) -
     Vec::new()
 }
 
+/// An edit made from the list (the autostart switch): the list shows the new value.
+fn saved_without_form(
+    state: &mut State,
+    name: String,
+    result: Result<(), ActionError>,
+) -> Vec<Effect> {
+    match result {
+        Ok(()) => {
+            state.vms.message = Some(format!("{name}: saved"));
+            let mut out = super::vms::refresh(state);
+            if state.vms.detail_of.as_deref() == Some(name.as_str()) {
+                out.push(Effect::LoadVmDetail(name));
+            }
+            out
+        }
+        Err(error) => {
+            state.vms.message = None;
+            state.vms.error = Some(ErrorPopup {
+                title: format!("Cannot save {name}"),
+                error,
+            });
+            Vec::new()
+        }
+    }
+}
+
 pub fn saved(state: &mut State, name: String, result: Result<(), ActionError>) -> Vec<Effect> {
     let Some(form) = state.vms.form.as_mut() else {
-        return Vec::new();
+        return saved_without_form(state, name, result);
     };
     form.saving = false;
     match result {

@@ -12,6 +12,7 @@ use crate::vmm::worker::{ActionError, VmRequest};
 
 use super::super::action::Action;
 use super::super::state::{State, View};
+use super::super::vms::edit::{Edit, Scalar};
 use super::super::vms::{Confirm, ConfirmKind, Detail, ErrorPopup, Form, Grace, VmOp, VmRow};
 use super::Effect;
 
@@ -204,6 +205,7 @@ pub fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
             }
             None => Vec::new(),
         },
+        Action::VmAutostart => autostart(state),
         Action::VmStart => request(state, VmOp::Start),
         Action::VmStop => request(state, VmOp::Stop),
         Action::VmForceOff => request(state, VmOp::ForceOff),
@@ -215,6 +217,27 @@ pub fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
         },
         _ => Vec::new(),
     }
+}
+
+/// Flips the selected VM's `autostart`, an edit of its definition like the form's.
+fn autostart(state: &mut State) -> Vec<Effect> {
+    let Some(row) = target(state) else {
+        return Vec::new();
+    };
+    if !row.defined {
+        state.vms.message = Some(format!("{}: no definition to change", row.name));
+        return Vec::new();
+    }
+    let (name, on) = (row.name.clone(), !row.autostart);
+    state.vms.message = Some(format!(
+        "{name}: autostart {}…",
+        if on { "on" } else { "off" }
+    ));
+    vec![Effect::SaveVm(super::SaveRequest {
+        name,
+        create: false,
+        edits: vec![Edit::set("autostart", Scalar::Bool(on))],
+    })]
 }
 
 fn open(state: &mut State) -> Vec<Effect> {

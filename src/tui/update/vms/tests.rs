@@ -430,3 +430,50 @@ fn a_guest_that_powers_off_in_time_ends_the_countdown() {
         vec![Effect::RefreshVms, Effect::NoRedraw]
     );
 }
+
+#[test]
+fn the_autostart_switch_edits_the_definition_and_the_list_follows() {
+    use crate::tui::update::SaveRequest;
+    use crate::tui::vms::edit::{Edit, Scalar};
+    let mut on = row("web", RunState::Running);
+    on.autostart = true;
+    let mut s = state(vec![row("db", RunState::Stopped), on]);
+    let fx = update(&mut s, Action::VmAutostart);
+    assert_eq!(
+        fx,
+        vec![Effect::SaveVm(SaveRequest {
+            name: "db".into(),
+            create: false,
+            edits: vec![Edit::set("autostart", Scalar::Bool(true))],
+        })]
+    );
+    update(&mut s, Action::Down);
+    let fx = update(&mut s, Action::VmAutostart);
+    assert!(
+        matches!(&fx[..], [Effect::SaveVm(r)] if r.edits == vec![Edit::set("autostart", Scalar::Bool(false))]),
+        "{fx:?}"
+    );
+    // Saved: the list is read again; refused: the cause shows and nothing else changes.
+    let fx = update(
+        &mut s,
+        Action::VmSaved {
+            name: "web".into(),
+            result: Ok(()),
+        },
+    );
+    assert!(fx.contains(&Effect::RefreshVms), "{fx:?}");
+    update(
+        &mut s,
+        Action::VmSaved {
+            name: "web".into(),
+            result: Err(ActionError::new(&std::io::Error::other("disk full"))),
+        },
+    );
+    assert!(s.vms.error.is_some());
+}
+
+#[test]
+fn a_read_only_console_has_no_autostart_switch() {
+    let mut s = state_with(true, vec![row("db", RunState::Stopped)]);
+    assert!(update(&mut s, Action::VmAutostart).is_empty());
+}
