@@ -37,6 +37,13 @@ fn run(args: Cli) -> eyre::Result<()> {
         Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
         Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
         Some(Command::Autostart) => cli::vm_run::autostart(&paths),
+        Some(Command::Completions { shell }) => Ok(cli::docs::completions(shell)?),
+        Some(Command::Man { dir }) => {
+            for page in cli::docs::man_pages(&dir)? {
+                phyllome::outln!("{}", page.display())?;
+            }
+            Ok(())
+        }
         Some(Command::Top(top)) if top.batch => cli::top::run(&paths, top),
         Some(Command::Top(top)) => run_top(paths, top),
         None => run_console(paths, args.console),

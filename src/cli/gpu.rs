@@ -34,6 +34,7 @@ pub enum GpuCommand {
     },
     /// Give a GPU's group back to its host drivers, and the host console back to it
     Reattach {
+        /// PCI address of the GPU or any function of its group, e.g. 0000:0b:00.0 (see `phyllome gpu list`)
         address: String,
         /// Print the plan and change nothing
         #[arg(long)]
@@ -42,6 +43,7 @@ pub enum GpuCommand {
     /// Record a GPU (its whole group) in a VM's definition; when the VM runs, detach and
     /// hot-plug it now
     Assign {
+        /// PCI address of the GPU or any function of its group, e.g. 0000:0b:00.0 (see `phyllome gpu list`)
         address: String,
         /// The VM that gets it
         #[arg(long, value_name = "VM")]
@@ -51,10 +53,14 @@ pub enum GpuCommand {
         yes: bool,
     },
     /// Remove a GPU from the VM that has it; when the VM runs, unplug and release it now
-    Unassign { address: String },
+    Unassign {
+        /// PCI address of the GPU or any function of its group, e.g. 0000:0b:00.0 (see `phyllome gpu list`)
+        address: String,
+    },
     /// Claim a GPU's group for vfio-pci at boot: kernel arguments, files and commands, with
     /// their undo (a preview unless --install or --uninstall)
     BootConfig {
+        /// PCI address of the GPU or any function of its group, e.g. 0000:0b:00.0 (see `phyllome gpu list`)
         address: String,
         /// Write the files under the host root (asks first)
         #[arg(long, conflicts_with_all = ["uninstall", "check"])]

@@ -1,5 +1,6 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
+pub mod docs;
 pub mod exit;
 pub mod gpu;
 pub mod host;
@@ -92,6 +93,17 @@ pub enum Command {
     Autostart,
     /// Watch every VM's CPU, memory, disk and network (`--batch [--json]` for scripts)
     Top(top::TopArgs),
+    /// Print the completion script for a shell (e.g. `phyllome completions bash > /etc/bash_completion.d/phyllome`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write a man page per command into DIR (`phyllome.1`, `phyllome-vm-start.1`, …)
+    Man {
+        /// Where the pages go, e.g. /usr/share/man/man1
+        dir: PathBuf,
+    },
 }
 
 /// Mistakes on the command line that clap cannot see; they exit with the usage code.

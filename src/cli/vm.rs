@@ -9,17 +9,25 @@ use clap::{Args, Subcommand, ValueEnum};
 pub enum VmCommand {
     /// Defined VMs with their state
     List {
+        /// One JSON document for scripts
         #[arg(long)]
         json: bool,
     },
     /// Define a VM from a TOML file and/or flags for the common fields
     Define(Box<DefineArgs>),
     /// Edit a VM's definition in $EDITOR; it is validated before it is saved
-    Edit { name: String },
+    Edit {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
     /// Start a VM (its VMM outlives the console)
-    Start { name: String },
+    Start {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
     /// Stop a VM: ACPI power button, then vm.shutdown when its grace period runs out
     Stop {
+        /// The VM, as `phyllome vm list` names it
         name: String,
         /// Pull the plug at once
         #[arg(long)]
@@ -33,50 +41,69 @@ pub enum VmCommand {
     },
     /// Reboot a VM
     Reboot {
+        /// The VM, as `phyllome vm list` names it
         name: String,
         #[command(flatten)]
         confirm: Confirm,
     },
     /// Pause a running VM
-    Pause { name: String },
+    Pause {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
     /// Resume a paused VM
-    Resume { name: String },
+    Resume {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
     /// Delete a VM's definition (it must be stopped)
     Delete {
+        /// The VM, as `phyllome vm list` names it
         name: String,
         #[command(flatten)]
         confirm: Confirm,
     },
     /// A VM's definition and, when it runs, what Cloud Hypervisor reports
     Info {
+        /// The VM, as `phyllome vm list` names it
         name: String,
+        /// One JSON document for scripts
         #[arg(long)]
         json: bool,
     },
     /// Print the VM as Cloud Hypervisor's VmConfig JSON or as cloud-hypervisor arguments
     Export {
+        /// The VM, as `phyllome vm list` names it
         name: String,
+        /// `json`: a VmConfig for `ch-remote create`; `cli`: a `cloud-hypervisor` command line
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
         format: ExportFormat,
     },
     /// Define a VM from a Cloud Hypervisor VmConfig JSON file
     Import {
+        /// The VmConfig JSON file (as `ch-remote info` prints its `config`)
         file: PathBuf,
         /// Name of the VM (default: the file name without .json)
         #[arg(long)]
         name: Option<String>,
     },
     /// Earlier versions of a VM's definition
-    History { name: String },
+    History {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
     /// Whether `phyllome autostart` (the boot unit) starts this VM
     Autostart {
+        /// The VM, as `phyllome vm list` names it
         name: String,
+        /// `on` or `off`
         #[arg(value_enum)]
         switch: Switch,
     },
     /// Runs a VMM and gives its VFIO devices back when it exits (launched by `vm start`)
     #[command(hide = true)]
     Supervise {
+        /// The VM, as `phyllome vm list` names it
         name: String,
         /// The VMM's command line
         #[arg(last = true, required = true)]
@@ -84,6 +111,7 @@ pub enum VmCommand {
     },
     /// Go back to an earlier version of a VM's definition
     Rollback {
+        /// The VM, as `phyllome vm list` names it
         name: String,
         /// Version number from `vm history` (default: the one before the current)
         #[arg(long)]
@@ -126,6 +154,7 @@ pub struct Confirm {
 
 #[derive(Debug, Clone, Args)]
 pub struct DefineArgs {
+    /// The new VM's name: letters, digits, `.`, `_`, `-`
     pub name: String,
     /// A VM definition in TOML; flags below override its fields
     #[arg(long, value_name = "FILE.toml")]
@@ -145,8 +174,10 @@ pub struct DefineArgs {
     /// Kernel to boot directly (instead of firmware)
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
+    /// Initramfs loaded with --kernel
     #[arg(long, value_name = "FILE")]
     pub initramfs: Option<PathBuf>,
+    /// Kernel command line for --kernel, e.g. "console=ttyS0 root=/dev/vda1"
     #[arg(long)]
     pub cmdline: Option<String>,
     /// A network interface (repeatable): tap=NAME[,mac=..] or macvtap=NAME[,mac=..]

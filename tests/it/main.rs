@@ -15,6 +15,7 @@
 mod support;
 
 mod ch_conformance;
+mod cli_docs;
 mod cli_errors;
 mod gpu_boot_cli;
 mod gpu_cli;
