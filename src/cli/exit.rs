@@ -6,7 +6,9 @@
 //! | 1    | failure: anything not listed below                                             |
 //! | 2    | usage: a bad command line (clap's own errors, and values it cannot check)      |
 //! | 3    | not found: no such VM, definition version or PCI device                        |
-//! | 4    | refused: a dangerous action was not confirmed (pass `--yes` where no terminal) |
+//! | 4    | refused: a dangerous action was not confirmed (pass `--yes` where no terminal), |
+//! |      | or a definition that would hurt the host was not saved (fix the field it names, |
+//! |      | or pass `--force` where the message offers it)                                  |
 //! | 5    | VMM error: Cloud Hypervisor refused a request, or cannot be reached or started |
 //!
 //! The code comes from the first error of the cause chain, outermost first, whose type says
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use super::output::OutputError;
 use super::vm::ConfirmError;
 use super::CliError;
+use crate::ops::define::DefineError;
 use crate::ops::gpu::GpuError;
 use crate::ops::vm::VmOpsError;
 use crate::ops::PathsError;
@@ -95,6 +98,9 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
         Some(VmOpsError::Manager(inner)) => return Some(inner),
         _ => {}
     }
+    if let Some(DefineError::Paths(inner)) = e.downcast_ref() {
+        return Some(inner);
+    }
     match e.downcast_ref::<PathsError>() {
         Some(PathsError::Store(inner)) => Some(inner),
         Some(PathsError::RunRoot(inner)) => Some(inner),
@@ -144,7 +150,8 @@ fn of(e: &(dyn Error + 'static)) -> Option<Code> {
     ) || matches!(
         e.downcast_ref(),
         Some(GpuError::NeedsYes { .. } | GpuError::Declined { .. })
-    ) {
+    ) || matches!(e.downcast_ref(), Some(DefineError::Refused { .. }))
+    {
         return Some(Code::Refused);
     }
     if e.is::<VmmError>()

@@ -15,7 +15,12 @@ pub enum VmCommand {
     /// Define a VM from a TOML file and/or flags for the common fields
     Define(Box<DefineArgs>),
     /// Edit a VM's definition in $EDITOR; it is validated before it is saved
-    Edit { name: String },
+    Edit {
+        name: String,
+        /// Save even over an existing serial file or with memory above the host's
+        #[arg(long)]
+        force: bool,
+    },
     /// Start a VM (its VMM outlives the console)
     Start { name: String },
     /// Stop a VM: ACPI power button, then vm.shutdown when its grace period runs out
@@ -65,6 +70,9 @@ pub enum VmCommand {
         /// Name of the VM (default: the file name without .json)
         #[arg(long)]
         name: Option<String>,
+        /// Save even over an existing serial file or with memory above the host's
+        #[arg(long)]
+        force: bool,
     },
     /// Earlier versions of a VM's definition
     History { name: String },
@@ -152,6 +160,9 @@ pub struct DefineArgs {
     /// Replace an existing definition of the same name
     #[arg(long)]
     pub replace: bool,
+    /// Save even over an existing serial file or with memory above the host's
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,9 +210,11 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
     use super::{vm_def, vm_run};
     match cmd {
         VmCommand::Define(args) => vm_def::define(paths, *args),
-        VmCommand::Edit { name } => vm_def::edit(paths, &name),
+        VmCommand::Edit { name, force } => vm_def::edit(paths, &name, force),
         VmCommand::Export { name, format } => vm_def::export(paths, &name, format),
-        VmCommand::Import { file, name } => vm_def::import(paths, &file, name.as_deref()),
+        VmCommand::Import { file, name, force } => {
+            vm_def::import(paths, &file, name.as_deref(), force)
+        }
         VmCommand::History { name } => vm_def::history(paths, &name),
         VmCommand::Rollback { name, to, confirm } => vm_def::rollback(paths, &name, to, &confirm),
         VmCommand::List { json } => vm_run::list(paths, json),

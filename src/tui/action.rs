@@ -117,6 +117,14 @@ pub enum Action {
         name: String,
         result: Result<(), ActionError>,
     },
+    /// The host checks refused the form's definition; nothing was saved. `forceable`: saving
+    /// anyway (as `--force` does) would lift every problem.
+    #[serde(skip)]
+    VmSaveRefused {
+        name: String,
+        problems: Vec<crate::vm::Problem>,
+        forceable: bool,
+    },
     /// Keys while a confirmation is open.
     #[serde(skip)]
     ConfirmInput(char),

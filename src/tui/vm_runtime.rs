@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Chain;
+use crate::ops::define::DefineError;
 use crate::ops::HostPaths;
 use crate::vm::{SaveMode, Store, StoreError};
 use crate::vmm::manager::{RunState, StopMode, VmManager};
@@ -199,10 +200,16 @@ impl VmBackend {
         });
     }
 
-    /// Creates a definition, or applies field edits with `Store::edit` (comments survive).
+    /// Creates a definition, or applies field edits with `Store::edit` (comments survive),
+    /// once the host checks let it ([`crate::ops::define::check`]); a refusal comes back as
+    /// [`Action::VmSaveRefused`] and nothing is written.
     pub fn save(&self, req: SaveRequest) {
         let (tx, paths) = (self.tx.clone(), self.paths.clone());
         tokio::task::spawn_blocking(move || {
+            if let Some(refused) = Self::refusal(&paths, &req) {
+                let _ = tx.send(refused);
+                return;
+            }
             let result = Self::store(&paths).and_then(|store| {
                 let saved = if req.create {
                     apply_to_text("", &req.edits)
@@ -218,6 +225,37 @@ impl VmBackend {
                 result,
             });
         });
+    }
+}
+
+impl VmBackend {
+    /// The form's definition checked against the host: a refusal, else None (a definition
+    /// that does not even parse is left to the save, which says why).
+    fn refusal(paths: &HostPaths, req: &SaveRequest) -> Option<Action> {
+        let store = Self::store(paths).ok()?;
+        let base = if req.create {
+            String::new()
+        } else {
+            store.get_text(&req.name).ok()?
+        };
+        let text = apply_to_text(&base, &req.edits).ok()?;
+        let spec = crate::vm::load(&text, &req.name).ok()?;
+        match crate::ops::define::check(paths, &store, &spec, req.force) {
+            Err(DefineError::Refused {
+                problems,
+                forceable,
+                ..
+            }) => Some(Action::VmSaveRefused {
+                name: req.name.clone(),
+                problems,
+                forceable,
+            }),
+            Err(DefineError::Paths(e)) => Some(Action::VmSaved {
+                name: req.name.clone(),
+                result: Err(ActionError::new(&e)),
+            }),
+            Ok(_) => None,
+        }
     }
 }
 

@@ -400,6 +400,7 @@ pub fn confirm(state: &mut State, action: Action) -> Vec<Effect> {
             state.vms.form = None;
             Vec::new()
         }
+        ConfirmKind::ForceSave { name } => super::form::force_save(state, name),
     }
 }
 
