@@ -290,6 +290,9 @@ mod tests {
             printable_text(hostile),
             "a\\e]0;pwn\\x07b\\e[2Jc\nd\te\\r\\x00\\x7f\\u{9b}é→"
         );
-        assert!(matches!(printable("plain é"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            printable("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

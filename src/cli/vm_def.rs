@@ -443,12 +443,7 @@ fn shell_quote(s: &str) -> String {
     out
 }
 
-pub fn import(
-    paths: &HostPaths,
-    file: &Path,
-    name: Option<&str>,
-    force: bool,
-) -> eyre::Result<()> {
+pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -> eyre::Result<()> {
     let name = match name {
         Some(n) => n.to_string(),
         None => {

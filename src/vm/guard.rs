@@ -53,9 +53,12 @@ fn dev_no(text: &str) -> Option<DevNo> {
 fn block_device(root: &SysRoot, path: &Path) -> Option<DevNo> {
     let resolved = root.resolve(path).ok()?;
     let meta = std::fs::metadata(resolved).ok()?;
-    meta.file_type()
-        .is_block_device()
-        .then(|| (rustix::fs::major(meta.rdev()), rustix::fs::minor(meta.rdev())))
+    meta.file_type().is_block_device().then(|| {
+        (
+            rustix::fs::major(meta.rdev()),
+            rustix::fs::minor(meta.rdev()),
+        )
+    })
 }
 
 /// What the host uses its block devices for: device number → "mounted on /" and the like.
@@ -137,7 +140,9 @@ fn host_need(
         .list(format!("sys/class/block/{name}"))
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| by_name.contains_key(c) && root.exists(format!("sys/class/block/{name}/{c}/partition")))
+        .filter(|c| {
+            by_name.contains_key(c) && root.exists(format!("sys/class/block/{name}/{c}/partition"))
+        })
         .collect();
     children.extend(
         root.list(format!("sys/class/block/{name}/holders"))
@@ -148,7 +153,11 @@ fn host_need(
             continue;
         };
         if let Some(why) = host_need(root, cd, uses, names, seen, depth + 1) {
-            let why = if why.contains(", ") { why } else { format!("{child}, {why}") };
+            let why = if why.contains(", ") {
+                why
+            } else {
+                format!("{child}, {why}")
+            };
             return Some(why);
         }
     }
@@ -171,7 +180,9 @@ fn host_disks(spec: &VmSpec, root: &SysRoot, p: &mut Vec<Problem>) {
             continue;
         };
         let path = spec.disks[i].path.display().to_string();
-        let name = names.get(&dev).map_or(format!("{}:{}", dev.0, dev.1), Clone::clone);
+        let name = names
+            .get(&dev)
+            .map_or(format!("{}:{}", dev.0, dev.1), Clone::clone);
         let what = if why.contains(", ") {
             format!("holds {why}")
         } else {
@@ -210,7 +221,10 @@ fn shared_disks(spec: &VmSpec, cx: &Context, p: &mut Vec<Problem>) {
             let theirs = if od.path == d.path {
                 String::new()
             } else {
-                format!(" (as {})", crate::fmt::printable(&od.path.to_string_lossy()))
+                format!(
+                    " (as {})",
+                    crate::fmt::printable(&od.path.to_string_lossy())
+                )
             };
             p.push(Problem::error(
                 format!("disks[{i}].path"),

@@ -329,7 +329,10 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
             if !file(path).is_file() {
                 p.push(Problem::warning(
                     field,
-                    format!("{} does not exist; the VM cannot start until it does", path.display()),
+                    format!(
+                        "{} does not exist; the VM cannot start until it does",
+                        path.display()
+                    ),
                 ));
             }
         }

@@ -14,10 +14,7 @@ fn refused(cli: &Cli, args: &[&str]) -> String {
     let out = cli.run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(4), "{args:?}:\n{stderr}");
-    assert!(
-        stderr.contains("nothing was saved"),
-        "{args:?}:\n{stderr}"
-    );
+    assert!(stderr.contains("nothing was saved"), "{args:?}:\n{stderr}");
     stderr
 }
 
@@ -25,11 +22,7 @@ fn refused(cli: &Cli, args: &[&str]) -> String {
 fn accepted(cli: &Cli, args: &[&str]) -> (String, String) {
     let out = cli.run(args);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert!(
-        out.status.success(),
-        "{args:?}:\n{}",
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?}:\n{}", text(&out.stderr));
     (text(&out.stdout), text(&out.stderr))
 }
 
@@ -78,11 +71,17 @@ fn block_host(cli: &mut Cli) -> Option<PathBuf> {
             Some(d) => format!("devices/virtual/block/{d}/{name}"),
             None => format!("devices/virtual/block/{name}"),
         };
-        write(&root.join("sys").join(&dir).join("dev"), &format!("{major}:{minor}\n"));
+        write(
+            &root.join("sys").join(&dir).join("dev"),
+            &format!("{major}:{minor}\n"),
+        );
         if disk.is_some() {
             write(&root.join("sys").join(&dir).join("partition"), "1\n");
         }
-        link(&format!("../../{dir}"), &root.join(format!("sys/class/block/{name}")));
+        link(
+            &format!("../../{dir}"),
+            &root.join(format!("sys/class/block/{name}")),
+        );
         if !mknod(&root.join(format!("dev/{name}")), major, minor) {
             return None;
         }
@@ -143,7 +142,15 @@ fn disks_the_host_uses_are_refused_through_links_partitions_and_holders() {
     accepted(&cli, &define("/dev/sdx"));
     accepted(
         &cli,
-        &["vm", "define", "y", "--kernel", "/k", "--disk", "/img/vm.img"],
+        &[
+            "vm",
+            "define",
+            "y",
+            "--kernel",
+            "/k",
+            "--disk",
+            "/img/vm.img",
+        ],
     );
 }
 
@@ -170,7 +177,8 @@ fn the_hosts_root_disk_is_refused() {
         &["vm", "define", "x", "--kernel", "/k", "--disk", &source],
     );
     assert!(
-        err.contains(&format!("disks[0].path: {source} (")) && err.contains("mounted on / (the host's root)"),
+        err.contains(&format!("disks[0].path: {source} ("))
+            && err.contains("mounted on / (the host's root)"),
         "{err}"
     );
     assert!(!saved(&cli, "x"));
@@ -184,7 +192,8 @@ fn an_existing_serial_or_console_file_is_refused_unless_forced() {
     let e = existing.display().to_string();
     for field in ["serial", "console"] {
         let toml = cli.path().join(format!("{field}.toml"));
-        let text = format!("{field} = \"file={e}\"\n[memory]\nsize = \"1G\"\n[boot]\nkernel = \"/k\"\n");
+        let text =
+            format!("{field} = \"file={e}\"\n[memory]\nsize = \"1G\"\n[boot]\nkernel = \"/k\"\n");
         std::fs::write(&toml, text).unwrap();
         let from = toml.to_str().unwrap();
         let err = refused(&cli, &["vm", "define", field, "--from", from]);
@@ -196,13 +205,27 @@ fn an_existing_serial_or_console_file_is_refused_unless_forced() {
         let (out, warn) = accepted(&cli, &["vm", "define", field, "--from", from, "--force"]);
         assert!(out.contains(&format!("Defined VM {field}")), "{out}");
         assert!(
-            warn.contains(&format!("warning: {field}: {e} exists and will be overwritten")),
+            warn.contains(&format!(
+                "warning: {field}: {e} exists and will be overwritten"
+            )),
             "{warn}"
         );
     }
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me\n");
     // A VM's own file, there since it ran, is no stranger's: replacing the VM keeps it.
-    accepted(&cli, &["vm", "define", "serial", "--from", cli.path().join("serial.toml").to_str().unwrap(), "--replace", "--vcpus", "2"]);
+    accepted(
+        &cli,
+        &[
+            "vm",
+            "define",
+            "serial",
+            "--from",
+            cli.path().join("serial.toml").to_str().unwrap(),
+            "--replace",
+            "--vcpus",
+            "2",
+        ],
+    );
 }
 
 #[test]
@@ -254,16 +277,31 @@ fn a_disk_of_another_vm_is_refused_through_links() {
     let ro = |p: &str| format!("{p},readonly");
     accepted(
         &cli,
-        &["vm", "define", "a", "--kernel", "/k", "--disk", &ro(i), "--replace"],
+        &[
+            "vm",
+            "define",
+            "a",
+            "--kernel",
+            "/k",
+            "--disk",
+            &ro(i),
+            "--replace",
+        ],
     );
-    accepted(&cli, &["vm", "define", "b", "--kernel", "/k", "--disk", &ro(a)]);
+    accepted(
+        &cli,
+        &["vm", "define", "b", "--kernel", "/k", "--disk", &ro(a)],
+    );
 }
 
 #[test]
 fn memory_above_the_hosts_is_refused_unless_forced() {
     let mut cli = Cli::new();
     let root = cli.path().join("smallhost");
-    write(&root.join("proc/meminfo"), "MemTotal:        4096000 kB\nMemAvailable:    2048000 kB\n");
+    write(
+        &root.join("proc/meminfo"),
+        "MemTotal:        4096000 kB\nMemAvailable:    2048000 kB\n",
+    );
     cli.host_root = Some(root);
     let define = ["vm", "define", "big", "--kernel", "/k", "--memory", "8G"];
     let err = refused(&cli, &define);
@@ -275,7 +313,10 @@ fn memory_above_the_hosts_is_refused_unless_forced() {
     let mut forced = define.to_vec();
     forced.push("--force");
     let (_, warn) = accepted(&cli, &forced);
-    assert!(warn.contains("warning: memory.size: 8G is more than this host's"), "{warn}");
+    assert!(
+        warn.contains("warning: memory.size: 8G is more than this host's"),
+        "{warn}"
+    );
     assert!(saved(&cli, "big"));
 }
 
@@ -287,10 +328,17 @@ fn an_edit_that_would_hurt_the_host_is_not_saved() {
     let root = cli.path().join("smallhost");
     write(&root.join("proc/meminfo"), "MemTotal:        4096000 kB\n");
     cli.host_root = Some(root);
-    accepted(&cli, &["vm", "define", "web", "--kernel", "/k", "--memory", "1G"]);
+    accepted(
+        &cli,
+        &["vm", "define", "web", "--kernel", "/k", "--memory", "1G"],
+    );
     let before = std::fs::read_to_string(cli.state.join("vms/web.toml")).unwrap();
     let editor = cli.path().join("editor.sh");
-    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/size = \"1G\"/size = \"64G\"/' \"$1\"\n").unwrap();
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/size = \"1G\"/size = \"64G\"/' \"$1\"\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let (mut pty, slave) = Pty::open();
     let mut cmd = cli.cmd(&["vm", "edit", "web"]);
@@ -304,7 +352,10 @@ fn an_edit_that_would_hurt_the_host_is_not_saved() {
     let status = child.wait().unwrap();
     let seen = pty.wait_for("Not saved");
     assert_eq!(status.code(), Some(4), "{seen}");
-    assert!(seen.contains("memory.size: 64G is more than this host's"), "{seen}");
+    assert!(
+        seen.contains("memory.size: 64G is more than this host's"),
+        "{seen}"
+    );
     assert!(seen.contains("your text is kept in"), "{seen}");
     let after = std::fs::read_to_string(cli.state.join("vms/web.toml")).unwrap();
     assert_eq!(after, before, "nothing saved");

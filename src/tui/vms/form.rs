@@ -457,7 +457,9 @@ impl Form {
                         None => msg,
                     });
                 }
-                _ => self.general.push(crate::fmt::printable(&p.to_string()).into_owned()),
+                _ => self
+                    .general
+                    .push(crate::fmt::printable(&p.to_string()).into_owned()),
             }
         }
     }
