@@ -70,7 +70,7 @@ pub fn render_text(inv: &Inventory) -> String {
                     let _ = writeln!(
                         s,
                         "    {a}  {:<18} {}  ({})",
-                        printable(&d.class_name),
+                        d.class_name,
                         printable(&d.display_name()),
                         printable(d.driver.as_deref().unwrap_or("no driver"))
                     );
