@@ -174,3 +174,32 @@ fn export_as_a_command_line_quotes_escapes_and_refuses_nul() {
     assert_clean("vm export's refusal", &err);
     assert!(err.contains("holds a NUL character"), "{err}");
 }
+
+/// The console's error popup shows the VMM's text escaped, as the command line does (the
+/// terminal would otherwise lose it silently: the console draws no control character).
+#[test]
+fn the_consoles_error_popup_shows_the_vmms_text_escaped() {
+    use phyllome::tui::{update, Action, Keymap, State, Theme};
+    use phyllome::vmm::error::VmmError;
+    use phyllome::vmm::manager::ManagerError;
+    use phyllome::vmm::worker::ActionError;
+    let keymap = Keymap::load(None, false).unwrap();
+    let mut state = State::new(&keymap, Theme::new(false, true), false, 100, 30);
+    state.load = phyllome::tui::state::Load::Loaded;
+    update(&mut state, Action::ViewVms);
+    let mut ui = crate::support::ui::Ui::new(state, keymap);
+    ui.act(Action::VmDone {
+        op: "start".into(),
+        name: "web".into(),
+        result: Err(ActionError::from(&ManagerError::Vmm {
+            name: "web".into(),
+            source: VmmError::api(
+                "vm.boot",
+                500,
+                vec!["Error from API".into(), format!("Cannot open {HOSTILE}")],
+            ),
+        })),
+    });
+    let screen = ui.screen();
+    assert!(screen.contains(&format!("Cannot open {SHOWN}")), "{screen}");
+}
