@@ -206,10 +206,13 @@ impl VmBackend {
     pub fn save(&self, req: SaveRequest) {
         let (tx, paths) = (self.tx.clone(), self.paths.clone());
         tokio::task::spawn_blocking(move || {
-            if let Some(refused) = Self::refusal(&paths, &req) {
-                let _ = tx.send(refused);
-                return;
-            }
+            let warnings = match Self::host_check(&paths, &req) {
+                Ok(w) => w,
+                Err(refused) => {
+                    let _ = tx.send(refused);
+                    return;
+                }
+            };
             let result = Self::store(&paths).and_then(|store| {
                 let saved = if req.create {
                     apply_to_text("", &req.edits)
@@ -220,41 +223,56 @@ impl VmBackend {
                 };
                 saved.map(|_| ()).map_err(|e| ActionError::new(&e))
             });
+            let saved = result.is_ok();
             let _ = tx.send(Action::VmSaved {
-                name: req.name,
+                name: req.name.clone(),
                 result,
             });
+            if saved && !warnings.is_empty() {
+                let _ = tx.send(Action::VmSaveWarnings {
+                    name: req.name,
+                    warnings,
+                });
+            }
         });
     }
 }
 
 impl VmBackend {
-    /// The form's definition checked against the host: a refusal, else None (a definition
-    /// that does not even parse is left to the save, which says why).
-    fn refusal(paths: &HostPaths, req: &SaveRequest) -> Option<Action> {
-        let store = Self::store(paths).ok()?;
-        let base = if req.create {
-            String::new()
-        } else {
-            store.get_text(&req.name).ok()?
+    /// The form's definition checked against the host: its warnings, or the action that
+    /// tells the refusal (a definition that does not even parse is left to the save, which
+    /// says why).
+    fn host_check(paths: &HostPaths, req: &SaveRequest) -> Result<Vec<String>, Action> {
+        let Ok(store) = Self::store(paths) else {
+            return Ok(Vec::new());
         };
-        let text = apply_to_text(&base, &req.edits).ok()?;
-        let spec = crate::vm::load(&text, &req.name).ok()?;
+        let base = if req.create {
+            Ok(String::new())
+        } else {
+            store.get_text(&req.name)
+        };
+        let spec = base
+            .ok()
+            .and_then(|base| apply_to_text(&base, &req.edits).ok())
+            .and_then(|text| crate::vm::load(&text, &req.name).ok());
+        let Some(spec) = spec else {
+            return Ok(Vec::new());
+        };
         match crate::ops::define::check(paths, &store, &spec, req.force) {
+            Ok(warnings) => Ok(warnings.iter().map(ToString::to_string).collect()),
             Err(DefineError::Refused {
                 problems,
                 forceable,
                 ..
-            }) => Some(Action::VmSaveRefused {
+            }) => Err(Action::VmSaveRefused {
                 name: req.name.clone(),
                 problems,
                 forceable,
             }),
-            Err(DefineError::Paths(e)) => Some(Action::VmSaved {
+            Err(DefineError::Paths(e)) => Err(Action::VmSaved {
                 name: req.name.clone(),
                 result: Err(ActionError::new(&e)),
             }),
-            Ok(_) => None,
         }
     }
 }

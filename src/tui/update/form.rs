@@ -70,6 +70,24 @@ pub fn saved(state: &mut State, name: String, result: Result<(), ActionError>) -
     }
 }
 
+/// A definition was saved with warnings (a disk not created yet, memory forced above the
+/// host's): the line under the list says how many and the first.
+pub fn warned(state: &mut State, name: String, warnings: Vec<String>) -> Vec<Effect> {
+    let Some(first) = warnings.first() else {
+        return Vec::new();
+    };
+    let verb = state.vms.results.get(&name).map_or("saved", String::as_str);
+    let count = match warnings.len() {
+        1 => "1 warning".to_string(),
+        n => format!("{n} warnings"),
+    };
+    state.vms.message = Some(format!(
+        "{name}: {verb}, {count}: {}",
+        crate::fmt::printable(first)
+    ));
+    Vec::new()
+}
+
 /// The host checks refused the save: each problem goes under its field, and when saving
 /// anyway would lift them all, the owner is asked (the console's `--force`).
 pub fn refused(

@@ -123,7 +123,11 @@ async fn the_loop_refuses_then_saves_when_told_to() {
         let screen = terminal.backend().to_string();
         assert_eq!(file.exists(), saved, "{screen}");
         if saved {
-            assert!(screen.contains("big: defined"), "{screen}");
+            // The line under the list tells what the checks found worth knowing.
+            assert!(
+                screen.contains("big: defined, 2 warnings: boot.firmware:"),
+                "{screen}"
+            );
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(text.contains("size = \"64G\""), "{text}");
         } else {
