@@ -6,10 +6,12 @@
 //! | 1    | failure: anything not listed below                                             |
 //! | 2    | usage: a bad command line (clap's own errors, and values it cannot check)      |
 //! | 3    | not found: no such VM, definition version or PCI device                        |
-//! | 4    | refused: a dangerous action was not confirmed (pass `--yes` where no terminal), |
-//! |      | or a definition that would hurt the host was not saved (fix the field it names, |
-//! |      | or pass `--force` where the message offers it)                                  |
+//! | 4    | refused: a dangerous action not confirmed, or a harmful definition not saved   |
 //! | 5    | VMM error: Cloud Hypervisor refused a request, or cannot be reached or started |
+//!
+//! A refusal (4) is the owner's to lift: `--yes` where no terminal could ask; for a definition
+//! that would hurt the host (a mounted disk, an existing serial file, ...), fixing the field it
+//! names, or `--force` where the message offers it.
 //!
 //! The code comes from the first error of the cause chain, outermost first, whose type says
 //! which of these it is; the messages are never parsed.
