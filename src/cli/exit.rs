@@ -208,4 +208,16 @@ mod tests {
         let write = OutputError::Write(std::io::ErrorKind::StorageFull.into());
         assert_eq!(code(&write), Code::Failure);
     }
+
+    #[test]
+    fn a_harmful_definition_is_refused_and_a_bad_host_root_is_usage() {
+        let refused = DefineError::Refused {
+            name: "web".into(),
+            problems: Vec::new(),
+            forceable: false,
+        };
+        assert_eq!(code(&refused), Code::Refused);
+        let paths = DefineError::Paths(PathsError::BadHostRoot("/nope".into()));
+        assert_eq!(code(&paths), Code::Usage);
+    }
 }
