@@ -9,24 +9,13 @@ use toml_edit::{value, DocumentMut};
 use super::vm::{Confirm, DefineArgs, ExportFormat};
 use super::CliError;
 use crate::host::PciAddress;
-use crate::ops::define::DefineError;
+use crate::ops::define::check as guard;
 use crate::ops::HostPaths;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
 
 fn open_store(paths: &HostPaths) -> eyre::Result<Store> {
     Ok(paths.store()?)
-}
-
-/// The checks against this host before a save: a refusal stops it (nothing is written),
-/// warnings are returned to print once it is saved.
-fn guard(
-    paths: &HostPaths,
-    store: &Store,
-    spec: &VmSpec,
-    force: bool,
-) -> Result<Vec<Problem>, DefineError> {
-    crate::ops::define::check(paths, store, spec, force)
 }
 
 /// Warnings go to stderr: a definition may name a disk that is created later, so they never
@@ -244,12 +233,10 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
             tmp.remove();
             return Ok(());
         }
-        let checked = crate::vm::load(&text, name).map(|spec| {
-            let guarded = guard(paths, &store, &spec, force);
-            (spec, guarded)
-        });
+        // Checked against the host as a define is: a refusal saves nothing.
+        let checked = crate::vm::load(&text, name).map(|spec| guard(paths, &store, &spec, force));
         match checked {
-            Ok((_, Err(refused))) => {
+            Ok(Err(refused)) => {
                 crate::noteln!("{}", crate::error::Chain(&refused));
                 if !ask_yes_default("Edit again") {
                     return Err(eyre::Report::new(refused).wrap_err(format!(
@@ -258,7 +245,7 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
                     )));
                 }
             }
-            Ok((_, Ok(warnings))) => {
+            Ok(Ok(warnings)) => {
                 // Someone else saved meanwhile: do not overwrite their change.
                 if store.get_text(name)? != original {
                     bail!(
