@@ -92,6 +92,9 @@ pub enum VmCommand {
         to: Option<u32>,
         #[command(flatten)]
         confirm: Confirm,
+        /// Restore it even over an existing serial file or with memory above the host's
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -216,7 +219,12 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
             vm_def::import(paths, &file, name.as_deref(), force)
         }
         VmCommand::History { name } => vm_def::history(paths, &name),
-        VmCommand::Rollback { name, to, confirm } => vm_def::rollback(paths, &name, to, &confirm),
+        VmCommand::Rollback {
+            name,
+            to,
+            confirm,
+            force,
+        } => vm_def::rollback(paths, &name, to, &confirm, force),
         VmCommand::List { json } => vm_run::list(paths, json),
         VmCommand::Info { name, json } => vm_run::info(paths, &name, json),
         VmCommand::Start { name } => vm_run::start(paths, &name),

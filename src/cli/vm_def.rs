@@ -516,13 +516,21 @@ pub fn rollback(
     name: &str,
     to: Option<u32>,
     confirm: &Confirm,
+    force: bool,
 ) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let target = store.rollback_target(name, to)?;
+    // An old version is checked against the host of today, as a define is; one that does
+    // not load is left to the rollback, which says why.
+    let warnings = match crate::vm::load(&store.version_text(name, target)?, name) {
+        Ok(spec) => guard(paths, &store, &spec, force)?,
+        Err(_) => Vec::new(),
+    };
     confirm.ask(&format!(
         "Replace VM {name}'s definition with version {target}"
     ))?;
     store.rollback(name, Some(target))?;
     crate::outln!("VM {name} is back at version {target}")?;
+    print_warnings(&warnings);
     Ok(())
 }

@@ -320,6 +320,42 @@ fn memory_above_the_hosts_is_refused_unless_forced() {
     assert!(saved(&cli, "big"));
 }
 
+/// An old version comes back only if today's host can take it.
+#[test]
+fn a_rollback_to_a_version_that_would_hurt_the_host_is_refused_unless_forced() {
+    let mut cli = Cli::new();
+    let root = cli.path().join("smallhost");
+    write(&root.join("proc/meminfo"), "MemTotal:        4096000 kB\n");
+    cli.host_root = Some(root);
+    let define = [
+        "vm", "define", "web", "--kernel", "/k", "--memory", "8G", "--force",
+    ];
+    accepted(&cli, &define);
+    accepted(
+        &cli,
+        &[
+            "vm",
+            "define",
+            "web",
+            "--kernel",
+            "/k",
+            "--memory",
+            "1G",
+            "--replace",
+        ],
+    );
+    let err = refused(&cli, &["vm", "rollback", "web", "--yes"]);
+    assert!(
+        err.contains("memory.size: 8G is more than this host's"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(cli.state.join("vms/web.toml")).unwrap();
+    assert!(text.contains("size = \"1G\""), "nothing restored: {text}");
+    accepted(&cli, &["vm", "rollback", "web", "--yes", "--force"]);
+    let text = std::fs::read_to_string(cli.state.join("vms/web.toml")).unwrap();
+    assert!(text.contains("size = \"8G\""), "{text}");
+}
+
 /// `vm edit` on a terminal: the edited text is refused like a define, and kept for the user.
 #[test]
 fn an_edit_that_would_hurt_the_host_is_not_saved() {
