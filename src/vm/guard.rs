@@ -117,8 +117,8 @@ fn block_names(root: &SysRoot) -> HashMap<DevNo, String> {
     names
 }
 
-/// Why the host needs block device `dev`: it is used itself, or a partition or a holder
-/// (device mapper, md) on it is, as "nvme0n1p2, mounted on /".
+/// Why the host needs block device `dev`: what it is used for, and the partition or holder
+/// (device mapper, md) on it that is, when it is not `dev` itself.
 fn host_need(
     root: &SysRoot,
     dev: DevNo,
@@ -126,12 +126,12 @@ fn host_need(
     names: &HashMap<DevNo, String>,
     seen: &mut HashSet<DevNo>,
     depth: usize,
-) -> Option<String> {
+) -> Option<(Option<String>, String)> {
     if depth > MAX_DEPTH || !seen.insert(dev) {
         return None;
     }
     if let Some(u) = uses.get(&dev) {
-        return Some(u.clone());
+        return Some((None, u.clone()));
     }
     let name = names.get(&dev)?;
     let by_name: HashMap<&String, DevNo> = names.iter().map(|(d, n)| (n, *d)).collect();
@@ -152,13 +152,8 @@ fn host_need(
         let Some(&cd) = by_name.get(&child) else {
             continue;
         };
-        if let Some(why) = host_need(root, cd, uses, names, seen, depth + 1) {
-            let why = if why.contains(", ") {
-                why
-            } else {
-                format!("{child}, {why}")
-            };
-            return Some(why);
+        if let Some((via, why)) = host_need(root, cd, uses, names, seen, depth + 1) {
+            return Some((Some(via.unwrap_or(child)), why));
         }
     }
     None
@@ -176,17 +171,16 @@ fn host_disks(spec: &VmSpec, root: &SysRoot, p: &mut Vec<Problem>) {
     }
     let (uses, names) = (host_uses(root), block_names(root));
     for (i, dev) in devices {
-        let Some(why) = host_need(root, dev, &uses, &names, &mut HashSet::new(), 0) else {
+        let Some((via, why)) = host_need(root, dev, &uses, &names, &mut HashSet::new(), 0) else {
             continue;
         };
         let path = spec.disks[i].path.display().to_string();
         let name = names
             .get(&dev)
             .map_or(format!("{}:{}", dev.0, dev.1), Clone::clone);
-        let what = if why.contains(", ") {
-            format!("holds {why}")
-        } else {
-            format!("is {why}")
+        let what = match via {
+            Some(inner) => format!("holds {inner}, {why}"),
+            None => format!("is {why}"),
         };
         p.push(Problem::error(
             format!("disks[{i}].path"),
