@@ -139,6 +139,46 @@ pub fn yes_no(b: bool) -> &'static str {
     }
 }
 
+/// Text from data (a file name, a sysfs value, another program's message) made safe to
+/// print: every control character is shown as an escape (`\e` for ESC, `\n`, `\r`, `\t`,
+/// `\x07` for BEL, `\u{9b}` for a C1 control), so nothing it holds can drive the terminal;
+/// printable Unicode is kept as is. The console, the command line's text and its error
+/// report all show data through this one function; `--json` never does (JSON escapes).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// [`printable`] for whole lines of output: line feeds and tabs stay (they are the
+/// layout), every other control character is escaped.
+pub fn printable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, true)
+}
+
+fn escape_controls(text: &str, keep_layout: bool) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    let kept = |c: char| !c.is_control() || (keep_layout && (c == '\n' || c == '\t'));
+    if text.chars().all(kept) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if kept(c) => out.push(c),
+            '\u{1b}' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +277,22 @@ mod tests {
         assert_eq!(verdict(&Verdict::Blocked), "blocked");
         assert_eq!(check(CheckStatus::Fail), "fail");
         assert_eq!(yes_no(true), "yes");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_unicode_kept() {
+        let hostile = "a\u{1b}]0;pwn\u{7}b\u{1b}[2Jc\nd\te\r\u{0}\u{7f}\u{9b}é→";
+        assert_eq!(
+            printable(hostile),
+            "a\\e]0;pwn\\x07b\\e[2Jc\\nd\\te\\r\\x00\\x7f\\u{9b}é→"
+        );
+        assert_eq!(
+            printable_text(hostile),
+            "a\\e]0;pwn\\x07b\\e[2Jc\nd\te\\r\\x00\\x7f\\u{9b}é→"
+        );
+        assert!(matches!(
+            printable("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

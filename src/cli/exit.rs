@@ -6,8 +6,12 @@
 //! | 1    | failure: anything not listed below                                             |
 //! | 2    | usage: a bad command line (clap's own errors, and values it cannot check)      |
 //! | 3    | not found: no such VM, definition version or PCI device                        |
-//! | 4    | refused: a dangerous action was not confirmed (pass `--yes` where no terminal) |
+//! | 4    | refused: a dangerous action not confirmed, or a harmful definition not saved   |
 //! | 5    | VMM error: Cloud Hypervisor refused a request, or cannot be reached or started |
+//!
+//! A refusal (4) is the owner's to lift: `--yes` where no terminal could ask; for a definition
+//! that would hurt the host (a mounted disk, an existing serial file, ...), fixing the field it
+//! names, or `--force` where the message offers it.
 //!
 //! The code comes from the first error of the cause chain, outermost first, whose type says
 //! which of these it is; the messages are never parsed.
@@ -18,6 +22,7 @@ use std::process::ExitCode;
 use super::output::OutputError;
 use super::vm::ConfirmError;
 use super::CliError;
+use crate::ops::define::DefineError;
 use crate::ops::gpu::GpuError;
 use crate::ops::vm::VmOpsError;
 use crate::ops::PathsError;
@@ -95,6 +100,9 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
         Some(VmOpsError::Manager(inner)) => return Some(inner),
         _ => {}
     }
+    if let Some(DefineError::Paths(inner)) = e.downcast_ref() {
+        return Some(inner);
+    }
     match e.downcast_ref::<PathsError>() {
         Some(PathsError::Store(inner)) => Some(inner),
         Some(PathsError::RunRoot(inner)) => Some(inner),
@@ -144,7 +152,8 @@ fn of(e: &(dyn Error + 'static)) -> Option<Code> {
     ) || matches!(
         e.downcast_ref(),
         Some(GpuError::NeedsYes { .. } | GpuError::Declined { .. })
-    ) {
+    ) || matches!(e.downcast_ref(), Some(DefineError::Refused { .. }))
+    {
         return Some(Code::Refused);
     }
     if e.is::<VmmError>()
@@ -198,5 +207,17 @@ mod tests {
         assert_eq!(code(&OutputError::Closed), Code::Ok);
         let write = OutputError::Write(std::io::ErrorKind::StorageFull.into());
         assert_eq!(code(&write), Code::Failure);
+    }
+
+    #[test]
+    fn a_harmful_definition_is_refused_and_a_bad_host_root_is_usage() {
+        let refused = DefineError::Refused {
+            name: "web".into(),
+            problems: Vec::new(),
+            forceable: false,
+        };
+        assert_eq!(code(&refused), Code::Refused);
+        let paths = DefineError::Paths(PathsError::BadHostRoot("/nope".into()));
+        assert_eq!(code(&paths), Code::Usage);
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::output;
+use crate::fmt::printable;
 use crate::host::{CheckStatus, Inventory, Verdict};
 use crate::ops::HostPaths;
 
@@ -40,11 +41,11 @@ pub fn render_text(inv: &Inventory) -> String {
             "  {:<8} {}  {} [{}]",
             verdict_word(&g.passthrough.verdict),
             g.address,
-            g.name,
+            printable(&g.name),
             group
         );
         for r in &g.passthrough.reasons {
-            let _ = writeln!(s, "           - {r}");
+            let _ = writeln!(s, "           - {}", printable(r));
         }
     }
     let _ = writeln!(s, "\nChecks");
@@ -54,7 +55,7 @@ pub fn render_text(inv: &Inventory) -> String {
             "  {}  {:<32} {}",
             status_word(c.status),
             c.title,
-            c.detail
+            printable(&c.detail)
         );
         if let Some(fix) = &c.fix {
             let _ = writeln!(s, "        fix: {fix}");
@@ -70,8 +71,8 @@ pub fn render_text(inv: &Inventory) -> String {
                         s,
                         "    {a}  {:<18} {}  ({})",
                         d.class_name,
-                        d.display_name(),
-                        d.driver.as_deref().unwrap_or("no driver")
+                        printable(&d.display_name()),
+                        printable(d.driver.as_deref().unwrap_or("no driver"))
                     );
                 }
                 None => {
@@ -81,7 +82,7 @@ pub fn render_text(inv: &Inventory) -> String {
         }
     }
     for w in &inv.warnings {
-        let _ = writeln!(s, "warning: {w}");
+        let _ = writeln!(s, "warning: {}", printable(w));
     }
     s
 }

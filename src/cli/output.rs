@@ -25,21 +25,27 @@ pub fn write_to(w: &mut impl Write, text: &str) -> Result<(), OutputError> {
         })
 }
 
-/// `text` on standard output, as is.
+/// `text` on standard output for people: a control character that came with data (a file
+/// name, a sysfs value, a VMM's message) is escaped by [`crate::fmt::printable_text`] here,
+/// the last step before the terminal, whatever line forgot to.
 pub fn out(text: &str) -> Result<(), OutputError> {
-    write_to(&mut std::io::stdout().lock(), text)
+    write_to(
+        &mut std::io::stdout().lock(),
+        &crate::fmt::printable_text(text),
+    )
 }
 
-/// One pretty JSON document and a newline.
+/// One pretty JSON document and a newline, exact (JSON escapes what it must itself).
 pub fn json(value: &impl serde::Serialize) -> Result<(), OutputError> {
     let mut text = serde_json::to_string_pretty(value).map_err(OutputError::Encode)?;
     text.push('\n');
-    out(&text)
+    write_to(&mut std::io::stdout().lock(), &text)
 }
 
-/// `text` on standard error: warnings, notes and questions beside the output. A failed write
-/// there cannot be reported anywhere, so it is dropped.
+/// `text` on standard error: warnings, notes and questions beside the output, escaped as
+/// [`out`] does. A failed write there cannot be reported anywhere, so it is dropped.
 pub fn note(text: &str) {
+    let text = crate::fmt::printable_text(text);
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }

@@ -61,7 +61,8 @@ pub fn render(error: &(dyn Error + 'static), color: bool) -> String {
         } else {
             "caused by: ".to_string()
         };
-        let _ = writeln!(s, "{lead}{message}");
+        // Messages carry data (file names, the VMM's own text): never raw to the terminal.
+        let _ = writeln!(s, "{lead}{}", crate::fmt::printable_text(message));
     }
     s
 }

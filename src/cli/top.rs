@@ -113,7 +113,7 @@ pub async fn batch(
         let text = if args.json {
             json_line(&model)
         } else {
-            text_block(&model)
+            crate::fmt::printable_text(&text_block(&model)).into_owned()
         };
         super::output::write_to(out, &text)?;
     }
@@ -155,8 +155,8 @@ pub fn text_block(model: &Model) -> String {
         let vcpus: Vec<String> = v.vcpus.iter().map(|c| format!("{c:.0}")).collect();
         s.push_str(&format!(
             "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
-            v.name,
-            v.state,
+            fmt::printable(&v.name),
+            fmt::printable(&v.state),
             fmt::percent(v.cpu_percent),
             if vcpus.is_empty() {
                 "-".to_string()

@@ -19,6 +19,9 @@ pub enum VmCommand {
     Edit {
         /// The VM, as `phyllome vm list` names it
         name: String,
+        /// Save even over an existing serial file or with memory above the host's
+        #[arg(long)]
+        force: bool,
     },
     /// Start a VM (its VMM outlives the console)
     Start {
@@ -86,6 +89,9 @@ pub enum VmCommand {
         /// Name of the VM (default: the file name without .json)
         #[arg(long)]
         name: Option<String>,
+        /// Save even over an existing serial file or with memory above the host's
+        #[arg(long)]
+        force: bool,
     },
     /// Earlier versions of a VM's definition
     History {
@@ -118,6 +124,9 @@ pub enum VmCommand {
         to: Option<u32>,
         #[command(flatten)]
         confirm: Confirm,
+        /// Restore it even over an existing serial file or with memory above the host's
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -195,6 +204,9 @@ pub struct DefineArgs {
     /// Replace an existing definition of the same name
     #[arg(long)]
     pub replace: bool,
+    /// Save even over an existing serial file or with memory above the host's
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -242,14 +254,21 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
     use super::{vm_def, vm_run};
     match cmd {
         VmCommand::Define(args) => vm_def::define(paths, *args),
-        VmCommand::Edit { name } => vm_def::edit(paths, &name),
+        VmCommand::Edit { name, force } => vm_def::edit(paths, &name, force),
         VmCommand::Export { name, format } => vm_def::export(paths, &name, format),
-        VmCommand::Import { file, name } => vm_def::import(paths, &file, name.as_deref()),
+        VmCommand::Import { file, name, force } => {
+            vm_def::import(paths, &file, name.as_deref(), force)
+        }
         VmCommand::History { name } => vm_def::history(paths, &name),
         VmCommand::Autostart { name, switch } => {
             vm_def::autostart(paths, &name, switch == Switch::On)
         }
-        VmCommand::Rollback { name, to, confirm } => vm_def::rollback(paths, &name, to, &confirm),
+        VmCommand::Rollback {
+            name,
+            to,
+            confirm,
+            force,
+        } => vm_def::rollback(paths, &name, to, &confirm, force),
         VmCommand::List { json } => vm_run::list(paths, json),
         VmCommand::Info { name, json } => vm_run::info(paths, &name, json),
         VmCommand::Start { name } => vm_run::start(paths, &name),

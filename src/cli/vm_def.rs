@@ -9,6 +9,7 @@ use toml_edit::{value, DocumentMut};
 use super::vm::{Confirm, DefineArgs, ExportFormat};
 use super::CliError;
 use crate::host::PciAddress;
+use crate::ops::define::check as guard;
 use crate::ops::HostPaths;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
@@ -17,21 +18,11 @@ fn open_store(paths: &HostPaths) -> eyre::Result<Store> {
     Ok(paths.store()?)
 }
 
-/// Host check findings go to stderr: a definition may name a disk that is created later,
-/// so they never stop a save (starting the VM is where they matter).
-fn report_host_checks(paths: &HostPaths, store: &Store, spec: &VmSpec) {
-    let Ok(root) = paths.sys_root() else { return };
-    let others: Vec<VmSpec> = store
-        .list()
-        .map(|l| l.into_iter().filter_map(|e| e.spec.ok()).collect())
-        .unwrap_or_default();
-    for p in crate::vm::host_check(spec, &root, &others) {
-        let tag = if p.is_error() {
-            "host check error"
-        } else {
-            "host check warning"
-        };
-        crate::noteln!("{tag}: {p}");
+/// Warnings go to stderr: a definition may name a disk that is created later, so they never
+/// stop a save (starting the VM is where they matter).
+fn print_warnings(warnings: &[Problem]) {
+    for p in warnings {
+        crate::noteln!("warning: {p}");
     }
 }
 
@@ -80,10 +71,15 @@ pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
         SaveMode::Create
     };
     let replaced = store.exists(name);
+    if replaced && !args.replace {
+        // Said before any host check: that is the first thing to fix.
+        return Err(StoreError::Exists(name.into()).into());
+    }
+    let warnings = guard(paths, &store, &spec, args.force)?;
     store.save(name, &text, mode)?;
     let verb = if replaced { "Replaced" } else { "Defined" };
     crate::outln!("{verb} VM {name} ({})", store.path(name).display())?;
-    report_host_checks(paths, &store, &spec);
+    print_warnings(&warnings);
     Ok(())
 }
 
@@ -219,7 +215,7 @@ fn parse_net_flag(s: &str) -> eyre::Result<Net> {
     Ok(Net { kind, mac, id })
 }
 
-pub fn edit(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
@@ -237,8 +233,19 @@ pub fn edit(paths: &HostPaths, name: &str) -> eyre::Result<()> {
             tmp.remove();
             return Ok(());
         }
-        match crate::vm::load(&text, name) {
-            Ok(spec) => {
+        // Checked against the host as a define is: a refusal saves nothing.
+        let checked = crate::vm::load(&text, name).map(|spec| guard(paths, &store, &spec, force));
+        match checked {
+            Ok(Err(refused)) => {
+                crate::noteln!("{}", crate::error::Chain(&refused));
+                if !ask_yes_default("Edit again") {
+                    return Err(eyre::Report::new(refused).wrap_err(format!(
+                        "Not saved; your text is kept in {}",
+                        tmp.path.display()
+                    )));
+                }
+            }
+            Ok(Ok(warnings)) => {
                 // Someone else saved meanwhile: do not overwrite their change.
                 if store.get_text(name)? != original {
                     bail!(
@@ -249,7 +256,7 @@ pub fn edit(paths: &HostPaths, name: &str) -> eyre::Result<()> {
                 store.save(name, &text, SaveMode::Update)?;
                 tmp.remove();
                 crate::outln!("Saved VM {name}")?;
-                report_host_checks(paths, &store, &spec);
+                print_warnings(&warnings);
                 return Ok(());
             }
             Err(problems) => {
@@ -358,6 +365,12 @@ pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> eyre::Resu
         }
         ExportFormat::Cli => {
             let args = crate::vm::to_cli_args(&spec, &rt);
+            if let Some(a) = args.iter().find(|a| a.contains('\0')) {
+                bail!(
+                    "VM {name} cannot be written as a command line: {} holds a NUL character, which no argument can carry; remove it from the definition (or use --format json)",
+                    crate::fmt::printable(a)
+                );
+            }
             let mut line = String::from("cloud-hypervisor");
             for pair in args.chunks(2) {
                 line.push_str(" \\\n  ");
@@ -383,16 +396,41 @@ pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> eyre::Resu
     Ok(())
 }
 
+/// A word the shell reads back as `s`: bare when plain, in single quotes, or in `$'...'`
+/// with escapes when it holds a control character (which must never reach the terminal
+/// raw). A NUL cannot be in any argument, so it is refused before this.
 fn shell_quote(s: &str) -> String {
+    use std::fmt::Write as _;
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c);
     if !s.is_empty() && s.chars().all(plain) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
+        return s.to_string();
     }
+    if !s.chars().any(char::is_control) {
+        return format!("'{}'", s.replace('\'', "'\\''"));
+    }
+    let mut out = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
-pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> eyre::Result<()> {
+pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -> eyre::Result<()> {
     let name = match name {
         Some(n) => n.to_string(),
         None => {
@@ -425,6 +463,12 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> eyre::Resul
         file.display()
     ));
     let store = open_store(paths)?;
+    if store.exists(&name) {
+        bail!(
+            "VM {name:?} already exists; import under another name with --name, or delete it first"
+        );
+    }
+    let warnings = guard(paths, &store, &imported.spec, force)?;
     match store.save(&name, &doc.to_string(), SaveMode::Create) {
         Err(StoreError::Exists(n)) => bail!(
             "VM {n:?} already exists; import under another name with --name, or delete it first"
@@ -434,7 +478,7 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>) -> eyre::Resul
         }
     }
     crate::outln!("Imported VM {name} ({})", store.path(&name).display())?;
-    report_host_checks(paths, &store, &imported.spec);
+    print_warnings(&warnings);
     Ok(())
 }
 
@@ -465,7 +509,7 @@ pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
             "{:>6}{mark}  {:<23}  {}",
             v.number,
             crate::vm::history::format_utc(v.saved_unix),
-            v.summary
+            crate::fmt::printable(&v.summary)
         )?;
     }
     if !store.exists(name) {
@@ -483,13 +527,21 @@ pub fn rollback(
     name: &str,
     to: Option<u32>,
     confirm: &Confirm,
+    force: bool,
 ) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let target = store.rollback_target(name, to)?;
+    // An old version is checked against the host of today, as a define is; one that does
+    // not load is left to the rollback, which says why.
+    let warnings = match crate::vm::load(&store.version_text(name, target)?, name) {
+        Ok(spec) => guard(paths, &store, &spec, force)?,
+        Err(_) => Vec::new(),
+    };
     confirm.ask(&format!(
         "Replace VM {name}'s definition with version {target}"
     ))?;
     store.rollback(name, Some(target))?;
     crate::outln!("VM {name} is back at version {target}")?;
+    print_warnings(&warnings);
     Ok(())
 }

@@ -57,7 +57,7 @@ fn table(rows: &[VmStatus]) -> String {
         let dash = || "-".to_string();
         s.push_str(&format!(
             "{:<20} {:<12} {:>5} {:>8} {:>10}  {}\n",
-            r.name,
+            fmt::printable(&r.name),
             r.state.as_str(),
             r.vcpus.map(|v| v.to_string()).unwrap_or_else(dash),
             r.memory_bytes.map(fmt::size).unwrap_or_else(dash),
@@ -65,7 +65,7 @@ fn table(rows: &[VmStatus]) -> String {
             if r.devices.is_empty() {
                 dash()
             } else {
-                r.devices.join(", ")
+                fmt::printable(&r.devices.join(", ")).into_owned()
             },
         ));
         if let Some(e) = &r.error {

@@ -119,6 +119,20 @@ pub enum Action {
         name: String,
         result: Result<(), ActionError>,
     },
+    /// The host checks refused the form's definition; nothing was saved. `forceable`: saving
+    /// anyway (as `--force` does) would lift every problem.
+    /// What the host checks found worth knowing about a definition just saved.
+    #[serde(skip)]
+    VmSaveWarnings {
+        name: String,
+        warnings: Vec<String>,
+    },
+    #[serde(skip)]
+    VmSaveRefused {
+        name: String,
+        problems: Vec<crate::vm::Problem>,
+        forceable: bool,
+    },
     /// Keys while a confirmation is open.
     #[serde(skip)]
     ConfirmInput(char),

@@ -78,6 +78,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::VmDetailLoaded(detail) => vms::detail_loaded(state, *detail),
         Action::VmEditLoaded(loaded) => form::edit_loaded(state, *loaded),
         Action::VmSaved { name, result } => form::saved(state, name, result),
+        Action::VmSaveWarnings { name, warnings } => form::warned(state, name, warnings),
+        Action::VmSaveRefused {
+            name,
+            problems,
+            forceable,
+        } => form::refused(state, name, problems, forceable),
         Action::Gpu(msg) => gpus::message(state, *msg),
         Action::MonitorSample(sample) => dashboard::sample(state, *sample),
         other => match modal(state) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Chain;
+use crate::ops::define::DefineError;
 use crate::ops::HostPaths;
 use crate::vm::{SaveMode, Store, StoreError};
 use crate::vmm::manager::{RunState, StopMode, VmManager};
@@ -199,10 +200,19 @@ impl VmBackend {
         });
     }
 
-    /// Creates a definition, or applies field edits with `Store::edit` (comments survive).
+    /// Creates a definition, or applies field edits with `Store::edit` (comments survive),
+    /// once the host checks let it ([`crate::ops::define::check`]); a refusal comes back as
+    /// [`Action::VmSaveRefused`] and nothing is written.
     pub fn save(&self, req: SaveRequest) {
         let (tx, paths) = (self.tx.clone(), self.paths.clone());
         tokio::task::spawn_blocking(move || {
+            let warnings = match Self::host_check(&paths, &req) {
+                Ok(w) => w,
+                Err(refused) => {
+                    let _ = tx.send(refused);
+                    return;
+                }
+            };
             let result = Self::store(&paths).and_then(|store| {
                 let saved = if req.create {
                     apply_to_text("", &req.edits)
@@ -213,11 +223,57 @@ impl VmBackend {
                 };
                 saved.map(|_| ()).map_err(|e| ActionError::new(&e))
             });
+            let saved = result.is_ok();
             let _ = tx.send(Action::VmSaved {
-                name: req.name,
+                name: req.name.clone(),
                 result,
             });
+            if saved && !warnings.is_empty() {
+                let _ = tx.send(Action::VmSaveWarnings {
+                    name: req.name,
+                    warnings,
+                });
+            }
         });
+    }
+}
+
+impl VmBackend {
+    /// The form's definition checked against the host: its warnings, or the action that
+    /// tells the refusal (a definition that does not even parse is left to the save, which
+    /// says why).
+    fn host_check(paths: &HostPaths, req: &SaveRequest) -> Result<Vec<String>, Action> {
+        let Ok(store) = Self::store(paths) else {
+            return Ok(Vec::new());
+        };
+        let base = if req.create {
+            Ok(String::new())
+        } else {
+            store.get_text(&req.name)
+        };
+        let spec = base
+            .ok()
+            .and_then(|base| apply_to_text(&base, &req.edits).ok())
+            .and_then(|text| crate::vm::load(&text, &req.name).ok());
+        let Some(spec) = spec else {
+            return Ok(Vec::new());
+        };
+        match crate::ops::define::check(paths, &store, &spec, req.force) {
+            Ok(warnings) => Ok(warnings.iter().map(ToString::to_string).collect()),
+            Err(DefineError::Refused {
+                problems,
+                forceable,
+                ..
+            }) => Err(Action::VmSaveRefused {
+                name: req.name.clone(),
+                problems,
+                forceable,
+            }),
+            Err(DefineError::Paths(e)) => Err(Action::VmSaved {
+                name: req.name.clone(),
+                result: Err(ActionError::new(&e)),
+            }),
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //!   `history`, `rollback`.
 //! - [`VmSpec`] (see `config/vm-example.toml`, [`EXAMPLE_TOML`]) and [`load`] (parse, then
 //!   validate: every problem at once, as [`Problems`]); [`host_check`] for this host and the
-//!   other definitions (errors and warnings).
+//!   other definitions (warnings), [`guard::check`] adding what would hurt the host (errors:
+//!   nothing is saved).
 //! - [`to_vm_config`] (the body of `vm.create`) with [`RuntimePaths`] (serial socket, console
 //!   file), [`macvtap_nets`] (added after create with their descriptors), [`to_cli_args`],
 //!   [`from_vm_config`] (import).
@@ -18,6 +19,7 @@ pub mod bytesize;
 pub mod chconfig;
 pub mod doc;
 pub mod grace;
+pub mod guard;
 pub mod history;
 pub mod import;
 pub mod parse;

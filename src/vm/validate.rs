@@ -313,8 +313,9 @@ fn is_uuid(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Checks against this host (files under `root`) and the other definitions: what would make
-/// a start fail (errors) or is worth knowing first (warnings).
+/// Checks against this host (files under `root`) and the other definitions: what is worth
+/// knowing before a start (warnings; a file may be created later). What would hurt the host
+/// is refused by [`super::guard::check`], which adds it to these.
 pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Problem> {
     let mut p = Vec::new();
     let others: Vec<&VmSpec> = others.iter().filter(|o| o.name != spec.name).collect();
@@ -326,9 +327,12 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
     ] {
         if let Some(path) = path {
             if !file(path).is_file() {
-                p.push(Problem::error(
+                p.push(Problem::warning(
                     field,
-                    format!("{} does not exist", path.display()),
+                    format!(
+                        "{} does not exist; the VM cannot start until it does",
+                        path.display()
+                    ),
                 ));
             }
         }
@@ -337,10 +341,10 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
         let at = format!("disks[{i}]");
         let host_path = file(&d.path);
         if !host_path.exists() {
-            p.push(Problem::error(
+            p.push(Problem::warning(
                 format!("{at}.path"),
                 format!(
-                    "{} does not exist; create it first (e.g. qemu-img create)",
+                    "{} does not exist; create it before starting (e.g. qemu-img create)",
                     d.path.display()
                 ),
             ));
@@ -360,13 +364,6 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
                 ));
             }
         }
-        for o in &others {
-            if let Some(od) = o.disks.iter().find(|od| od.path == d.path) {
-                if !(d.readonly && od.readonly) {
-                    p.push(Problem::error(format!("{at}.path"), format!("{} is also a disk of VM {}; two writers corrupt it (make both readonly or use another image)", d.path.display(), o.name)));
-                }
-            }
-        }
     }
     host_resources(spec, root, &mut p);
     for (i, v) in spec.vfio.iter().enumerate() {
@@ -376,7 +373,7 @@ pub fn host_check(spec: &VmSpec, root: &SysRoot, others: &[VmSpec]) -> Vec<Probl
             continue;
         };
         if !resolved.is_dir() {
-            p.push(Problem::error(
+            p.push(Problem::warning(
                 at,
                 format!(
                     "{} is not a PCI device on this host (see phyllome host)",
@@ -427,10 +424,10 @@ fn host_resources(spec: &VmSpec, root: &SysRoot, p: &mut Vec<Problem>) {
     if let Ok(text) = root.read("sys/devices/system/cpu/online") {
         if let Some(n) = count_cpu_list(&text) {
             if spec.cpus.boot > n {
-                p.push(Problem::error(
+                p.push(Problem::warning(
                     "cpus.boot",
                     format!(
-                        "{} vCPUs but this host has {n} CPUs online; at most {n}",
+                        "{} vCPUs but this host has {n} CPUs online; they will share them",
                         spec.cpus.boot
                     ),
                 ));
@@ -455,17 +452,10 @@ fn host_resources(spec: &VmSpec, root: &SysRoot, p: &mut Vec<Problem>) {
         })
     };
     let size = spec.memory.size.0;
-    if let Some(total) = kib("MemTotal").map(|k| k * 1024) {
-        if size > total {
-            p.push(Problem::error(
-                "memory.size",
-                format!(
-                    "{} is more than this host's {} of memory",
-                    spec.memory.size,
-                    ByteSize(total / MIB * MIB)
-                ),
-            ));
-        } else if let Some(avail) = kib("MemAvailable").map(|k| k * 1024) {
+    // Above the host's total is a refusal: see `guard`.
+    let within_total = kib("MemTotal").is_some_and(|k| size <= k * 1024);
+    if within_total {
+        if let Some(avail) = kib("MemAvailable").map(|k| k * 1024) {
             if size > avail && !spec.memory.hugepages {
                 p.push(Problem::warning(
                     "memory.size",

@@ -16,14 +16,14 @@ use rustix::pty::OpenptFlags;
 
 const GPU: &str = "0000:0b:00.0";
 
-struct Pty {
+pub(crate) struct Pty {
     master: File,
     output: mpsc::Receiver<Vec<u8>>,
     seen: Vec<u8>,
 }
 
 impl Pty {
-    fn open() -> (Pty, File) {
+    pub(crate) fn open() -> (Pty, File) {
         let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
         let master = rustix::pty::openpt(flags).unwrap();
         rustix::pty::grantpt(&master).unwrap();
@@ -54,7 +54,7 @@ impl Pty {
         (pty, File::from(slave))
     }
 
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !String::from_utf8_lossy(&self.seen).contains(needle) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -69,7 +69,7 @@ impl Pty {
         String::from_utf8_lossy(&self.seen).into_owned()
     }
 
-    fn type_line(&mut self, text: &str) {
+    pub(crate) fn type_line(&mut self, text: &str) {
         self.master.write_all(text.as_bytes()).unwrap();
         self.master.write_all(b"\r").unwrap();
     }

@@ -313,6 +313,8 @@ async fn the_loop_lists_definitions_and_saves_an_edit_keeping_comments() {
     std::fs::create_dir_all(&vms).unwrap();
     std::fs::write(vms.join("desktop.toml"), EXAMPLE_TOML).unwrap();
     std::fs::write(vms.join("broken.toml"), "[memory]\nsize = \"2X\"\n").unwrap();
+    // A save is checked against the host: an empty one here.
+    std::fs::create_dir_all(dir.path().join("host")).unwrap();
     // 5: VMs; j: desktop; e: edit; memory becomes 8G; enter saves.
     let mut events = vec![key("5"), key("j"), key("e"), key("tab")];
     events.extend((0..3).map(|_| key("backspace")));

@@ -432,16 +432,15 @@ fn host_checks_read_the_host_root() {
         .iter()
         .map(|p| format!("{:?} {p}", p.severity))
         .collect();
+    // Warnings only: what would hurt the host is `guard`'s (tests/it/refusals.rs).
     let want = [
         "Warning disks[0].format: /img/a.img looks like qcow2 but will be opened as raw; set format = \"qcow2\"",
-        "Error disks[0].path: /img/a.img is also a disk of VM b",
-        "Error disks[1].path: /img/missing.img does not exist",
-        "Error cpus.boot: 8 vCPUs but this host has 4 CPUs online; at most 4",
-        "Error memory.size: 8G is more than this host's",
+        "Warning disks[1].path: /img/missing.img does not exist",
+        "Warning cpus.boot: 8 vCPUs but this host has 4 CPUs online",
         "Warning memory.hugepages: 0 free hugepages of 2M hold 0",
         "Warning vfio[0].address: 0000:01:00.0 is bound to nvidia, not vfio-pci",
         "Warning vfio[0].address: 0000:01:00.0 is also passed to VM b",
-        "Error vfio[1].address: 0000:02:00.0 is not a PCI device on this host",
+        "Warning vfio[1].address: 0000:02:00.0 is not a PCI device on this host",
     ];
     assert_eq!(found.len(), want.len(), "{found:#?}");
     for (f, w) in found.iter().zip(want) {

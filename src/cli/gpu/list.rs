@@ -78,7 +78,7 @@ pub fn render(rows: &[GpuRow]) -> String {
             group,
             verdict_word(&r.passthrough.verdict),
             r.state.words(),
-            r.name
+            crate::fmt::printable(&r.name)
         );
         for c in &r.companions {
             let _ = writeln!(
@@ -86,7 +86,7 @@ pub fn render(rows: &[GpuRow]) -> String {
                 "  + {:<24} {:<28} {}",
                 c.address.to_string(),
                 c.state.words(),
-                c.name
+                crate::fmt::printable(&c.name)
             );
         }
         for reason in &r.passthrough.reasons {

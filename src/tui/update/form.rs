@@ -16,6 +16,9 @@ pub struct SaveRequest {
     /// A new definition (refused if the name exists) or field edits of an existing one.
     pub create: bool,
     pub edits: Vec<super::super::vms::edit::Edit>,
+    /// Saved over what the host checks would refuse but let the owner decide (an existing
+    /// serial file, memory above the host's), as `--force` does on the command line.
+    pub force: bool,
 }
 
 pub fn edit_loaded(state: &mut State, loaded: Result<EditLoaded, ActionError>) -> Vec<Effect> {
@@ -93,6 +96,79 @@ pub fn saved(state: &mut State, name: String, result: Result<(), ActionError>) -
     }
 }
 
+/// A definition was saved with warnings (a disk not created yet, memory forced above the
+/// host's): the line under the list says how many and the first.
+pub fn warned(state: &mut State, name: String, warnings: Vec<String>) -> Vec<Effect> {
+    let Some(first) = warnings.first() else {
+        return Vec::new();
+    };
+    let verb = state.vms.results.get(&name).map_or("saved", String::as_str);
+    let count = match warnings.len() {
+        1 => "1 warning".to_string(),
+        n => format!("{n} warnings"),
+    };
+    state.vms.message = Some(format!(
+        "{name}: {verb}, {count}: {}",
+        crate::fmt::printable(first)
+    ));
+    Vec::new()
+}
+
+/// The host checks refused the save: each problem goes under its field, and when saving
+/// anyway would lift them all, the owner is asked (the console's `--force`).
+pub fn refused(
+    state: &mut State,
+    name: String,
+    problems: Vec<crate::vm::Problem>,
+    forceable: bool,
+) -> Vec<Effect> {
+    let Some(form) = state.vms.form.as_mut() else {
+        // An edit from the list (the autostart switch): the refusal shows as a line there.
+        let why: Vec<String> = problems
+            .iter()
+            .map(|p| crate::fmt::printable(&p.to_string()).into_owned())
+            .collect();
+        state.vms.message = Some(format!("{name}: not saved: {}", why.join("; ")));
+        return Vec::new();
+    };
+    form.saving = false;
+    form.host_refusal(&problems);
+    if let Some(i) = form.first_error() {
+        form.focus = i;
+    }
+    if forceable && !state.read_only {
+        let mut message: Vec<String> = problems
+            .iter()
+            .map(|p| crate::fmt::printable(&p.to_string()).into_owned())
+            .collect();
+        message.push("Save anyway (as --force does)?".into());
+        state.vms.confirm = Some(Confirm {
+            kind: ConfirmKind::ForceSave { name },
+            title: "Save anyway?".into(),
+            message,
+            mode: phyllome_widgets::ConfirmMode::YesNo { yes: false },
+        });
+    }
+    Vec::new()
+}
+
+/// The owner said save anyway: the same edits again, forced.
+pub fn force_save(state: &mut State, name: String) -> Vec<Effect> {
+    let Some(form) = state.vms.form.as_mut() else {
+        return Vec::new();
+    };
+    if state.read_only || form.saving {
+        return Vec::new();
+    }
+    form.saving = true;
+    vec![Effect::SaveVm(SaveRequest {
+        create: matches!(form.mode, FormMode::New),
+        name,
+        edits: form.edits(),
+        force: true,
+    })]
+}
+
 pub fn input(state: &mut State, action: Action) -> Vec<Effect> {
     let read_only = state.read_only;
     let Some(form) = state.vms.form.as_mut() else {
@@ -133,6 +209,7 @@ pub fn input(state: &mut State, action: Action) -> Vec<Effect> {
                 name,
                 create,
                 edits: form.edits(),
+                force: false,
             })];
         }
         Action::Back => {

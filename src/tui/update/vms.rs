@@ -237,6 +237,7 @@ fn autostart(state: &mut State) -> Vec<Effect> {
         name,
         create: false,
         edits: vec![Edit::set("autostart", Scalar::Bool(on))],
+        force: false,
     })]
 }
 
@@ -423,6 +424,7 @@ pub fn confirm(state: &mut State, action: Action) -> Vec<Effect> {
             state.vms.form = None;
             Vec::new()
         }
+        ConfirmKind::ForceSave { name } => super::form::force_save(state, name),
     }
 }
 

@@ -18,8 +18,10 @@ pub fn error(state: &State, popup: &ErrorPopup, frame: &mut Frame, area: Rect) {
     let w = MAX_WIDTH.min(area.width.saturating_sub(4));
     let text_w = w.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = Vec::new();
+    // Shown escaped as on the command line: the causes carry the VMM's own text.
     for l in popup.error.message.lines() {
-        lines.extend(wrap(l, text_w).into_iter().map(Line::raw));
+        let l = crate::fmt::printable(l);
+        lines.extend(wrap(&l, text_w).into_iter().map(Line::raw));
     }
     let causes = &popup.error.causes;
     if !causes.is_empty() {
@@ -27,7 +29,8 @@ pub fn error(state: &State, popup: &ErrorPopup, frame: &mut Frame, area: Rect) {
         lines.push(Line::styled("Caused by:", p.dim));
         for (i, c) in causes.iter().enumerate() {
             let prefix = format!("{}. ", i + 1);
-            for (j, l) in wrap(c, text_w.saturating_sub(prefix.len()))
+            let c = crate::fmt::printable(c);
+            for (j, l) in wrap(&c, text_w.saturating_sub(prefix.len()))
                 .into_iter()
                 .enumerate()
             {

@@ -116,7 +116,7 @@ fn row_line(state: &State, r: &VmRow, selected: bool, name_w: usize, w: usize) -
             Some((head, rest)) if head.ends_with(':') && !rest.is_empty() => rest,
             _ => &lines[..],
         };
-        let first = problems.join("; ");
+        let first = crate::fmt::printable(&problems.join("; ")).into_owned();
         spans.push(Span::styled(format!("{label:<STATE_W$} "), p.bad));
         spans.push(Span::styled(fit(&first, rest, g.ellipsis), p.bad));
     } else {

@@ -441,6 +441,29 @@ impl Form {
         self.general.is_empty() && self.fields.iter().all(|f| f.error.is_none())
     }
 
+    /// The host checks' refusal of a save, each problem under its field (a field's own
+    /// problems from typing are gone by then: the form was valid).
+    pub fn host_refusal(&mut self, problems: &[crate::vm::Problem]) {
+        for p in problems {
+            let msg = crate::fmt::printable(&p.message).into_owned();
+            // The serial and console files have no field of their own here.
+            match FieldKey::for_problem(&p.field)
+                .and_then(|k| self.fields.iter_mut().find(|f| f.key == k))
+            {
+                Some(f) => {
+                    f.touched = true;
+                    f.error = Some(match f.error.take() {
+                        Some(e) => format!("{e}; {msg}"),
+                        None => msg,
+                    });
+                }
+                _ => self
+                    .general
+                    .push(crate::fmt::printable(&p.to_string()).into_owned()),
+            }
+        }
+    }
+
     /// Shows every problem, not only those of visited fields (after Enter).
     pub fn touch_all(&mut self) {
         for f in &mut self.fields {

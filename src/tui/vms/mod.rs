@@ -143,6 +143,10 @@ pub enum ConfirmKind {
     },
     /// Leave the form and lose what was typed.
     DiscardForm,
+    /// Save the form over the host checks' objections the owner may overrule.
+    ForceSave {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -445,6 +445,7 @@ fn the_autostart_switch_edits_the_definition_and_the_list_follows() {
             name: "db".into(),
             create: false,
             edits: vec![Edit::set("autostart", Scalar::Bool(true))],
+            force: false,
         })]
     );
     update(&mut s, Action::Down);

@@ -12,6 +12,9 @@
 //! separated lists allowed):
 //! - `CH_DOUBLE_HANG=<routes>`: never answer; like a stuck CH API thread, later requests queue.
 //! - `CH_DOUBLE_FAIL=<routes>`: answer HTTP 500 with a CH error array.
+//! - `CH_DOUBLE_FAIL_MESSAGE=<text>`: the innermost message of those failures (CH's own
+//!   messages carry paths and names from the request, so they may hold anything, control
+//!   characters included).
 //! - `CH_DOUBLE_BOOT_MS=<n>`: `vm.boot` takes n ms and blocks the API meanwhile, as in CH.
 //! - `CH_DOUBLE_POWEROFF_MS=<n>`: delay before the guest acts on `vm.power-button` (200).
 //! - `CH_DOUBLE_POWEROFF=exit|stay`: on guest power-off the VMM exits (`exit`, what CH does)
@@ -547,11 +550,9 @@ async fn process(vmm: Arc<Vmm>, route: String, body: Bytes, fds: usize) -> Respo
         std::future::pending::<()>().await;
     }
     if vmm.faults.fail.contains(&route) {
-        let r = Reply::error(
-            500,
-            "Error from API",
-            &format!("Injected failure of {route}"),
-        );
+        let why = std::env::var("CH_DOUBLE_FAIL_MESSAGE")
+            .unwrap_or_else(|_| format!("Injected failure of {route}"));
+        let r = Reply::error(500, "Error from API", &why);
         return respond(r.status, r.body.as_ref());
     }
     if route == "vm.boot" && !vmm.faults.boot.is_zero() {
