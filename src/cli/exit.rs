@@ -67,6 +67,8 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
         Some(ManagerError::Supervisor(inner)) => return Some(inner),
         Some(ManagerError::Devices(inner)) => return Some(inner),
         Some(ManagerError::Macvtap(inner)) => return Some(inner),
+        Some(ManagerError::Snapshot(inner)) => return Some(inner),
+        Some(ManagerError::Rescue(inner)) => return Some(inner),
         _ => {}
     }
     match e.downcast_ref::<SupervisorError>() {
@@ -134,6 +136,10 @@ fn of(e: &(dyn Error + 'static)) -> Option<Code> {
         || matches!(
             e.downcast_ref(),
             Some(crate::vfio::PlanError::UnknownDevice(_))
+        )
+        || matches!(
+            e.downcast_ref(),
+            Some(crate::vmm::manager::SnapshotError::NoSnapshot { .. })
         )
     {
         return Some(Code::NotFound);

@@ -16,7 +16,7 @@ pub(super) fn manager(paths: &HostPaths) -> eyre::Result<VmManager> {
 }
 
 /// Runs one manager call; a failure says what was being done, its cause kept underneath.
-fn block_on<T>(
+pub(super) fn block_on<T>(
     doing: impl FnOnce() -> String,
     fut: impl std::future::Future<Output = Result<T, ManagerError>>,
 ) -> eyre::Result<T> {
@@ -144,11 +144,14 @@ pub fn stop(
     out(&format!("Stopped {name}\n"))
 }
 
+/// `vm reset` (alias `vm reboot`): `vm.reboot`, a hard reset the guest is not asked about.
 pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
-    confirm.ask(&format!("Reboot VM {name}"))?;
+    confirm.ask(&format!(
+        "Reset VM {name} (at once, like its reset button; unsaved work in the guest is lost)"
+    ))?;
     let m = manager(paths)?;
-    block_on(|| format!("Cannot reboot VM {name}"), m.reboot(name))?;
-    out(&format!("Rebooting {name}\n"))
+    block_on(|| format!("Cannot reset VM {name}"), m.reset(name))?;
+    out(&format!("Reset {name}\n"))
 }
 
 pub fn pause(paths: &HostPaths, name: &str) -> eyre::Result<()> {

@@ -42,6 +42,7 @@ mod vfio_ops;
 mod vfio_plan;
 mod vm_lifecycle;
 mod vm_macvtap;
+mod vm_rescue;
 mod vm_spec;
 mod vm_store;
 mod vm_systemd;
