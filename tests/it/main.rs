@@ -28,6 +28,7 @@ mod monitor_vmm_double;
 mod real_kernel;
 mod real_kernel_vfio;
 mod real_vmm;
+mod real_vmm_rescue;
 mod term_pty;
 mod tui_console_dashboard;
 mod tui_dashboard;
