@@ -8,8 +8,8 @@ pub mod report;
 pub mod top;
 pub mod vm;
 pub mod vm_def;
-pub mod vm_run;
 pub mod vm_rescue;
+pub mod vm_run;
 
 use std::path::PathBuf;
 

@@ -137,9 +137,9 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
             ))
         }
         SnapshotAction::List { json } => {
-            let list = m
-                .snapshot_list(name)
-                .map_err(|e| eyre::Report::new(e).wrap_err(format!("Cannot list the snapshots of VM {name}")))?;
+            let list = m.snapshot_list(name).map_err(|e| {
+                eyre::Report::new(e).wrap_err(format!("Cannot list the snapshots of VM {name}"))
+            })?;
             if json {
                 return Ok(super::output::json(&list)?);
             }
@@ -148,7 +148,10 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                     "No snapshots of {name}; `phyllome vm snapshot {name} create` takes one\n"
                 ));
             }
-            let mut s = format!("{:<5} {:<20} {:<8} {:>9}\n", "ID", "TAKEN (UTC)", "STATE", "SIZE");
+            let mut s = format!(
+                "{:<5} {:<20} {:<8} {:>9}\n",
+                "ID", "TAKEN (UTC)", "STATE", "SIZE"
+            );
             for i in &list {
                 s.push_str(&format!(
                     "{:<5} {:<20} {:<8} {:>9}\n",
@@ -168,12 +171,16 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 || format!("Cannot restore VM {name} from snapshot {id}"),
                 m.snapshot_restore(name, &id),
             )?;
-            out(&format!("Restored {name} from snapshot {id}: {}\n", status.state))
+            out(&format!(
+                "Restored {name} from snapshot {id}: {}\n",
+                status.state
+            ))
         }
         SnapshotAction::Delete { id, confirm } => {
             confirm.ask(&format!("Delete snapshot {id} of VM {name}"))?;
-            m.snapshot_delete(name, &id)
-                .map_err(|e| eyre::Report::new(e).wrap_err(format!("Cannot delete snapshot {id} of VM {name}")))?;
+            m.snapshot_delete(name, &id).map_err(|e| {
+                eyre::Report::new(e).wrap_err(format!("Cannot delete snapshot {id} of VM {name}"))
+            })?;
             out(&format!("Deleted snapshot {id} of {name}\n"))
         }
     }

@@ -291,11 +291,7 @@ mod tests {
 
     #[test]
     fn a_stack_backtrace_in_a_cause_is_cut() {
-        let body = br#"["Error from API","Could not get vCPU state GetNestedState(Invalid argument (os error 22)
-
-Stack backtrace:
-   0: <unknown>
-  11: clone3)"]"#;
+        let body = br#"["Error from API","Could not get vCPU state GetNestedState(Invalid argument (os error 22)\n\nStack backtrace:\n   0: <unknown>\n  11: clone3)"]"#;
         assert_eq!(
             causes(StatusCode::INTERNAL_SERVER_ERROR, body),
             [

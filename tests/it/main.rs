@@ -37,6 +37,7 @@ mod tui_gpu_loop;
 mod tui_hung_vmm;
 mod tui_loop;
 mod tui_screens;
+mod tui_vm_rescue;
 mod tui_vms;
 mod vfio_boot;
 mod vfio_ops;

@@ -109,12 +109,18 @@ fn unlock_after_sigkill_of_the_real_vmm() {
     env.ok(&["vm", "start", "t1"]);
     let pid = env.pid("t1").unwrap();
     let refused = env.fails(&["vm", "unlock", "t1"]);
-    assert!(refused.contains(&format!("its VMM, pid {pid} (cloud-hyperviso")), "{refused}");
+    assert!(
+        refused.contains(&format!("its VMM, pid {pid} (cloud-hyperviso")),
+        "{refused}"
+    );
 
     phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
     assert!(wait_gone(pid));
     let out = env.ok(&["vm", "unlock", "t1"]);
-    assert!(out.contains("api.sock") && out.contains("serial.sock"), "{out}");
+    assert!(
+        out.contains("api.sock") && out.contains("serial.sock"),
+        "{out}"
+    );
     assert!(!env.vm_dir("t1").exists());
     env.ok(&["vm", "start", "t1"]);
     assert_eq!(env.state("t1"), "Running");
@@ -132,14 +138,23 @@ fn rescue_boots_another_kernel_on_the_real_vmm() {
     std::fs::copy(&env.ch.kernel, &other).unwrap();
     let other = other.to_str().unwrap();
     env.ok(&[
-        "vm", "rescue", "t1", "--kernel", other, "--cmdline", "console=ttyS0 init=/bin/sh",
+        "vm",
+        "rescue",
+        "t1",
+        "--kernel",
+        other,
+        "--cmdline",
+        "console=ttyS0 init=/bin/sh",
     ]);
     let info = env.info("t1");
     assert_eq!(info["state"], "Running", "{info:#}");
     assert_eq!(info["rescue"], true);
     assert_eq!(info["rescue_payload"]["kernel"], other);
     let cfg = &info["info"]["config"];
-    assert_eq!(cfg["payload"]["kernel"], other, "the VMM booted it: {cfg:#}");
+    assert_eq!(
+        cfg["payload"]["kernel"], other,
+        "the VMM booted it: {cfg:#}"
+    );
     assert_eq!(cfg["payload"]["cmdline"], "console=ttyS0 init=/bin/sh");
     assert_eq!(cfg["disks"][0]["readonly"], true, "{cfg:#}");
     assert!(env.vm_dir("t1").join("serial.sock").exists());
@@ -181,7 +196,10 @@ fn a_snapshot_the_real_vmm_cannot_take_fails_cleanly() {
     eprintln!("{err}");
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("Cannot snapshot VM t1"), "{err}");
-    assert!(err.contains("the VM was resumed and nothing was kept"), "{err}");
+    assert!(
+        err.contains("the VM was resumed and nothing was kept"),
+        "{err}"
+    );
     assert!(err.contains("GetNestedState"), "CH's cause: {err}");
     assert!(!err.contains("Stack backtrace"), "{err}");
     assert!(left.is_empty(), "left behind: {left:?}");

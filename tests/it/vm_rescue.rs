@@ -106,7 +106,10 @@ fn reset_and_nmi_ask_first_then_reach_the_vmm() {
         assert_eq!(code, 4, "{cmd}: {err}");
         assert!(err.contains("--yes"), "{cmd}: {err}");
     }
-    assert!(!env.routes().iter().any(|r| r == "vm.reboot" || r == "vm.nmi"));
+    assert!(!env
+        .routes()
+        .iter()
+        .any(|r| r == "vm.reboot" || r == "vm.nmi"));
 
     let out = env.ok(&["vm", "reset", "t1", "--yes"]);
     assert!(out.contains("Reset t1"), "{out}");
@@ -218,10 +221,9 @@ fn unlock_gives_back_a_gpu_left_on_vfio_pci_by_a_crash() {
     env.ok(&["vm", "start", "win"]);
     assert_eq!(env.driver(GPU).as_deref(), Some("vfio-pci"));
     // The whole supervision goes at once, as in an OOM kill of the unit: nobody releases.
-    let record: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.run.join("managed/win.json")).unwrap(),
-    )
-    .unwrap();
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.run.join("managed/win.json")).unwrap())
+            .unwrap();
     let supervisor = record["supervisor_pid"].as_u64().unwrap() as u32;
     let vmm = env.pid("win").unwrap();
     kill(supervisor);
@@ -279,12 +281,20 @@ fn rescue_boots_another_payload_once_with_read_only_disks() {
     assert_eq!(payload["cmdline"], "console=ttyS0 init=/bin/sh");
     assert_eq!(payload["rw"], false);
     let cfg = config(&info);
-    assert_eq!(cfg["payload"]["kernel"], kernel.to_str().unwrap(), "{cfg:#}");
+    assert_eq!(
+        cfg["payload"]["kernel"],
+        kernel.to_str().unwrap(),
+        "{cfg:#}"
+    );
     assert_eq!(cfg["disks"][0]["readonly"], true, "{cfg:#}");
     assert_eq!(cfg["serial"]["mode"], "Socket");
     let listed = env.list();
     assert_eq!(listed[0]["rescue"], true);
-    assert_eq!(env.fails_with(&["vm", "rescue", "t1"]).0, 1, "already running");
+    assert_eq!(
+        env.fails_with(&["vm", "rescue", "t1"]).0,
+        1,
+        "already running"
+    );
 
     // The next normal start is the VM as defined.
     env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
@@ -293,7 +303,10 @@ fn rescue_boots_another_payload_once_with_read_only_disks() {
     assert_eq!(info["rescue"], false, "{info:#}");
     assert!(info.get("rescue_payload").is_none(), "{info:#}");
     let cfg = config(&info);
-    assert_eq!(cfg["payload"]["kernel"], env.fake_kernel().to_str().unwrap());
+    assert_eq!(
+        cfg["payload"]["kernel"],
+        env.fake_kernel().to_str().unwrap()
+    );
     assert_eq!(cfg["disks"][0]["readonly"], false, "{cfg:#}");
 }
 
@@ -305,7 +318,9 @@ fn rescue_defaults_come_from_rescue_toml_and_rw_keeps_disks_writable() {
     std::fs::create_dir_all(&env.state).unwrap();
     std::fs::write(
         env.state.join("rescue.toml"),
-        format!("kernel = {kernel:?}\ninitramfs = {initrd:?}\ncmdline = \"console=ttyS0 rescue\"\n"),
+        format!(
+            "kernel = {kernel:?}\ninitramfs = {initrd:?}\ncmdline = \"console=ttyS0 rescue\"\n"
+        ),
     )
     .unwrap();
     env.ok(&["vm", "rescue", "t1", "--rw"]);
@@ -415,7 +430,10 @@ fn snapshots_are_taken_listed_restored_and_deleted() {
     assert_eq!(ids, ["1", "2"], "{list:#}");
     assert_eq!(list[0]["state"], "Running");
     assert_eq!(list[1]["state"], "Paused");
-    assert!(list[0]["size_bytes"].as_u64().unwrap() > 64 * 1024, "{list:#}");
+    assert!(
+        list[0]["size_bytes"].as_u64().unwrap() > 64 * 1024,
+        "{list:#}"
+    );
     let text = env.ok(&["vm", "snapshot", "t1", "list"]);
     assert!(text.starts_with("ID"), "{text}");
 
@@ -427,7 +445,10 @@ fn snapshots_are_taken_listed_restored_and_deleted() {
     assert_eq!(code, 4);
     let before = env.routes().len();
     let out = env.ok(&["vm", "snapshot", "t1", "restore", "1", "--yes"]);
-    assert!(out.contains("Restored t1 from snapshot 1: Running"), "{out}");
+    assert!(
+        out.contains("Restored t1 from snapshot 1: Running"),
+        "{out}"
+    );
     let routes = env.routes();
     let fresh: Vec<&str> = routes[before..]
         .iter()
@@ -455,11 +476,19 @@ fn a_failed_snapshot_resumes_the_vm_and_keeps_nothing() {
     env.ok(&["vm", "start", "t1"]);
     let (code, err) = env.fails_with(&["vm", "snapshot", "t1", "create"]);
     assert_eq!(code, 5, "{err}");
-    assert!(err.contains("the VM was resumed and nothing was kept"), "{err}");
+    assert!(
+        err.contains("the VM was resumed and nothing was kept"),
+        "{err}"
+    );
     assert!(err.contains("Injected failure of vm.snapshot"), "{err}");
     assert_eq!(env.state("t1"), "Running");
     assert!(env.snapshots("t1").is_empty(), "{:?}", env.snapshots("t1"));
-    assert_eq!(after(&env.routes(), "vm.snapshot").first().map(String::as_str), Some("vm.resume"));
+    assert_eq!(
+        after(&env.routes(), "vm.snapshot")
+            .first()
+            .map(String::as_str),
+        Some("vm.resume")
+    );
     let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
     assert_eq!(list, Value::Array(vec![]));
 }

@@ -59,7 +59,11 @@ impl VmManager {
                 } else {
                     format!(
                         "a phyllome holds its lock (a start or stop under way): {}",
-                        holders.iter().map(|&p| describe(p)).collect::<Vec<_>>().join(", ")
+                        holders
+                            .iter()
+                            .map(|&p| describe(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 };
                 return Err(ManagerError::InUse {
@@ -107,7 +111,11 @@ impl VmManager {
             out.cleared.push(if files.is_empty() {
                 format!("runtime directory {}", rt.dir.display())
             } else {
-                format!("runtime directory {} ({})", rt.dir.display(), files.join(", "))
+                format!(
+                    "runtime directory {} ({})",
+                    rt.dir.display(),
+                    files.join(", ")
+                )
             });
         }
         if let Some(rec) = record {
@@ -128,7 +136,8 @@ impl VmManager {
         }
         // Removed while held: a phyllome waiting on it retries on a fresh file.
         if std::fs::remove_file(&lock_file).is_ok() && left_lock {
-            out.cleared.push(format!("lock file {}", lock_file.display()));
+            out.cleared
+                .push(format!("lock file {}", lock_file.display()));
         }
         drop(lock);
         Ok(out)

@@ -25,7 +25,9 @@ pub enum RescueError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("The rescue {what} {path} cannot be read; pass --{what} FILE or set it in rescue.toml")]
+    #[error(
+        "The rescue {what} {path} cannot be read; pass --{what} FILE or set it in rescue.toml"
+    )]
     Missing {
         what: &'static str,
         path: String,
@@ -223,6 +225,9 @@ mod tests {
         assert_eq!(from, "built-in");
         assert_eq!(s.kernel.as_deref(), Some(Path::new("/boot/vmlinuz")));
         assert!(s.cmdline.unwrap().contains("console=ttyS0"));
-        assert!(parse("kernal = 1", "x").is_err(), "unknown keys are refused");
+        assert!(
+            parse("kernal = 1", "x").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

@@ -13,9 +13,13 @@ use crate::vmm::runtime::now_secs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("Cannot snapshot VM {vm}: it is {state}; snapshots are taken of a running or paused VM")]
+    #[error(
+        "Cannot snapshot VM {vm}: it is {state}; snapshots are taken of a running or paused VM"
+    )]
     NotRunning { vm: String, state: RunState },
-    #[error("Cloud Hypervisor could not snapshot VM {vm}; the VM was {after} and nothing was kept")]
+    #[error(
+        "Cloud Hypervisor could not snapshot VM {vm}; the VM was {after} and nothing was kept"
+    )]
     Failed {
         vm: String,
         /// What became of the VM: `resumed`, `left paused as it was`.
@@ -112,7 +116,9 @@ impl VmManager {
                 return Err(verr(e));
             }
         }
-        let taken = slow.snapshot(&format!("file://{}", partial.display())).await;
+        let taken = slow
+            .snapshot(&format!("file://{}", partial.display()))
+            .await;
         let resumed = if was == RunState::Running {
             client.resume().await
         } else {
