@@ -58,13 +58,11 @@ fn detail(ui: &mut Ui, running: bool, rescue: bool) {
     ui.act(Action::VmDetailLoaded(Box::new(Detail {
         name: "desktop".into(),
         spec: Ok(spec),
-        info: running.then(|| {
-            Ok(LiveInfo {
-                state: RunState::Running,
-                uptime_secs: Some(600),
-                memory_actual: None,
-            })
-        }),
+        info: running.then_some(Ok(LiveInfo {
+            state: RunState::Running,
+            uptime_secs: Some(600),
+            memory_actual: None,
+        })),
         snapshots: vec![
             snapshot("1", 1_795_920_780, "Running"),
             snapshot("2", 1_796_007_180, "Paused"),

@@ -25,14 +25,14 @@ pub enum SnapshotError {
         /// What became of the VM: `resumed`, `left paused as it was`.
         after: String,
         #[source]
-        source: VmmError,
+        source: Box<VmmError>,
     },
     #[error("Cloud Hypervisor could not snapshot VM {vm}, and resuming it failed too ({resume}); nothing was kept")]
     FailedPaused {
         vm: String,
         resume: String,
         #[source]
-        source: VmmError,
+        source: Box<VmmError>,
     },
     #[error("VM {vm} has no snapshot {id}; see `phyllome vm snapshot {vm} list`")]
     NoSnapshot { vm: String, id: String },
@@ -125,6 +125,7 @@ impl VmManager {
             Ok(())
         };
         if let Err(source) = taken {
+            let source = Box::new(source);
             let _ = std::fs::remove_dir_all(&partial);
             return Err(match resumed {
                 Ok(()) => SnapshotError::Failed {
