@@ -80,6 +80,13 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
     if let Some(DefsError::Store(inner)) = e.downcast_ref() {
         return Some(inner);
     }
+    // CH's refusal, kept boxed: the box is the next link of the chain, not the VmmError.
+    use crate::vmm::manager::SnapshotError;
+    if let Some(SnapshotError::Failed { source, .. } | SnapshotError::FailedPaused { source, .. }) =
+        e.downcast_ref()
+    {
+        return Some(&**source);
+    }
     match e.downcast_ref::<GpuError>() {
         Some(GpuError::Paths(inner)) => return Some(inner),
         Some(GpuError::Address(inner)) => return Some(inner),
