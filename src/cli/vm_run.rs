@@ -97,6 +97,14 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
     if let Some(pid) = status.pid {
         s.push_str(&format!("VMM pid {pid}\n"));
     }
+    if let Some(r) = &status.rescue_payload {
+        let booted = r.kernel.as_ref().or(r.iso.as_ref());
+        s.push_str(&format!(
+            "rescue boot: {} (disks {}); the next start boots it as defined\n",
+            booted.map(|p| p.display().to_string()).unwrap_or_default(),
+            if r.rw { "writable" } else { "read-only" }
+        ));
+    }
     if let Some(info) = &status.info {
         if let Some(size) = info.get("memory_actual_size").and_then(|v| v.as_u64()) {
             s.push_str(&format!("memory (actual): {}\n", fmt::size(size)));

@@ -290,6 +290,11 @@ fn rescue_boots_another_payload_once_with_read_only_disks() {
     assert_eq!(cfg["serial"]["mode"], "Socket");
     let listed = env.list();
     assert_eq!(listed[0]["rescue"], true);
+    let text = env.ok(&["vm", "info", "t1"]);
+    assert!(
+        text.contains(&format!("rescue boot: {} (disks read-only)", kernel.display())),
+        "{text}"
+    );
     assert_eq!(
         env.fails_with(&["vm", "rescue", "t1"]).0,
         1,
