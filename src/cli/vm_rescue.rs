@@ -149,24 +149,36 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 ));
             }
             let mut s = format!(
-                "{:<5} {:<20} {:<8} {:>9}\n",
-                "ID", "TAKEN (UTC)", "STATE", "SIZE"
+                "{:<5} {:<18} {:<8} {:<7} {:>9}\n",
+                "ID", "TAKEN (UTC)", "STATE", "KIND", "SIZE"
             );
             for i in &list {
                 s.push_str(&format!(
-                    "{:<5} {:<20} {:<8} {:>9}\n",
+                    "{:<5} {:<18} {:<8} {:<7} {:>9}\n",
                     i.id,
                     fmt::utc(i.created_at),
                     i.state,
+                    i.kind,
                     fmt::size(i.size_bytes)
                 ));
             }
             out(&s)
         }
         SnapshotAction::Restore { id, confirm } => {
-            confirm.ask(&format!(
-                "Start VM {name} from snapshot {id} (its disks are as they are now, not as they were then)"
-            ))?;
+            let disks = m
+                .snapshot_list(name)
+                .ok()
+                .and_then(|l| l.into_iter().find(|s| s.id == id))
+                .is_some_and(|s| s.kind == "disks");
+            if disks {
+                confirm.ask(&format!(
+                    "Revert the disks of VM {name} to snapshot {id} (what was written since is lost)"
+                ))?;
+            } else {
+                confirm.ask(&format!(
+                    "Start VM {name} from snapshot {id} (its disks are as they are now, not as they were then)"
+                ))?;
+            }
             let status = block_on(
                 || format!("Cannot restore VM {name} from snapshot {id}"),
                 m.snapshot_restore(name, &id),
@@ -178,9 +190,10 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
         }
         SnapshotAction::Delete { id, confirm } => {
             confirm.ask(&format!("Delete snapshot {id} of VM {name}"))?;
-            m.snapshot_delete(name, &id).map_err(|e| {
-                eyre::Report::new(e).wrap_err(format!("Cannot delete snapshot {id} of VM {name}"))
-            })?;
+            block_on(
+                || format!("Cannot delete snapshot {id} of VM {name}"),
+                m.snapshot_delete(name, &id),
+            )?;
             out(&format!("Deleted snapshot {id} of {name}\n"))
         }
     }

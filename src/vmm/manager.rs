@@ -21,6 +21,7 @@ use super::runtime::{now_secs, RunRoot, RuntimeError, VmRuntime};
 use super::supervisor::{self, DeviceLaunch, Supervisor, SupervisorError};
 use crate::error::Chain;
 
+mod disk_snapshot;
 mod recovery;
 mod rescue;
 mod snapshot;

@@ -221,7 +221,9 @@ async fn run(m: &VmManager, req: VmRequest) -> Result<Option<StopOutcome>, Manag
         VmRequest::SnapshotRestore { name, id } => {
             m.snapshot_restore(&name, &id).await.map(|_| None)
         }
-        VmRequest::SnapshotDelete { name, id } => m.snapshot_delete(&name, &id).map(|()| None),
+        VmRequest::SnapshotDelete { name, id } => {
+            m.snapshot_delete(&name, &id).await.map(|()| None)
+        }
     }
 }
 

@@ -50,6 +50,8 @@ fn snapshot(id: &str, at: u64, state: &str) -> SnapshotInfo {
         state: state.into(),
         size_bytes: 4 << 30,
         path: PathBuf::from(format!("/var/lib/phyllome/snapshots/desktop/{id}")),
+        kind: "memory".into(),
+        disks: Vec::new(),
     }
 }
 

@@ -292,7 +292,10 @@ fn rescue_boots_another_payload_once_with_read_only_disks() {
     assert_eq!(listed[0]["rescue"], true);
     let text = env.ok(&["vm", "info", "t1"]);
     assert!(
-        text.contains(&format!("rescue boot: {} (disks read-only)", kernel.display())),
+        text.contains(&format!(
+            "rescue boot: {} (disks read-only)",
+            kernel.display()
+        )),
         "{text}"
     );
     assert_eq!(
@@ -399,8 +402,9 @@ fn rescue_leaves_the_vms_pci_devices_out() {
 fn snapshots_are_taken_listed_restored_and_deleted() {
     let env = Env::new();
     env.define("t1", "");
+    // A stopped VM with a raw disk: nothing to snapshot it with.
     let (code, err) = env.fails_with(&["vm", "snapshot", "t1", "create"]);
-    assert!(err.contains("Stopped"), "{err}");
+    assert!(err.contains("not qcow2"), "{err}");
     assert_eq!(code, 1);
     env.ok(&["vm", "start", "t1"]);
 
@@ -496,4 +500,86 @@ fn a_failed_snapshot_resumes_the_vm_and_keeps_nothing() {
     );
     let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
     assert_eq!(list, Value::Array(vec![]));
+}
+
+/// `qemu-io -c CMD IMAGE` succeeds (`read -P` checks the pattern it reads).
+fn qemu_io(image: &std::path::Path, cmd: &str) -> bool {
+    let out = std::process::Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", cmd])
+        .arg(image)
+        .output()
+        .expect("qemu-io");
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && !text.contains("Pattern verification failed")
+}
+
+fn qemu_img_snapshots(image: &std::path::Path) -> String {
+    let out = std::process::Command::new("qemu-img")
+        .args(["snapshot", "-l"])
+        .arg(image)
+        .output()
+        .expect("qemu-img");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_stopped_vm_is_snapshotted_as_qcow2_internal_snapshots_of_its_disks() {
+    if std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no qemu-img");
+        return;
+    }
+    let env = Env::new();
+    let disk = env.path().join("t1.qcow2");
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&disk)
+        .arg("1M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    env.define_toml(
+        "t1",
+        &format!(
+            "[cpus]\nboot = 1\n[memory]\nsize = \"256M\"\n[boot]\nkernel = {:?}\n\
+             [[disks]]\npath = {disk:?}\n",
+            env.fake_kernel()
+        ),
+    );
+    assert!(qemu_io(&disk, "write -q -P 0xaa 0 4k"));
+    let out = env.ok(&["vm", "snapshot", "t1", "create"]);
+    assert!(out.contains("Snapshot 1 of t1"), "{out}");
+    assert!(qemu_img_snapshots(&disk).contains("phyllome-1"));
+    let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
+    assert_eq!(list[0]["kind"], "disks", "{list:#}");
+    assert_eq!(list[0]["state"], "Stopped");
+    assert_eq!(list[0]["disks"][0], disk.to_str().unwrap());
+
+    // The guest writes; reverting brings the old bytes back and leaves the VM stopped.
+    assert!(qemu_io(&disk, "write -q -P 0x55 0 4k"));
+    let out = env.ok(&["vm", "snapshot", "t1", "restore", "1", "--yes"]);
+    assert!(out.contains("Stopped"), "{out}");
+    assert!(qemu_io(&disk, "read -q -P 0xaa 0 4k"), "not reverted");
+
+    // Never under a running VMM.
+    env.ok(&["vm", "start", "t1"]);
+    let (_, err) = env.fails_with(&["vm", "snapshot", "t1", "delete", "1", "--yes"]);
+    assert!(err.contains("stop it first"), "{err}");
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    env.ok(&["vm", "snapshot", "t1", "delete", "1", "--yes"]);
+    assert!(!qemu_img_snapshots(&disk).contains("phyllome-1"));
+    assert!(env.snapshots("t1").is_empty());
+
+    // A raw disk has no internal snapshots.
+    env.define("raw", "");
+    let (_, err) = env.fails_with(&["vm", "snapshot", "raw", "create"]);
+    assert!(err.contains("not qcow2"), "{err}");
+    assert!(
+        env.snapshots("raw").is_empty(),
+        "{:?}",
+        env.snapshots("raw")
+    );
 }

@@ -1,7 +1,8 @@
-//! Known-good states of a running VM: `vm.snapshot` of the paused VM into
+//! Known-good states of a VM. A running one: `vm.snapshot` of the paused VM into
 //! `STATE/snapshots/NAME/ID/`, restored later into a fresh VMM (`vm.restore` wants a VMM with
-//! no VM). A snapshot is written under `ID.partial` and renamed only once Cloud Hypervisor
-//! has finished, so a failure never leaves half a snapshot that looks whole.
+//! no VM). A stopped one: qcow2 internal snapshots of its disks ([`super::disk_snapshot`]).
+//! A snapshot is written under `ID.partial` and renamed only once it is whole, so a failure
+//! never leaves half a snapshot that looks whole.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,16 @@ pub enum SnapshotError {
         #[source]
         source: Box<VmmError>,
     },
+    #[error("VM {vm} is stopped and its disk {path} is not qcow2: a stopped VM's snapshot is a qcow2 internal snapshot of each disk")]
+    RawDisk { vm: String, path: String },
+    #[error("VM {vm} is stopped and has no writable disk to snapshot")]
+    NoDisks { vm: String },
+    #[error("qemu-img could not {what} the snapshot in {path}: {message}")]
+    QemuImg {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("VM {vm} has no snapshot {id}; see `phyllome vm snapshot {vm} list`")]
     NoSnapshot { vm: String, id: String },
     #[error("VM {vm} passes PCI devices through; its state cannot be snapshotted or restored")]
@@ -60,9 +71,20 @@ pub struct SnapshotInfo {
     pub size_bytes: u64,
     #[serde(default)]
     pub path: PathBuf,
+    /// `memory` (the running VM's state, `vm.snapshot`) or `disks` (qcow2 internal
+    /// snapshots of a stopped VM's disks).
+    #[serde(default = "memory")]
+    pub kind: String,
+    /// The images of a `disks` snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<PathBuf>,
 }
 
-const META: &str = "phyllome-snapshot.json";
+fn memory() -> String {
+    "memory".into()
+}
+
+pub(super) const META: &str = "phyllome-snapshot.json";
 
 impl VmManager {
     /// `STATE/snapshots/NAME`.
@@ -73,12 +95,10 @@ impl VmManager {
         Ok(vms.with_file_name("snapshots").join(name))
     }
 
-    /// Pauses the VM (unless it is paused), `vm.snapshot` into a new directory, resumes it.
+    /// A running VM: pauses it (unless it is paused), `vm.snapshot` into a new directory,
+    /// resumes it. A stopped VM: a qcow2 internal snapshot of each writable disk.
     pub async fn snapshot_create(&self, name: &str) -> Result<SnapshotInfo> {
         let spec = self.defs()?.get(name)?;
-        if !spec.vfio.is_empty() {
-            return Err(SnapshotError::Vfio { vm: name.into() }.into());
-        }
         let rt = self.cfg.run_root.vm(name)?;
         let _lock = self.cfg.run_root.lock(name, self.cfg.api_timeout).await?;
         let mut probe = self.probe(&rt, true).await;
@@ -86,12 +106,16 @@ impl VmManager {
             return Err(e);
         }
         let was = probe.state;
-        if !matches!(was, RunState::Running | RunState::Paused) {
+        let stopped = was == RunState::Stopped;
+        if !stopped && !matches!(was, RunState::Running | RunState::Paused) {
             return Err(SnapshotError::NotRunning {
                 vm: name.into(),
                 state: was,
             }
             .into());
+        }
+        if !stopped && !spec.vfio.is_empty() {
+            return Err(SnapshotError::Vfio { vm: name.into() }.into());
         }
         let dir = self.snapshot_dir(name)?;
         let err = |source| SnapshotError::Dir {
@@ -106,6 +130,13 @@ impl VmManager {
             path: partial.display().to_string(),
             source,
         })?;
+        if stopped {
+            let taken = super::disk_snapshot::create(&spec, &id, &partial, &dir.join(&id));
+            if taken.is_err() {
+                let _ = std::fs::remove_dir_all(&partial);
+            }
+            return Ok(taken?);
+        }
         let client = self.client(&rt);
         // Writing guest memory takes a while: as long as a boot may.
         let slow = client.with_timeout(self.cfg.boot_timeout);
@@ -153,6 +184,8 @@ impl VmManager {
             state: was.as_str().into(),
             size_bytes: 0,
             path: final_dir.clone(),
+            kind: memory(),
+            disks: Vec::new(),
         };
         let text = serde_json::to_vec_pretty(&info).unwrap_or_default();
         let kept = std::fs::write(partial.join(META), text)
@@ -191,8 +224,13 @@ impl VmManager {
         Ok(out)
     }
 
-    pub fn snapshot_delete(&self, name: &str, id: &str) -> Result<()> {
+    pub async fn snapshot_delete(&self, name: &str, id: &str) -> Result<()> {
         let path = self.snapshot_path(name, id)?;
+        if let Some(info) = read_meta(&path, id).filter(|i| i.kind == "disks") {
+            // Never under a running VMM: the images are open there.
+            let _lock = self.stopped_and_locked(name).await?;
+            super::disk_snapshot::delete(&info)?;
+        }
         std::fs::remove_dir_all(&path).map_err(|source| SnapshotError::Dir {
             path: path.display().to_string(),
             source,
@@ -201,9 +239,26 @@ impl VmManager {
     }
 
     /// Starts the stopped VM from a snapshot: a fresh VMM, `vm.restore`, then `vm.resume`.
+    /// A `disks` snapshot reverts the disks instead and leaves the VM stopped.
     pub async fn snapshot_restore(&self, name: &str, id: &str) -> Result<super::VmStatus> {
         let path = self.snapshot_path(name, id)?;
+        if let Some(info) = read_meta(&path, id).filter(|i| i.kind == "disks") {
+            let lock = self.stopped_and_locked(name).await?;
+            super::disk_snapshot::apply(&info)?;
+            drop(lock);
+            return self.info(name).await;
+        }
         self.start_as(name, Launch::Restore(path)).await
+    }
+
+    /// The VM's lock, once its VMM is known to be gone.
+    async fn stopped_and_locked(&self, name: &str) -> Result<crate::vmm::runtime::StartLock> {
+        let rt = self.cfg.run_root.vm(name)?;
+        let lock = self.cfg.run_root.lock(name, self.cfg.api_timeout).await?;
+        if self.probe(&rt, true).await.state.has_vmm() {
+            return Err(super::ManagerError::StillRunning(name.into()));
+        }
+        Ok(lock)
     }
 
     fn snapshot_path(&self, name: &str, id: &str) -> Result<PathBuf> {

@@ -76,6 +76,7 @@ pub(super) fn snapshot_request(state: &mut State, op: VmOp) -> Vec<Effect> {
         return Vec::new();
     };
     let id = snap.id.clone();
+    let disks = snap.kind == "disks";
     if let Some(p) = state.vms.pending.get(&name) {
         state.vms.message = Some(format!("{name}: {} wait for it to finish", p.progress()));
         return Vec::new();
@@ -98,6 +99,14 @@ pub(super) fn snapshot_request(state: &mut State, op: VmOp) -> Vec<Effect> {
         id: id.clone(),
     };
     state.vms.confirm = Some(match op {
+        VmOp::SnapshotRestore if disks => yes_no(
+            kind,
+            format!("Revert the disks of {name} to snapshot {id}?"),
+            &[
+                "Each qcow2 disk goes back to its internal snapshot: what the guest wrote \
+               since is lost.",
+            ],
+        ),
         VmOp::SnapshotRestore => yes_no(
             kind,
             format!("Start {name} from snapshot {id}?"),
