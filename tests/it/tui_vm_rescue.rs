@@ -249,15 +249,13 @@ fn snapshot_keys_outside_the_detail_say_what_to_do() {
     let mut ui = ui(80, 24, false, RunState::Stopped);
     ui.keys("T");
     assert!(ui.state.vms.message.as_deref().unwrap().contains("Enter"));
-    ui.keys("S");
-    assert!(ui
-        .state
-        .vms
-        .message
-        .as_deref()
-        .unwrap()
-        .contains("not running"));
+    ui.keys("N");
+    let message = ui.state.vms.message.clone().unwrap_or_default();
+    assert!(message.contains("not running"), "{message}");
     assert!(requests(&ui).is_empty());
+    // A stopped VM's snapshot is one of its qcow2 disks.
+    ui.keys("Sy");
+    assert_eq!(requests(&ui), [VmRequest::SnapshotCreate("desktop".into())]);
     // A read-only console drops them all.
     let keymap = Keymap::load(None, true).unwrap();
     for a in [

@@ -269,13 +269,7 @@ fn request(state: &mut State, op: VmOp) -> Vec<Effect> {
         VmOp::Unlock if matches!(row.state, RunState::Running | RunState::Paused) => {
             Some("it is running; stop it first (X forces a hung one off)")
         }
-        VmOp::Stop
-        | VmOp::ForceOff
-        | VmOp::Reboot
-        | VmOp::Pause
-        | VmOp::Resume
-        | VmOp::Nmi
-        | VmOp::Snapshot
+        VmOp::Stop | VmOp::ForceOff | VmOp::Reboot | VmOp::Pause | VmOp::Resume | VmOp::Nmi
             if row.state == RunState::Stopped =>
         {
             Some("not running")

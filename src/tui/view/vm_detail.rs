@@ -140,7 +140,7 @@ fn snapshots(
     out.push(Line::raw(""));
     out.push(Line::styled(" Snapshots", p.title));
     if list.is_empty() {
-        out.push(Line::raw("   none; S takes one while the VM runs"));
+        out.push(Line::raw("   none; S takes one"));
         return;
     }
     for (i, s) in list.iter().enumerate() {

@@ -50,8 +50,9 @@ pub(super) fn confirm_for(op: VmOp, name: &str) -> Option<Confirm> {
         VmOp::Snapshot => (
             format!("Snapshot {name}?"),
             &[
-                "The VM is paused while its memory and device state are written to the state \
-               directory, then resumed. Its disks are not part of a snapshot.",
+                "Running: it is paused while its memory and device state are written to the \
+                 state directory, then resumed; its disks are not part of that.",
+                "Stopped: each of its qcow2 disks gets an internal snapshot.",
             ],
         ),
         _ => return None,
