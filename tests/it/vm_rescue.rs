@@ -606,7 +606,7 @@ fn force_off_when_vm_shutdown_itself_hangs() {
 async fn the_consoles_worker_runs_the_rescue_requests() {
     use phyllome::vmm::manager::{ManagerConfig, VmManager};
     use phyllome::vmm::runtime::RunRoot;
-    use phyllome::vmm::worker::{self, VmRequest, VmUpdate};
+    use phyllome::vmm::worker::{self, VmRequest};
 
     let env = Env::new();
     env.define("t1", "");
