@@ -115,9 +115,10 @@ pub fn rescue(paths: &HostPaths, args: &RescueArgs) -> eyre::Result<()> {
             "  disks: read-only\n"
         });
     }
-    s.push_str(&format!(
-        "  serial: `phyllome vm console {name}`; the next `vm start` boots it as defined\n"
-    ));
+    if let Ok(rt) = paths.run_root().and_then(|r| Ok(r.vm(name)?)) {
+        s.push_str(&format!("  serial: {}\n", rt.serial_socket.display()));
+    }
+    s.push_str("  the next `vm start` boots it as defined\n");
     out(&s)
 }
 
