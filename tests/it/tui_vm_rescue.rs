@@ -181,6 +181,10 @@ fn the_detail_lists_snapshots_and_restores_or_deletes_the_selected_one() {
     assert!(screen.is_ascii());
     snap("vm_detail_snapshots_ascii_80x24", &screen);
 
+    // Selecting scrolls the list into sight on a small screen.
+    ui.keys("]");
+    assert!(ui.screen().contains("> 2 "), "{}", ui.screen());
+    ui.keys("[");
     // Snapshot the running VM: a yes, then the request.
     ui.keys("Sy");
     assert_eq!(requests(&ui), [VmRequest::SnapshotCreate("desktop".into())]);

@@ -152,5 +152,7 @@ pub(super) fn select(state: &mut State, delta: isize) -> Vec<Effect> {
     }
     let sel = state.vms.snapshot_sel.saturating_add_signed(delta);
     state.vms.snapshot_sel = sel.min(count - 1);
+    // The list ends the detail: scrolled to the end, the selection is in sight.
+    state.vms.detail_scroll = usize::MAX / 2;
     Vec::new()
 }
