@@ -45,6 +45,7 @@ mod vfio_plan;
 mod vm_lifecycle;
 mod vm_macvtap;
 mod vm_rescue;
+mod vm_snapshots;
 mod vm_spec;
 mod vm_store;
 mod vm_systemd;

@@ -1,7 +1,8 @@
 //! The console's rescue actions on the VMs view, driven through the keymap and `update`:
 //! NMI, unlock and rescue boot ask first and then send their request; the detail view lists
 //! snapshots (select, restore with a yes, delete with the ID typed) and shows a rescue boot.
-//! Screens snapshotted at 80x24, 120x40 and in ASCII.
+//! Screens snapshotted at 80x24, 120x40 and in ASCII. Last, what the keys end in: the
+//! worker running each request on the test double.
 
 use std::path::PathBuf;
 
@@ -272,5 +273,90 @@ fn snapshot_keys_outside_the_detail_say_what_to_do() {
     ] {
         let bound = keymap.bindings().iter().any(|b| b.action == a);
         assert!(!bound, "{a:?} is bound read-only");
+    }
+}
+
+/// What the console's keys end in: the worker runs each rescue request through the manager
+/// and reports it done (or failed with the manager's causes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_worker_runs_the_rescue_requests() {
+    use phyllome::vmm::manager::{ManagerConfig, VmManager};
+    use phyllome::vmm::runtime::RunRoot;
+    use phyllome::vmm::worker::{self, VmRequest};
+
+    let env = crate::vm_rescue::Env::new();
+    env.define("t1", "");
+    let (kernel, _) = crate::vm_rescue::rescue_files(&env);
+    std::fs::create_dir_all(&env.state).unwrap();
+    std::fs::write(
+        env.state.join("rescue.toml"),
+        format!("kernel = {kernel:?}\ncmdline = \"console=ttyS0\"\n"),
+    )
+    .unwrap();
+    let mut process_env = crate::support::EnvLock::take();
+    process_env.set("PHYLLOME_SUPERVISOR", "process");
+    process_env.set("CH_DOUBLE_REQUEST_LOG", &env.log);
+    let root = RunRoot::resolve(Some(&env.run)).unwrap();
+    let cfg = ManagerConfig::new(Some(env.state.clone()), root, env.ch_bin.clone());
+    let (tx, mut rx) = worker::spawn(
+        std::sync::Arc::new(VmManager::new(cfg)),
+        std::time::Duration::from_millis(100),
+    );
+    let tx_ = &tx;
+    let name = || "t1".to_string();
+    assert_eq!(
+        run(tx_, &mut rx, VmRequest::Rescue(name())).await,
+        ("rescue", Ok(()))
+    );
+    assert_eq!(
+        env.info("t1")["rescue_payload"]["kernel"],
+        kernel.to_str().unwrap()
+    );
+    assert_eq!(
+        run(tx_, &mut rx, VmRequest::Nmi(name())).await,
+        ("nmi", Ok(()))
+    );
+    assert_eq!(
+        run(tx_, &mut rx, VmRequest::SnapshotCreate(name())).await,
+        ("snapshot", Ok(()))
+    );
+    let (action, result) = run(tx_, &mut rx, VmRequest::Unlock(name())).await;
+    assert_eq!(action, "unlock");
+    assert!(
+        result.unwrap_err().contains("its VMM, pid"),
+        "refused while it runs"
+    );
+    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    let restore = VmRequest::SnapshotRestore {
+        name: name(),
+        id: "1".into(),
+    };
+    assert_eq!(run(tx_, &mut rx, restore).await, ("restore", Ok(())));
+    assert_eq!(env.state("t1"), "Running");
+    let delete = VmRequest::SnapshotDelete {
+        name: name(),
+        id: "1".into(),
+    };
+    assert_eq!(run(tx_, &mut rx, delete).await, ("delete snapshot", Ok(())));
+    assert!(env.snapshots("t1").is_empty());
+    assert!(env.routes().iter().any(|r| r == "vm.nmi"));
+}
+
+/// Sends one request to the worker and waits for its result.
+async fn run(
+    tx: &tokio::sync::mpsc::UnboundedSender<phyllome::vmm::worker::VmRequest>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<phyllome::vmm::worker::VmUpdate>,
+    req: phyllome::vmm::worker::VmRequest,
+) -> (&'static str, Result<(), String>) {
+    use phyllome::vmm::worker::VmUpdate;
+    tx.send(req).unwrap();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(VmUpdate::Done { action, result, .. })) => {
+                return (action, result.map(|_| ()).map_err(|e| e.one_line()))
+            }
+            Ok(Some(_)) => continue,
+            other => panic!("no result: {other:?}"),
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Rescue from the host, on the Cloud Hypervisor test double (`cargo build --example
 //! ch_double` before a filtered run): reset and NMI, force off while a start hangs, unlock
-//! after a crash (devices held by managed VFIO given back), rescue boot, and snapshots. The
-//! same on the real binary, where it can show them, is in `real_vmm_rescue.rs`.
+//! after a crash (devices held by managed VFIO given back), rescue boot, and the console's
+//! worker running them. Snapshots are in `vm_snapshots.rs`; the same on the real binary,
+//! where it can show them, is in `real_vmm_rescue.rs`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use crate::support::cli::Cli;
 
 const GPU: &str = "0000:0b:00.0";
 
-struct Env {
-    cli: Cli,
-    log: PathBuf,
+pub(crate) struct Env {
+    pub(crate) cli: Cli,
+    pub(crate) log: PathBuf,
 }
 
 impl std::ops::Deref for Env {
@@ -25,7 +26,7 @@ impl std::ops::Deref for Env {
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env::on(Cli::double())
     }
 
@@ -36,7 +37,7 @@ impl Env {
     }
 
     /// A VM booting a (fake) kernel, with one raw disk of its own, plus `extra` TOML.
-    fn define(&self, name: &str, extra: &str) {
+    pub(crate) fn define(&self, name: &str, extra: &str) {
         let disk = self.path().join(format!("{name}.img"));
         std::fs::write(&disk, vec![0u8; 4096]).unwrap();
         let text = format!(
@@ -48,7 +49,7 @@ impl Env {
     }
 
     /// Routes every VMM of this test was asked, in order.
-    fn routes(&self) -> Vec<String> {
+    pub(crate) fn routes(&self) -> Vec<String> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -58,7 +59,7 @@ impl Env {
     }
 
     /// The exit code of a command that must fail, with its stderr.
-    fn fails_with(&self, args: &[&str]) -> (i32, String) {
+    pub(crate) fn fails_with(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);
         assert!(!out.status.success(), "{args:?} succeeded");
         (
@@ -67,7 +68,7 @@ impl Env {
         )
     }
 
-    fn snapshots(&self, name: &str) -> Vec<String> {
+    pub(crate) fn snapshots(&self, name: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.state.join("snapshots").join(name))
             .map(|it| {
                 it.filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -91,7 +92,7 @@ fn wait_gone(pid: u32) {
     }
 }
 
-fn after<'a>(routes: &'a [String], route: &str) -> &'a [String] {
+pub(crate) fn after<'a>(routes: &'a [String], route: &str) -> &'a [String] {
     let i = routes.iter().rposition(|r| r == route);
     &routes[i.map_or(routes.len(), |i| i + 1)..]
 }
@@ -241,7 +242,7 @@ fn unlock_gives_back_a_gpu_left_on_vfio_pci_by_a_crash() {
 }
 
 /// A second kernel, initramfs and rescue.toml: what a rescue boots instead of the VM's own.
-fn rescue_files(env: &Env) -> (PathBuf, PathBuf) {
+pub(crate) fn rescue_files(env: &Env) -> (PathBuf, PathBuf) {
     let kernel = env.path().join("rescue-vmlinuz");
     let initrd = env.path().join("rescue-initrd.img");
     std::fs::write(&kernel, b"another kernel").unwrap();
@@ -399,192 +400,6 @@ fn rescue_leaves_the_vms_pci_devices_out() {
 }
 
 #[test]
-fn snapshots_are_taken_listed_restored_and_deleted() {
-    let env = Env::new();
-    env.define("t1", "");
-    // A stopped VM with a raw disk: nothing to snapshot it with.
-    let (code, err) = env.fails_with(&["vm", "snapshot", "t1", "create"]);
-    assert!(err.contains("not qcow2"), "{err}");
-    assert_eq!(code, 1);
-    env.ok(&["vm", "start", "t1"]);
-
-    let out = env.ok(&["vm", "snapshot", "t1", "create"]);
-    assert!(out.contains("Snapshot 1 of t1"), "{out}");
-    let routes = env.routes();
-    let tail: Vec<&str> = after(&routes, "vm.boot")
-        .iter()
-        .map(String::as_str)
-        .filter(|r| *r != "vm.info")
-        .collect();
-    assert_eq!(tail, ["vm.pause", "vm.snapshot", "vm.resume"], "{routes:?}");
-    assert_eq!(env.state("t1"), "Running", "resumed");
-    let snap = env.state.join("snapshots/t1/1");
-    for f in ["config.json", "state.json", "memory-ranges"] {
-        assert!(snap.join(f).is_file(), "{f} missing in {}", snap.display());
-    }
-
-    // A paused VM is snapshotted as it is and stays paused.
-    env.ok(&["vm", "pause", "t1"]);
-    env.ok(&["vm", "snapshot", "t1", "create"]);
-    assert_eq!(env.state("t1"), "Paused");
-    env.ok(&["vm", "resume", "t1"]);
-
-    let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["1", "2"], "{list:#}");
-    assert_eq!(list[0]["state"], "Running");
-    assert_eq!(list[1]["state"], "Paused");
-    assert!(
-        list[0]["size_bytes"].as_u64().unwrap() > 64 * 1024,
-        "{list:#}"
-    );
-    let text = env.ok(&["vm", "snapshot", "t1", "list"]);
-    assert!(text.starts_with("ID"), "{text}");
-
-    // Restore wants a stopped VM and a confirmation.
-    let (_, err) = env.fails_with(&["vm", "snapshot", "t1", "restore", "1", "--yes"]);
-    assert!(err.contains("already running"), "{err}");
-    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
-    let (code, _) = env.fails_with(&["vm", "snapshot", "t1", "restore", "1"]);
-    assert_eq!(code, 4);
-    let before = env.routes().len();
-    let out = env.ok(&["vm", "snapshot", "t1", "restore", "1", "--yes"]);
-    assert!(
-        out.contains("Restored t1 from snapshot 1: Running"),
-        "{out}"
-    );
-    let routes = env.routes();
-    let fresh: Vec<&str> = routes[before..]
-        .iter()
-        .map(String::as_str)
-        .filter(|r| !matches!(*r, "vm.info" | "vmm.ping"))
-        .collect();
-    assert_eq!(fresh, ["vm.restore", "vm.resume"], "{routes:?}");
-    assert_eq!(env.state("t1"), "Running");
-
-    let (code, _) = env.fails_with(&["vm", "snapshot", "t1", "delete", "1"]);
-    assert_eq!(code, 4);
-    env.ok(&["vm", "snapshot", "t1", "delete", "1", "--yes"]);
-    assert_eq!(env.snapshots("t1"), ["2"]);
-    let (code, err) = env.fails_with(&["vm", "snapshot", "t1", "delete", "1", "--yes"]);
-    assert_eq!(code, 3, "{err}");
-    let (code, _) = env.fails_with(&["vm", "snapshot", "t1", "restore", "../2", "--yes"]);
-    assert_eq!(code, 3);
-}
-
-#[test]
-fn a_failed_snapshot_resumes_the_vm_and_keeps_nothing() {
-    let mut env = Env::new();
-    env.cli.set("CH_DOUBLE_FAIL", "vm.snapshot");
-    env.define("t1", "");
-    env.ok(&["vm", "start", "t1"]);
-    let (code, err) = env.fails_with(&["vm", "snapshot", "t1", "create"]);
-    assert_eq!(code, 5, "{err}");
-    assert!(
-        err.contains("the VM was resumed and nothing was kept"),
-        "{err}"
-    );
-    assert!(err.contains("Injected failure of vm.snapshot"), "{err}");
-    assert_eq!(env.state("t1"), "Running");
-    assert!(env.snapshots("t1").is_empty(), "{:?}", env.snapshots("t1"));
-    assert_eq!(
-        after(&env.routes(), "vm.snapshot")
-            .first()
-            .map(String::as_str),
-        Some("vm.resume")
-    );
-    let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
-    assert_eq!(list, Value::Array(vec![]));
-}
-
-/// `qemu-io -c CMD IMAGE` succeeds (`read -P` checks the pattern it reads).
-fn qemu_io(image: &std::path::Path, cmd: &str) -> bool {
-    let out = std::process::Command::new("qemu-io")
-        .args(["-f", "qcow2", "-c", cmd])
-        .arg(image)
-        .output()
-        .expect("qemu-io");
-    let text = String::from_utf8_lossy(&out.stdout);
-    out.status.success() && !text.contains("Pattern verification failed")
-}
-
-fn qemu_img_snapshots(image: &std::path::Path) -> String {
-    let out = std::process::Command::new("qemu-img")
-        .args(["snapshot", "-l"])
-        .arg(image)
-        .output()
-        .expect("qemu-img");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-#[test]
-fn a_stopped_vm_is_snapshotted_as_qcow2_internal_snapshots_of_its_disks() {
-    if std::process::Command::new("qemu-img")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: no qemu-img");
-        return;
-    }
-    let env = Env::new();
-    let disk = env.path().join("t1.qcow2");
-    let made = std::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&disk)
-        .arg("1M")
-        .status()
-        .unwrap();
-    assert!(made.success());
-    env.define_toml(
-        "t1",
-        &format!(
-            "[cpus]\nboot = 1\n[memory]\nsize = \"256M\"\n[boot]\nkernel = {:?}\n\
-             [[disks]]\npath = {disk:?}\n",
-            env.fake_kernel()
-        ),
-    );
-    assert!(qemu_io(&disk, "write -q -P 0xaa 0 4k"));
-    let out = env.ok(&["vm", "snapshot", "t1", "create"]);
-    assert!(out.contains("Snapshot 1 of t1"), "{out}");
-    assert!(qemu_img_snapshots(&disk).contains("phyllome-1"));
-    let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
-    assert_eq!(list[0]["kind"], "disks", "{list:#}");
-    assert_eq!(list[0]["state"], "Stopped");
-    assert_eq!(list[0]["disks"][0], disk.to_str().unwrap());
-
-    // The guest writes; reverting brings the old bytes back and leaves the VM stopped.
-    assert!(qemu_io(&disk, "write -q -P 0x55 0 4k"));
-    let out = env.ok(&["vm", "snapshot", "t1", "restore", "1", "--yes"]);
-    assert!(out.contains("Stopped"), "{out}");
-    assert!(qemu_io(&disk, "read -q -P 0xaa 0 4k"), "not reverted");
-
-    // Never under a running VMM.
-    env.ok(&["vm", "start", "t1"]);
-    let (_, err) = env.fails_with(&["vm", "snapshot", "t1", "delete", "1", "--yes"]);
-    assert!(err.contains("stop it first"), "{err}");
-    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
-    env.ok(&["vm", "snapshot", "t1", "delete", "1", "--yes"]);
-    assert!(!qemu_img_snapshots(&disk).contains("phyllome-1"));
-    assert!(env.snapshots("t1").is_empty());
-
-    // A raw disk has no internal snapshots.
-    env.define("raw", "");
-    let (_, err) = env.fails_with(&["vm", "snapshot", "raw", "create"]);
-    assert!(err.contains("not qcow2"), "{err}");
-    assert!(
-        env.snapshots("raw").is_empty(),
-        "{:?}",
-        env.snapshots("raw")
-    );
-}
-
-#[test]
 fn force_off_when_vm_shutdown_itself_hangs() {
     let mut env = Env::new();
     env.cli.set("CH_DOUBLE_HANG", "vm.shutdown");
@@ -598,89 +413,4 @@ fn force_off_when_vm_shutdown_itself_hangs() {
     assert!(out.contains("Stopped t1"), "{out}");
     assert!(!phyllome::vmm::launch::pid_running(pid));
     assert!(!env.vm_dir("t1").exists());
-}
-
-/// What the console's keys end in: the worker runs each rescue request through the manager
-/// and reports it done (or failed with the manager's causes).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_consoles_worker_runs_the_rescue_requests() {
-    use phyllome::vmm::manager::{ManagerConfig, VmManager};
-    use phyllome::vmm::runtime::RunRoot;
-    use phyllome::vmm::worker::{self, VmRequest};
-
-    let env = Env::new();
-    env.define("t1", "");
-    let (kernel, _) = rescue_files(&env);
-    std::fs::create_dir_all(&env.state).unwrap();
-    std::fs::write(
-        env.state.join("rescue.toml"),
-        format!("kernel = {kernel:?}\ncmdline = \"console=ttyS0\"\n"),
-    )
-    .unwrap();
-    let mut process_env = crate::support::EnvLock::take();
-    process_env.set("PHYLLOME_SUPERVISOR", "process");
-    process_env.set("CH_DOUBLE_REQUEST_LOG", &env.log);
-    let root = RunRoot::resolve(Some(&env.run)).unwrap();
-    let cfg = ManagerConfig::new(Some(env.state.clone()), root, env.ch_bin.clone());
-    let (tx, mut rx) = worker::spawn(
-        std::sync::Arc::new(VmManager::new(cfg)),
-        Duration::from_millis(100),
-    );
-    let tx_ = &tx;
-    let name = || "t1".to_string();
-    assert_eq!(
-        run(tx_, &mut rx, VmRequest::Rescue(name())).await,
-        ("rescue", Ok(()))
-    );
-    assert_eq!(
-        env.info("t1")["rescue_payload"]["kernel"],
-        kernel.to_str().unwrap()
-    );
-    assert_eq!(
-        run(tx_, &mut rx, VmRequest::Nmi(name())).await,
-        ("nmi", Ok(()))
-    );
-    assert_eq!(
-        run(tx_, &mut rx, VmRequest::SnapshotCreate(name())).await,
-        ("snapshot", Ok(()))
-    );
-    let (action, result) = run(tx_, &mut rx, VmRequest::Unlock(name())).await;
-    assert_eq!(action, "unlock");
-    assert!(
-        result.unwrap_err().contains("its VMM, pid"),
-        "refused while it runs"
-    );
-    env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
-    let restore = VmRequest::SnapshotRestore {
-        name: name(),
-        id: "1".into(),
-    };
-    assert_eq!(run(tx_, &mut rx, restore).await, ("restore", Ok(())));
-    assert_eq!(env.state("t1"), "Running");
-    let delete = VmRequest::SnapshotDelete {
-        name: name(),
-        id: "1".into(),
-    };
-    assert_eq!(run(tx_, &mut rx, delete).await, ("delete snapshot", Ok(())));
-    assert!(env.snapshots("t1").is_empty());
-    assert!(env.routes().iter().any(|r| r == "vm.nmi"));
-}
-
-/// Sends one request to the worker and waits for its result.
-async fn run(
-    tx: &tokio::sync::mpsc::UnboundedSender<phyllome::vmm::worker::VmRequest>,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<phyllome::vmm::worker::VmUpdate>,
-    req: phyllome::vmm::worker::VmRequest,
-) -> (&'static str, Result<(), String>) {
-    use phyllome::vmm::worker::VmUpdate;
-    tx.send(req).unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
-            Ok(Some(VmUpdate::Done { action, result, .. })) => {
-                return (action, result.map(|_| ()).map_err(|e| e.one_line()))
-            }
-            Ok(Some(_)) => continue,
-            other => panic!("no result: {other:?}"),
-        }
-    }
 }
