@@ -72,6 +72,8 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
         Some(ManagerError::Supervisor(inner)) => return Some(inner),
         Some(ManagerError::Devices(inner)) => return Some(inner),
         Some(ManagerError::Macvtap(inner)) => return Some(inner),
+        Some(ManagerError::Snapshot(inner)) => return Some(inner),
+        Some(ManagerError::Rescue(inner)) => return Some(inner),
         _ => {}
     }
     match e.downcast_ref::<SupervisorError>() {
@@ -82,6 +84,13 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
     }
     if let Some(DefsError::Store(inner)) = e.downcast_ref() {
         return Some(inner);
+    }
+    // CH's refusal, kept boxed: the box is the next link of the chain, not the VmmError.
+    use crate::vmm::manager::SnapshotError;
+    if let Some(SnapshotError::Failed { source, .. } | SnapshotError::FailedPaused { source, .. }) =
+        e.downcast_ref()
+    {
+        return Some(&**source);
     }
     match e.downcast_ref::<GpuError>() {
         Some(GpuError::Paths(inner)) => return Some(inner),
@@ -142,6 +151,10 @@ fn of(e: &(dyn Error + 'static)) -> Option<Code> {
         || matches!(
             e.downcast_ref(),
             Some(crate::vfio::PlanError::UnknownDevice(_))
+        )
+        || matches!(
+            e.downcast_ref(),
+            Some(crate::vmm::manager::SnapshotError::NoSnapshot { .. })
         )
     {
         return Some(Code::NotFound);

@@ -9,6 +9,7 @@ pub mod report;
 pub mod top;
 pub mod vm;
 pub mod vm_def;
+pub mod vm_rescue;
 pub mod vm_run;
 
 use std::path::PathBuf;

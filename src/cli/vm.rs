@@ -42,12 +42,35 @@ pub enum VmCommand {
         #[command(flatten)]
         confirm: Confirm,
     },
-    /// Reboot a VM
-    Reboot {
+    /// Reset a VM at once (vm.reboot): the guest is not asked, like a reset button
+    #[command(visible_alias = "reboot")]
+    Reset {
         /// The VM, as `phyllome vm list` names it
         name: String,
         #[command(flatten)]
         confirm: Confirm,
+    },
+    /// Send a VM a non-maskable interrupt (vm.nmi), e.g. to make a hung guest dump its state
+    Nmi {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Clear what a crashed VMM left (runtime directory, lock, devices still held);
+    /// refused while anything of the VM still runs
+    Unlock {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
+    /// Start a stopped VM once with a rescue payload, its disks read-only, no PCI devices
+    Rescue(super::vm_rescue::RescueArgs),
+    /// Snapshots of a running VM's state: create, list, restore ID, delete ID
+    Snapshot {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+        #[command(subcommand)]
+        action: super::vm_rescue::SnapshotAction,
     },
     /// Pause a running VM
     Pause {
@@ -278,7 +301,11 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
             timeout,
             confirm,
         } => vm_run::stop(paths, &name, force, timeout, &confirm),
-        VmCommand::Reboot { name, confirm } => vm_run::reboot(paths, &name, &confirm),
+        VmCommand::Reset { name, confirm } => vm_run::reboot(paths, &name, &confirm),
+        VmCommand::Nmi { name, confirm } => super::vm_rescue::nmi(paths, &name, &confirm),
+        VmCommand::Unlock { name } => super::vm_rescue::unlock(paths, &name),
+        VmCommand::Rescue(args) => super::vm_rescue::rescue(paths, &args),
+        VmCommand::Snapshot { name, action } => super::vm_rescue::snapshot(paths, &name, action),
         VmCommand::Pause { name } => vm_run::pause(paths, &name),
         VmCommand::Resume { name } => vm_run::resume(paths, &name),
         VmCommand::Delete { name, confirm } => vm_run::delete(paths, &name, &confirm),

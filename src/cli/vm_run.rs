@@ -16,7 +16,7 @@ pub(super) fn manager(paths: &HostPaths) -> eyre::Result<VmManager> {
 }
 
 /// Runs one manager call; a failure says what was being done, its cause kept underneath.
-fn block_on<T>(
+pub(super) fn block_on<T>(
     doing: impl FnOnce() -> String,
     fut: impl std::future::Future<Output = Result<T, ManagerError>>,
 ) -> eyre::Result<T> {
@@ -97,6 +97,14 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
     if let Some(pid) = status.pid {
         s.push_str(&format!("VMM pid {pid}\n"));
     }
+    if let Some(r) = &status.rescue_payload {
+        let booted = r.kernel.as_ref().or(r.iso.as_ref());
+        s.push_str(&format!(
+            "rescue boot: {} (disks {}); the next start boots it as defined\n",
+            booted.map(|p| p.display().to_string()).unwrap_or_default(),
+            if r.rw { "writable" } else { "read-only" }
+        ));
+    }
     if let Some(info) = &status.info {
         if let Some(size) = info.get("memory_actual_size").and_then(|v| v.as_u64()) {
             s.push_str(&format!("memory (actual): {}\n", fmt::size(size)));
@@ -144,11 +152,14 @@ pub fn stop(
     out(&format!("Stopped {name}\n"))
 }
 
+/// `vm reset` (alias `vm reboot`): `vm.reboot`, a hard reset the guest is not asked about.
 pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
-    confirm.ask(&format!("Reboot VM {name}"))?;
+    confirm.ask(&format!(
+        "Reset VM {name} (at once, like its reset button; unsaved work in the guest is lost)"
+    ))?;
     let m = manager(paths)?;
-    block_on(|| format!("Cannot reboot VM {name}"), m.reboot(name))?;
-    out(&format!("Rebooting {name}\n"))
+    block_on(|| format!("Cannot reset VM {name}"), m.reset(name))?;
+    out(&format!("Reset {name}\n"))
 }
 
 pub fn pause(paths: &HostPaths, name: &str) -> eyre::Result<()> {

@@ -46,6 +46,22 @@ pub enum Action {
     VmEdit,
     /// VMs screen: whether `phyllome autostart` starts the selected VM at boot.
     VmAutostart,
+    /// A non-maskable interrupt (`vm.nmi`): a guest set up for it dumps its state.
+    VmNmi,
+    /// Clear what a crashed VMM left (runtime directory, lock, devices still held).
+    VmUnlock,
+    /// Start the stopped VM once with the rescue payload, disks read-only, no PCI devices.
+    VmRescue,
+    /// Snapshot the running VM (pause, `vm.snapshot`, resume).
+    VmSnapshot,
+    /// VM detail: start the stopped VM from the selected snapshot.
+    VmSnapshotRestore,
+    /// VM detail: delete the selected snapshot.
+    VmSnapshotDelete,
+    /// VM detail: select the next snapshot.
+    VmSnapshotNext,
+    /// VM detail: select the previous snapshot.
+    VmSnapshotPrev,
     /// GPU screen: give the selected GPU's group to a VM (pick it, review, confirm, run).
     GpuAssign,
     /// GPU screen: bind the group to vfio-pci for no VM in particular.
@@ -184,6 +200,11 @@ impl Action {
             Action::VmForceOff
                 | Action::VmReboot
                 | Action::VmDelete
+                | Action::VmNmi
+                | Action::VmUnlock
+                | Action::VmRescue
+                | Action::VmSnapshotRestore
+                | Action::VmSnapshotDelete
                 | Action::GpuAssign
                 | Action::GpuDetach
                 | Action::GpuReattach
@@ -205,12 +226,17 @@ impl Action {
                     | Action::VmNew
                     | Action::VmEdit
                     | Action::VmAutostart
+                    | Action::VmSnapshot
             )
     }
 
     /// Bindings that only mean something on the VM screens.
     pub fn is_vm_action(&self) -> bool {
-        (self.changes_host() && !self.is_gpu_action()) || matches!(self, Action::Open)
+        (self.changes_host() && !self.is_gpu_action())
+            || matches!(
+                self,
+                Action::Open | Action::VmSnapshotNext | Action::VmSnapshotPrev
+            )
     }
 
     /// Bindings that only mean something on the GPU screen (and its boot preview).

@@ -152,8 +152,19 @@ impl VmBackend {
             })
             .await
             .unwrap_or_else(|e| Err(format!("reading the definition failed: {e}")));
-            let info = match &manager {
-                Some(m) => match m.info(&name).await {
+            let snapshots = manager
+                .as_ref()
+                .and_then(|m| m.snapshot_list(&name).ok())
+                .unwrap_or_default();
+            let status = match &manager {
+                Some(m) => Some(m.info(&name).await),
+                None => None,
+            };
+            let rescue = status
+                .as_ref()
+                .and_then(|s| s.as_ref().ok()?.rescue_payload.clone());
+            let info = match status {
+                Some(status) => match status {
                     Ok(s) if s.state == RunState::Stopped => None,
                     Ok(s) => Some(Ok(LiveInfo {
                         state: s.state,
@@ -172,6 +183,8 @@ impl VmBackend {
                 name,
                 spec,
                 info,
+                snapshots,
+                rescue,
             })));
         });
     }
@@ -286,5 +299,11 @@ fn label(req: &VmRequest) -> (&'static str, String) {
         VmRequest::Pause(n) => ("pause", n.clone()),
         VmRequest::Resume(n) => ("resume", n.clone()),
         VmRequest::Delete(n) => ("delete", n.clone()),
+        VmRequest::Nmi(n) => ("nmi", n.clone()),
+        VmRequest::Unlock(n) => ("unlock", n.clone()),
+        VmRequest::Rescue(n) => ("rescue", n.clone()),
+        VmRequest::SnapshotCreate(n) => ("snapshot", n.clone()),
+        VmRequest::SnapshotRestore { name, .. } => ("restore", name.clone()),
+        VmRequest::SnapshotDelete { name, .. } => ("delete snapshot", name.clone()),
     }
 }

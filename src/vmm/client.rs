@@ -249,7 +249,15 @@ fn decode<T: DeserializeOwned>(op: &'static str, body: &[u8]) -> Result<T> {
 /// VMM, plain text) is kept whole as one cause so no information is lost.
 fn causes(status: StatusCode, body: &[u8]) -> Vec<String> {
     if let Ok(list) = serde_json::from_slice::<Vec<String>>(body) {
-        return list;
+        // An anyhow error of CH may carry its stack backtrace (`vm.snapshot` on nested KVM):
+        // frames of `<unknown>` tell the owner nothing and would bury the cause.
+        return list
+            .into_iter()
+            .map(|c| match c.split_once("\n\nStack backtrace:") {
+                Some((cause, _)) => cause.to_string(),
+                None => c,
+            })
+            .collect();
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -277,6 +285,18 @@ mod tests {
                 "Error from API",
                 "The VM could not boot",
                 "VM is not created"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stack_backtrace_in_a_cause_is_cut() {
+        let body = br#"["Error from API","Could not get vCPU state GetNestedState(Invalid argument (os error 22)\n\nStack backtrace:\n   0: <unknown>\n  11: clone3)"]"#;
+        assert_eq!(
+            causes(StatusCode::INTERNAL_SERVER_ERROR, body),
+            [
+                "Error from API",
+                "Could not get vCPU state GetNestedState(Invalid argument (os error 22)"
             ]
         );
     }

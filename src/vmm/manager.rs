@@ -21,6 +21,15 @@ use super::runtime::{now_secs, RunRoot, RuntimeError, VmRuntime};
 use super::supervisor::{self, DeviceLaunch, Supervisor, SupervisorError};
 use crate::error::Chain;
 
+mod disk_snapshot;
+mod recovery;
+mod rescue;
+mod snapshot;
+
+pub use recovery::Unlocked;
+pub use rescue::{RescueError, RescuePayload, RescueRequest};
+pub use snapshot::{SnapshotError, SnapshotInfo};
+
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
     /// VM definitions (None: the default state directory).
@@ -96,6 +105,12 @@ pub enum ManagerError {
     NotRunning(String),
     #[error("VM {0} is running; stop it first")]
     StillRunning(String),
+    #[error("VM {name} is still in use: {what}; stop it first (`phyllome vm stop --force {name}` ends a hung one)")]
+    InUse { name: String, what: String },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Rescue(#[from] RescueError),
     #[error("VM {name} still has a VMM running (pid {pid}); force it off first")]
     VmmAlive { name: String, pid: u32 },
     #[error(transparent)]
@@ -215,6 +230,21 @@ pub struct VmStatus {
     /// `vm.info` as the VMM returned it, when asked for detail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<serde_json::Value>,
+    /// Its VMM was started by `vm rescue`, with `rescue_payload` instead of the definition's.
+    pub rescue: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rescue_payload: Option<RescuePayload>,
+}
+
+/// How a start boots the VM.
+#[derive(Debug, Clone)]
+enum Launch {
+    /// As its definition says.
+    Normal,
+    /// Once, with a rescue payload.
+    Rescue(RescuePayload),
+    /// From the snapshot in this directory.
+    Restore(PathBuf),
 }
 
 /// How a wait for the guest to power off ended.
@@ -436,7 +466,18 @@ impl VmManager {
                 None => failed,
             });
         }
+        let rescue_payload = if probe.state.has_vmm() {
+            self.cfg
+                .run_root
+                .vm(name)
+                .ok()
+                .and_then(|rt| RescuePayload::recorded(&rt))
+        } else {
+            None
+        };
         VmStatus {
+            rescue: rescue_payload.is_some(),
+            rescue_payload,
             name: name.to_string(),
             state: probe.state,
             defined: spec.is_ok() || error.as_deref() != Some("no definition"),
@@ -517,7 +558,18 @@ impl VmManager {
     /// Starts a VM: launch its VMM under the supervisor, `vm.create`, `vm.boot`. On failure the
     /// half-started VMM is stopped and the runtime directory removed.
     pub async fn start(&self, name: &str) -> Result<VmStatus> {
-        let spec = self.defs()?.get(name)?;
+        self.start_as(name, Launch::Normal).await
+    }
+
+    async fn start_as(&self, name: &str, how: Launch) -> Result<VmStatus> {
+        let mut spec = self.defs()?.get(name)?;
+        match &how {
+            Launch::Rescue(payload) => payload.apply(&mut spec),
+            Launch::Restore(_) if !spec.vfio.is_empty() => {
+                return Err(SnapshotError::Vfio { vm: name.into() }.into())
+            }
+            _ => {}
+        }
         let rt = self.cfg.run_root.vm(name)?;
         let wait = self.cfg.ready_timeout + self.cfg.boot_timeout + self.cfg.api_timeout;
         let _lock = self.cfg.run_root.lock(name, wait).await?;
@@ -545,10 +597,20 @@ impl VmManager {
         let host = self.cfg.device_host();
         supervisor::settle_before_start(&host, &rt).await?;
         rt.create_fresh()?;
+        if let Launch::Rescue(payload) = &how {
+            if let Err(e) = payload.record(&rt) {
+                rt.remove();
+                return Err(e.into());
+            }
+        }
         supervisor::prepare_devices(&host, &spec)?;
         let devices = self.cfg.device_launch(&spec);
+        let restore = match &how {
+            Launch::Restore(dir) => Some(dir.as_path()),
+            _ => None,
+        };
         if let Err(e) = self
-            .launch_and_boot(&rt, &bin, &config, &taps, devices.as_ref())
+            .launch_and_boot(&rt, &bin, &config, &taps, devices.as_ref(), restore)
             .await
         {
             if let Err(te) = self.teardown(&rt, Duration::from_secs(5)).await {
@@ -580,6 +642,7 @@ impl VmManager {
         config: &serde_json::Value,
         taps: &[MacvtapNic],
         devices: Option<&DeviceLaunch>,
+        restore: Option<&std::path::Path>,
     ) -> Result<()> {
         let sup = self.supervisor().await;
         let mut meta = sup.launch(rt, bin, devices).await?;
@@ -599,10 +662,19 @@ impl VmManager {
             })?;
         let client = self.client(rt).with_timeout(self.cfg.boot_timeout);
         let err = Self::vmm_err(&rt.name);
-        client.create(config).await.map_err(&err)?;
-        // macvtap NICs go in between: their descriptors cannot travel in vm.create's body.
-        fdpass::attach_macvtaps(&rt.api_socket, taps, self.cfg.boot_timeout).await?;
-        client.boot().await.map_err(err)?;
+        if let Some(dir) = restore {
+            // A restored VM comes back paused, as it was when the snapshot was taken.
+            client
+                .restore(&format!("file://{}", dir.display()))
+                .await
+                .map_err(&err)?;
+            client.resume().await.map_err(&err)?;
+        } else {
+            client.create(config).await.map_err(&err)?;
+            // macvtap NICs go in between: their descriptors cannot travel in vm.create's body.
+            fdpass::attach_macvtaps(&rt.api_socket, taps, self.cfg.boot_timeout).await?;
+            client.boot().await.map_err(err)?;
+        }
         meta.booted_at = Some(now_secs());
         rt.write_meta(&meta)?;
         Ok(())
@@ -688,7 +760,12 @@ impl VmManager {
             StopMode::Graceful { timeout } => timeout + self.cfg.api_timeout * 2,
             StopMode::Force => self.cfg.api_timeout * 2,
         };
-        let _lock = self.cfg.run_root.lock(name, wait).await?;
+        let _lock = match self.cfg.run_root.lock(name, wait).await {
+            // A start stuck on a hung VMM holds the lock until its boot timeout; forcing off
+            // does not wait for that (the start finds its VMM gone and cleans up after it).
+            Err(RuntimeError::LockBusy(_)) if mode == StopMode::Force => None,
+            lock => Some(lock?),
+        };
         let probe = self.probe(&rt, true).await;
         // Found by its command line although its runtime directory is gone.
         let lost = !probe.state.has_vmm();

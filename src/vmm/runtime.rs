@@ -94,6 +94,11 @@ impl RunRoot {
         self.0.join("locks")
     }
 
+    /// The lock file of VM `name` (see [`RunRoot::lock`]).
+    pub fn lock_path(&self, name: &str) -> PathBuf {
+        self.locks_dir().join(format!("{name}.lock"))
+    }
+
     pub fn vm(&self, name: &str) -> Result<VmRuntime, RuntimeError> {
         check_name(name)?;
         match self.0.to_str() {

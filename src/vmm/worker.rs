@@ -15,11 +15,27 @@ use super::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
 pub enum VmRequest {
     Refresh,
     Start(String),
-    Stop { name: String, mode: StopMode },
+    Stop {
+        name: String,
+        mode: StopMode,
+    },
     Reboot(String),
     Pause(String),
     Resume(String),
     Delete(String),
+    Nmi(String),
+    Unlock(String),
+    /// A rescue boot with the default payload (rescue.toml).
+    Rescue(String),
+    SnapshotCreate(String),
+    SnapshotRestore {
+        name: String,
+        id: String,
+    },
+    SnapshotDelete {
+        name: String,
+        id: String,
+    },
 }
 
 impl VmRequest {
@@ -32,6 +48,12 @@ impl VmRequest {
             VmRequest::Pause(n) => ("pause", n),
             VmRequest::Resume(n) => ("resume", n),
             VmRequest::Delete(n) => ("delete", n),
+            VmRequest::Nmi(n) => ("nmi", n),
+            VmRequest::Unlock(n) => ("unlock", n),
+            VmRequest::Rescue(n) => ("rescue", n),
+            VmRequest::SnapshotCreate(n) => ("snapshot", n),
+            VmRequest::SnapshotRestore { name, .. } => ("restore", name),
+            VmRequest::SnapshotDelete { name, .. } => ("delete snapshot", name),
         }
     }
 }
@@ -189,6 +211,19 @@ async fn run(m: &VmManager, req: VmRequest) -> Result<Option<StopOutcome>, Manag
         VmRequest::Pause(n) => m.pause(&n).await.map(|()| None),
         VmRequest::Resume(n) => m.resume(&n).await.map(|()| None),
         VmRequest::Delete(n) => m.delete(&n).await.map(|()| None),
+        VmRequest::Nmi(n) => m.nmi(&n).await.map(|()| None),
+        VmRequest::Unlock(n) => m.unlock(&n).await.map(|_| None),
+        VmRequest::Rescue(n) => m
+            .rescue(&n, &super::manager::RescueRequest::default())
+            .await
+            .map(|_| None),
+        VmRequest::SnapshotCreate(n) => m.snapshot_create(&n).await.map(|_| None),
+        VmRequest::SnapshotRestore { name, id } => {
+            m.snapshot_restore(&name, &id).await.map(|_| None)
+        }
+        VmRequest::SnapshotDelete { name, id } => {
+            m.snapshot_delete(&name, &id).await.map(|()| None)
+        }
     }
 }
 

@@ -150,6 +150,8 @@ fn detail(ui: &mut Ui) {
             uptime_secs: Some(2 * 86_400 + 3 * 3600),
             memory_actual: Some(12 << 30),
         })),
+        snapshots: Vec::new(),
+        rescue: None,
     })));
 }
 
@@ -182,6 +184,8 @@ fn the_detail_of_an_invalid_definition() {
         name: "broken".into(),
         spec: Err(rows()[2].error.clone().unwrap()),
         info: None,
+        snapshots: Vec::new(),
+        rescue: None,
     })));
     let screen = ui.screen();
     assert!(screen.is_ascii());
@@ -260,7 +264,7 @@ fn confirmations_for_force_off_and_reboot() {
     ui.keys("<right><enter>");
     assert_eq!(
         ui.state.vms.pending.get("desktop").map(|p| p.verb()),
-        Some("reboot")
+        Some("reset")
     );
 }
 

@@ -408,7 +408,11 @@ async fn snapshot_a_paused_vm_and_restore_it() {
     c.create(&vm_config(None)).await.unwrap();
     c.boot().await.unwrap();
     let (_, causes) = api_causes(&c.snapshot(&url).await.unwrap_err());
-    assert_eq!(causes.last().unwrap(), "VM is not paused");
+    // Worded as the real binary answers (tests/golden/cloud-hypervisor/snapshots.json).
+    assert_eq!(
+        causes.last().unwrap(),
+        "Trying to snapshot while VM is running"
+    );
     c.pause().await.unwrap();
     c.snapshot(&url).await.unwrap();
     c.delete().await.unwrap();

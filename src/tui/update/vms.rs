@@ -117,6 +117,8 @@ pub fn detail_loaded(state: &mut State, detail: Detail) -> Vec<Effect> {
     if state.vms.detail.as_ref() == Some(&detail) {
         return vec![Effect::NoRedraw];
     }
+    let last = detail.snapshots.len().saturating_sub(1);
+    state.vms.snapshot_sel = state.vms.snapshot_sel.min(last);
     state.vms.detail = Some(detail);
     Vec::new()
 }
@@ -211,6 +213,14 @@ pub fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
         Action::VmForceOff => request(state, VmOp::ForceOff),
         Action::VmReboot => request(state, VmOp::Reboot),
         Action::VmDelete => request(state, VmOp::Delete),
+        Action::VmNmi => request(state, VmOp::Nmi),
+        Action::VmUnlock => request(state, VmOp::Unlock),
+        Action::VmRescue => request(state, VmOp::Rescue),
+        Action::VmSnapshot => request(state, VmOp::Snapshot),
+        Action::VmSnapshotRestore => rescue::snapshot_request(state, VmOp::SnapshotRestore),
+        Action::VmSnapshotDelete => rescue::snapshot_request(state, VmOp::SnapshotDelete),
+        Action::VmSnapshotNext => rescue::select(state, 1),
+        Action::VmSnapshotPrev => rescue::select(state, -1),
         Action::VmPauseResume => match target(state) {
             Some(r) if r.state == RunState::Paused => request(state, VmOp::Resume),
             _ => request(state, VmOp::Pause),
@@ -252,6 +262,7 @@ fn open(state: &mut State) -> Vec<Effect> {
     state.vms.detail_of = Some(name.clone());
     state.vms.detail = None;
     state.vms.detail_scroll = 0;
+    state.vms.snapshot_sel = 0;
     vec![Effect::LoadVmDetail(name)]
 }
 
@@ -273,10 +284,16 @@ fn request(state: &mut State, op: VmOp) -> Vec<Effect> {
         VmOp::Start if row.error.is_some() && row.state == RunState::Stopped => {
             Some("its definition is invalid; edit it first (e)")
         }
-        VmOp::Start if matches!(row.state, RunState::Running | RunState::Paused) => {
+        VmOp::Rescue if row.error.is_some() && row.state == RunState::Stopped => {
+            Some("its definition is invalid; edit it first (e)")
+        }
+        VmOp::Start | VmOp::Rescue if matches!(row.state, RunState::Running | RunState::Paused) => {
             Some("already running")
         }
-        VmOp::Stop | VmOp::ForceOff | VmOp::Reboot | VmOp::Pause | VmOp::Resume
+        VmOp::Unlock if matches!(row.state, RunState::Running | RunState::Paused) => {
+            Some("it is running; stop it first (X forces a hung one off)")
+        }
+        VmOp::Stop | VmOp::ForceOff | VmOp::Reboot | VmOp::Pause | VmOp::Resume | VmOp::Nmi
             if row.state == RunState::Stopped =>
         {
             Some("not running")
@@ -296,6 +313,9 @@ fn request(state: &mut State, op: VmOp) -> Vec<Effect> {
 }
 
 fn confirm_for(op: VmOp, name: &str) -> Confirm {
+    if let Some(c) = rescue::confirm_for(op, name) {
+        return c;
+    }
     let (title, message) = match op {
         VmOp::ForceOff => (
             format!("Force off {name}?"),
@@ -304,7 +324,7 @@ fn confirm_for(op: VmOp, name: &str) -> Confirm {
                 .to_string(),
         ),
         VmOp::Reboot => (
-            format!("Reboot {name}?"),
+            format!("Reset {name}?"),
             "The VM resets at once; the guest is not asked to shut down first.".to_string(),
         ),
         _ => (
@@ -369,6 +389,13 @@ fn send(state: &mut State, op: VmOp, name: String) -> Vec<Effect> {
         VmOp::Pause => VmRequest::Pause(name),
         VmOp::Resume => VmRequest::Resume(name),
         VmOp::Delete => VmRequest::Delete(name),
+        VmOp::Nmi => VmRequest::Nmi(name),
+        VmOp::Unlock => VmRequest::Unlock(name),
+        VmOp::Rescue => VmRequest::Rescue(name),
+        // Restore and delete go through `rescue::send_snapshot`, which knows the snapshot.
+        VmOp::Snapshot | VmOp::SnapshotRestore | VmOp::SnapshotDelete => {
+            VmRequest::SnapshotCreate(name)
+        }
     };
     vec![Effect::Vm(req)]
 }
@@ -420,6 +447,12 @@ pub fn confirm(state: &mut State, action: Action) -> Vec<Effect> {
             }
             send(state, op, name)
         }
+        ConfirmKind::Snapshot { op, name, id } => {
+            if state.read_only {
+                return Vec::new();
+            }
+            rescue::send_snapshot(state, op, name, id)
+        }
         ConfirmKind::DiscardForm => {
             state.vms.form = None;
             Vec::new()
@@ -467,6 +500,8 @@ pub fn move_cursor(state: &mut State, action: &Action, page: usize) {
         _ => last,
     };
 }
+
+mod rescue;
 
 #[cfg(test)]
 mod tests;

@@ -92,6 +92,26 @@ pub fn lines(state: &State, width: usize) -> Vec<Line<'static>> {
     }
     let last = vms.results.get(name).cloned().unwrap_or_else(|| "-".into());
     out.push(field("last action", W, text(last), t));
+    if let Some(r) = detail.and_then(|d| d.rescue.as_ref()) {
+        let booted = [&r.kernel, &r.iso]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .next()
+            .unwrap_or_default();
+        let disks = if r.rw { "writable" } else { "read-only" };
+        let text = format!("{booted}, disks {disks}, no PCI devices; the next start is normal");
+        let mut lines = wrapped(&text, W + 2, width, p.warn).into_iter();
+        if let Some(first) = lines.next() {
+            out.push(field(
+                "rescue boot",
+                W,
+                first.spans.into_iter().skip(1).collect(),
+                t,
+            ));
+        }
+        out.extend(lines);
+    }
     out.push(Line::raw(""));
     out.push(Line::styled(" Definition", p.title));
     match detail.map(|d| &d.spec) {
@@ -104,7 +124,44 @@ pub fn lines(state: &State, width: usize) -> Vec<Line<'static>> {
         }
         Some(Ok(spec)) => definition(state, spec, &mut out),
     }
+    if let Some(d) = detail {
+        snapshots(state, &d.snapshots, &mut out);
+    }
     out
+}
+
+/// The VM's snapshots, the selected one marked (`[`/`]` move, `T` restores, `d` deletes).
+fn snapshots(
+    state: &State,
+    list: &[crate::vmm::manager::SnapshotInfo],
+    out: &mut Vec<Line<'static>>,
+) {
+    let p = &state.theme.palette;
+    out.push(Line::raw(""));
+    out.push(Line::styled(" Snapshots", p.title));
+    if list.is_empty() {
+        out.push(Line::raw("   none; S takes one"));
+        return;
+    }
+    for (i, s) in list.iter().enumerate() {
+        let chosen = i == state.vms.snapshot_sel;
+        let line = format!(
+            " {} {:<4} {}  {:<7} {:>9}",
+            if chosen { ">" } else { " " },
+            s.id,
+            fmt::utc(s.created_at),
+            s.state,
+            fmt::size(s.size_bytes)
+        );
+        out.push(Line::styled(
+            line,
+            if chosen { p.selected } else { p.normal },
+        ));
+    }
+    out.push(Line::styled(
+        "   [ ] select, T restore (VM stopped), d delete",
+        p.dim,
+    ));
 }
 
 fn definition(state: &State, s: &VmSpec, out: &mut Vec<Line<'static>>) {

@@ -65,6 +65,12 @@ pub enum VmOp {
     Pause,
     Resume,
     Delete,
+    Nmi,
+    Unlock,
+    Rescue,
+    Snapshot,
+    SnapshotRestore,
+    SnapshotDelete,
 }
 
 impl VmOp {
@@ -74,10 +80,16 @@ impl VmOp {
             VmOp::Start => "starting...",
             VmOp::Stop => "stopping...",
             VmOp::ForceOff => "powering off...",
-            VmOp::Reboot => "rebooting...",
+            VmOp::Reboot => "resetting...",
             VmOp::Pause => "pausing...",
             VmOp::Resume => "resuming...",
             VmOp::Delete => "deleting...",
+            VmOp::Nmi => "sending NMI...",
+            VmOp::Unlock => "unlocking...",
+            VmOp::Rescue => "starting for rescue...",
+            VmOp::Snapshot => "snapshotting...",
+            VmOp::SnapshotRestore => "restoring...",
+            VmOp::SnapshotDelete => "deleting snapshot...",
         }
     }
 
@@ -86,16 +98,22 @@ impl VmOp {
             VmOp::Start => "start",
             VmOp::Stop => "stop",
             VmOp::ForceOff => "force off",
-            VmOp::Reboot => "reboot",
+            VmOp::Reboot => "reset",
             VmOp::Pause => "pause",
             VmOp::Resume => "resume",
             VmOp::Delete => "delete",
+            VmOp::Nmi => "send an NMI to",
+            VmOp::Unlock => "unlock",
+            VmOp::Rescue => "rescue",
+            VmOp::Snapshot => "snapshot",
+            VmOp::SnapshotRestore => "restore",
+            VmOp::SnapshotDelete => "delete a snapshot of",
         }
     }
 
     /// Asking first: losing a guest's unsaved work or a definition.
     pub fn dangerous(self) -> bool {
-        matches!(self, VmOp::ForceOff | VmOp::Reboot | VmOp::Delete)
+        !matches!(self, VmOp::Start | VmOp::Stop | VmOp::Pause | VmOp::Resume)
     }
 
     /// The name must be typed, not just a yes: these cannot be taken back.
@@ -147,6 +165,12 @@ pub enum ConfirmKind {
     ForceSave {
         name: String,
     },
+    /// Restore or delete snapshot `id` of VM `name`.
+    Snapshot {
+        op: VmOp,
+        name: String,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +195,10 @@ pub struct Detail {
     pub spec: Result<VmSpec, String>,
     /// `vm.info`'s state, `memory_actual_size`, or why it could not be asked.
     pub info: Option<Result<LiveInfo, String>>,
+    /// Its snapshots, oldest first.
+    pub snapshots: Vec<crate::vmm::manager::SnapshotInfo>,
+    /// The payload, when its VMM was started for a rescue.
+    pub rescue: Option<crate::vmm::manager::RescuePayload>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +241,8 @@ pub struct VmsState {
     pub detail_of: Option<String>,
     pub detail: Option<Detail>,
     pub detail_scroll: usize,
+    /// The snapshot selected in the detail view (index into its list).
+    pub snapshot_sel: usize,
     pub form: Option<Form>,
     pub confirm: Option<Confirm>,
     pub error: Option<ErrorPopup>,

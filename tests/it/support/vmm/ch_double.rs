@@ -619,7 +619,9 @@ fn invalid_reply(route: &str, reply: &Reply) -> Option<String> {
     openapi::validate_reply(schema, body, openapi::Mode::Request).err()
 }
 
-/// `vm.snapshot` writes `config.json` into the destination directory; `vm.restore` reads it.
+/// `vm.snapshot` writes what CH's snapshot holds (`config.json`, `state.json`,
+/// `memory-ranges`) into the destination directory, which must exist, as CH wants it;
+/// `vm.restore` reads them back.
 fn snapshot_files(
     m: &mut Machine,
     route: &str,
@@ -639,12 +641,27 @@ fn snapshot_files(
             let config = reply.body.take().and_then(|b| b.get("config").cloned());
             let text =
                 serde_json::to_string_pretty(&config.unwrap_or(Value::Null)).unwrap_or_default();
-            std::fs::write(dir.join("config.json"), text)
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            if !dir.is_dir() {
+                return Err("Destination is not a directory".into());
+            }
+            let state = json!({ "id": "vm", "snapshot_data": {} }).to_string();
+            // Guest memory: a token amount, enough that the files have a size.
+            let memory = vec![0u8; 64 * 1024];
+            let files: [(&str, &[u8]); 3] = [
+                ("config.json", text.as_bytes()),
+                ("state.json", state.as_bytes()),
+                ("memory-ranges", &memory),
+            ];
+            for (name, bytes) in files {
+                std::fs::write(dir.join(name), bytes)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
             reply.status = 204;
         }
         "vm.restore" => {
             let dir = dir("source_url")?;
+            let state = dir.join("state.json");
+            std::fs::metadata(&state).map_err(|e| format!("{}: {e}", state.display()))?;
             let path = dir.join("config.json");
             let text =
                 std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;

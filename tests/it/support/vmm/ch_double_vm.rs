@@ -381,12 +381,25 @@ impl Machine {
             "vm.add-net" => self.add_net(&parsed, what, fds),
             "vm.remove-device" => self.remove_device(&parsed, what),
             "vm.snapshot" => match self.vm.as_ref() {
-                None => not_created(404),
-                Some(vm) if vm.state != State::Paused => {
-                    Reply::error(500, what, "VM is not paused")
-                }
                 // The server writes the files: this only says what to write.
-                Some(vm) => Reply::json(json!({ "config": vm.config })),
+                Some(vm) if vm.state == State::Paused => {
+                    Reply::json(json!({ "config": vm.config }))
+                        .events(&["snapshotting", "snapshotted"])
+                }
+                Some(_) if booted => {
+                    let mut r = Reply::causes(
+                        500,
+                        &[
+                            what,
+                            "Cannot snapshot VM",
+                            "Failed to snapshot migratable component",
+                            "Trying to snapshot while VM is running",
+                        ],
+                    );
+                    r.events.push(("vm", "snapshotting"));
+                    r
+                }
+                _ => not_running(500),
             },
             "vm.restore" => {
                 if self.vm.is_some() {
