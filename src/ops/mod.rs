@@ -4,6 +4,7 @@
 //! progress goes through callbacks, and whether the owner confirmed is the caller's business
 //! (a refusal for want of it is still a typed error here, so every front end reports it alike).
 
+pub mod disk;
 pub mod gpu;
 pub mod host;
 mod paths;
