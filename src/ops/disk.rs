@@ -261,6 +261,8 @@ pub fn mount(
     partition: Option<u32>,
     dir: &Path,
 ) -> Result<Mounted, DiskOpsError> {
+    // A holder is named first: it is the answer whoever asks.
+    refuse_if_held(paths, image)?;
     need_root("mount")?;
     if !dir.is_dir() {
         return Err(DiskOpsError::NotADirectory(dir.to_path_buf()));
@@ -268,7 +270,6 @@ pub fn mount(
     if tools::mount_source(dir).is_some() {
         return Err(DiskOpsError::AlreadyMounted(dir.to_path_buf()));
     }
-    refuse_if_held(paths, image)?;
     let ins = readable(image)?;
     let range = crate::disk::partition_range(&ins, partition)?;
     let fs = filesystem(&ins, partition);
@@ -338,8 +339,8 @@ pub fn fsck(
     image: &Path,
     partition: Option<u32>,
 ) -> Result<FsckReport, DiskOpsError> {
-    need_root("fsck")?;
     refuse_if_held(paths, image)?;
+    need_root("fsck")?;
     let ins = readable(image)?;
     let range = crate::disk::partition_range(&ins, partition)?;
     let fs = filesystem(&ins, partition);
