@@ -49,7 +49,7 @@ fn be64(b: &[u8], at: usize) -> u64 {
 /// A label field: up to the first NUL, trailing spaces dropped; none when empty.
 fn label(b: &[u8]) -> Option<String> {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    let s = String::from_utf8_lossy(&b[..end]).trim_end().to_string();
+    let s = super::clean(String::from_utf8_lossy(&b[..end]).trim_end());
     (!s.is_empty()).then_some(s)
 }
 

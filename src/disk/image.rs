@@ -241,7 +241,7 @@ impl Image {
             info: Qcow2Info {
                 version,
                 cluster_size: 1 << cluster_bits,
-                backing_file: backing_file.clone(),
+                backing_file: backing_file.as_deref().map(super::clean),
                 backing_format,
                 snapshots: be32(head, 60),
                 encrypted: crypt != 0,
@@ -323,7 +323,7 @@ impl Image {
             if kind == 0xE279_2ACA && len <= 64 {
                 let mut v = vec![0u8; len as usize];
                 self.read_file(at + 8, &mut v)?;
-                backing_format = Some(String::from_utf8_lossy(&v).into_owned());
+                backing_format = Some(super::clean(&String::from_utf8_lossy(&v)));
             }
             at += 8 + len.div_ceil(8) * 8;
         }

@@ -49,6 +49,21 @@ pub enum DiskError {
     BackingTooDeep { path: PathBuf, max: usize },
 }
 
+/// Text read from an image (labels, names, the backing file's name) is the guest's: its
+/// control characters become `?` before anything shows it on a terminal.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// [`clean`] for text of several lines (a checker's report, which quotes labels).
+pub fn clean_lines(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
 /// What `disk inspect` reports about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inspection {
@@ -97,7 +112,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, DiskError> {
     };
     match contents(&img, &mut out) {
         Ok(()) => {}
-        Err(e) => out.error = Some(crate::error::Chain(&e).to_string()),
+        Err(e) => out.error = Some(clean(&crate::error::Chain(&e).to_string())),
     }
     Ok(out)
 }

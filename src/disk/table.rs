@@ -224,7 +224,7 @@ fn gpt_at(img: &Image, h: &[u8; 512]) -> Result<Table, String> {
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .take_while(|&c| c != 0)
             .collect();
-        let name = String::from_utf16_lossy(&name);
+        let name = super::clean(&String::from_utf16_lossy(&name));
         let p = Partition {
             number: i as u32 + 1,
             start: first.saturating_mul(SECTOR),

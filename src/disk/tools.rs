@@ -109,7 +109,7 @@ pub fn fsck(dev: &Path, fs_type: Option<&str>) -> Result<(i32, String), ToolErro
     let out = run(tool, &args)?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.code().unwrap_or(8), text))
+    Ok((out.status.code().unwrap_or(8), super::clean_lines(&text)))
 }
 
 /// Where a directory's mount comes from (`/proc/self/mountinfo`'s source), when it is a

@@ -7,6 +7,7 @@
 //! them: fdisk, e2fsprogs, dosfstools, qemu-utils) that is a failure.
 
 mod bad_input;
+mod console;
 mod mount;
 
 use std::path::{Path, PathBuf};
