@@ -64,13 +64,15 @@ fn uuid_lower(b: &[u8]) -> String {
         .join("-")
 }
 
+/// A superblock reader: the first bytes of a partition in, what it holds out.
+type Probe = fn(&[u8]) -> Option<Filesystem>;
+
 /// What sits at `start` (a partition, or the whole disk at 0) of `len` bytes.
 pub fn probe(img: &Image, start: u64, len: u64) -> Result<Option<Filesystem>, DiskError> {
     // The first 68 KiB hold every superblock looked for here (btrfs's at 64 KiB).
     let mut head = vec![0u8; (68 * 1024usize).min(usize::try_from(len).unwrap_or(usize::MAX))];
     img.read_at(start, &mut head)?;
-    let probes: [fn(&[u8]) -> Option<Filesystem>; 9] =
-        [luks, xfs, btrfs, ext, ntfs, exfat, fat, swap, iso9660];
+    let probes: [Probe; 9] = [luks, xfs, btrfs, ext, ntfs, exfat, fat, swap, iso9660];
     Ok(probes.iter().find_map(|p| p(&head)))
 }
 

@@ -188,7 +188,7 @@ fn gpt_at(img: &Image, h: &[u8; 512]) -> Result<Table, String> {
             "{count} partition entries (at most {MAX_GPT_ENTRIES})"
         ));
     }
-    if entry_size < 128 || entry_size > 4096 || entry_size % 128 != 0 {
+    if !(128..=4096).contains(&entry_size) || !entry_size.is_multiple_of(128) {
         return Err(format!("entry size {entry_size}"));
     }
     let len = count as usize * entry_size as usize;

@@ -117,15 +117,13 @@ pub fn fsck(dev: &Path, fs_type: Option<&str>) -> Result<(i32, String), ToolErro
 pub fn mount_source(dir: &Path) -> Option<PathBuf> {
     let dir = std::fs::canonicalize(dir).ok()?;
     let text = crate::files::read_input(Path::new("/proc/self/mountinfo"), 16 << 20).ok()?;
-    text.lines()
-        .filter_map(|l| {
-            let mut halves = l.split(" - ");
-            let fields: Vec<&str> = halves.next()?.split(' ').collect();
-            let source = halves.next()?.split(' ').nth(1)?;
-            (unescape(fields.get(4)?) == dir.as_os_str().to_string_lossy())
-                .then(|| PathBuf::from(unescape(source)))
-        })
-        .last()
+    text.lines().rev().find_map(|l| {
+        let mut halves = l.split(" - ");
+        let fields: Vec<&str> = halves.next()?.split(' ').collect();
+        let source = halves.next()?.split(' ').nth(1)?;
+        (unescape(fields.get(4)?) == dir.as_os_str().to_string_lossy())
+            .then(|| PathBuf::from(unescape(source)))
+    })
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.

@@ -50,13 +50,11 @@ fn detail_ui(cols: u16, rows: u16, ascii: bool, state_: RunState) -> Ui {
     );
     let mut ui = Ui::new(state, keymap);
     ui.keys("<enter>");
-    let info = (state_ == RunState::Running).then(|| {
-        Ok(LiveInfo {
-            state: state_,
-            uptime_secs: Some(3600),
-            memory_actual: Some(4 << 30),
-        })
-    });
+    let info = (state_ == RunState::Running).then_some(Ok(LiveInfo {
+        state: state_,
+        uptime_secs: Some(3600),
+        memory_actual: Some(4 << 30),
+    }));
     ui.act(Action::VmDetailLoaded(Box::new(Detail {
         name: "desktop".into(),
         spec: Ok(phyllome::vm::load(DEF, "desktop").unwrap()),
@@ -192,7 +190,7 @@ async fn the_loop_inspects_a_stopped_vms_disk() {
         ..ui::console(root, root)
     };
     let run = run_on(&mut terminal, stream, Keymap::defaults().unwrap(), &opts);
-    let _ = tokio::time::timeout(Duration::from_secs(4), run).await;
+    let _ = tokio::time::timeout(Duration::from_secs(6), run).await;
     let screen = terminal.backend().to_string();
     assert!(screen.contains("ext4 \"rescue-me\""), "{screen}");
     assert!(screen.contains("table none"), "{screen}");
