@@ -150,6 +150,19 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether `dev` is a loop device set up read-only (`/sys/block/loopN/ro`).
+pub fn is_read_only_loop(dev: &Path) -> bool {
+    let Some(name) = dev
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.starts_with("loop"))
+    else {
+        return false;
+    };
+    let ro = Path::new("/sys/block").join(name).join("ro");
+    crate::files::read_input(&ro, 64).is_ok_and(|s| s.trim() == "1")
+}
+
 /// The file a loop device reads (`/sys/block/loopN/loop/backing_file`).
 pub fn loop_backing(dev: &Path) -> Option<PathBuf> {
     let name = dev.file_name()?.to_str()?;

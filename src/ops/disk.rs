@@ -26,6 +26,8 @@ pub enum DiskOpsError {
     NotADirectory(PathBuf),
     #[error("{0} is not a mount point")]
     NotMounted(PathBuf),
+    #[error("{dir} is mounted from {from}, not by `disk mount` (a read-only loop device); use umount(8) for it")]
+    NotOurs { dir: PathBuf, from: String },
     #[error("{0} is already a mount point")]
     AlreadyMounted(PathBuf),
     #[error("{image} cannot be read here: {why}")]
@@ -60,7 +62,7 @@ pub struct Mounted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unmounted {
     pub dir: PathBuf,
-    /// The loop device detached (null when the mount was not on one).
+    /// The loop device detached.
     pub device: Option<PathBuf>,
     /// The qcow2 export stopped, when there was one of ours.
     pub export: Option<PathBuf>,
@@ -299,18 +301,14 @@ pub fn mount(
 pub fn umount(paths: &HostPaths, dir: &Path) -> Result<Unmounted, DiskOpsError> {
     need_root("umount")?;
     let source = tools::mount_source(dir).ok_or_else(|| DiskOpsError::NotMounted(dir.into()))?;
-    tools::umount(dir)?;
-    let is_loop = source
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("loop"));
-    if !is_loop {
-        return Ok(Unmounted {
+    // Only what `disk mount` makes: never the host's own filesystems.
+    if !tools::is_read_only_loop(&source) {
+        return Err(DiskOpsError::NotOurs {
             dir: dir.to_path_buf(),
-            device: None,
-            export: None,
+            from: source.display().to_string(),
         });
     }
+    tools::umount(dir)?;
     let backing = tools::loop_backing(&source);
     tools::detach_loop(&source)?;
     let ours = paths

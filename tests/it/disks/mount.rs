@@ -94,6 +94,9 @@ fn mount_raw_read_only_read_a_file_back_and_umount() {
     assert_eq!(loops_of(&img), "", "the loop device is gone");
     let err = cli.fails(&["disk", "umount", d]);
     assert!(err.contains("is not a mount point"), "{err}");
+    // The host's own filesystems are not ours to unmount.
+    let err = cli.fails(&["disk", "umount", "/"]);
+    assert!(err.contains("not by `disk mount`"), "{err}");
 }
 
 #[test]
