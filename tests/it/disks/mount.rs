@@ -293,6 +293,35 @@ fn a_running_vm_of_ours_is_named_in_the_refusal() {
     assert!(!err.contains("in use"), "{err}");
 }
 
+/// A VMM that has not opened the disk (the test double never does) still holds it: its VM's
+/// definition lists the image and the VMM runs. A link to the image names it too.
+#[test]
+fn a_vm_whose_definition_lists_the_image_holds_it_while_its_vmm_runs() {
+    let cli = Cli::double();
+    let img = cli.path().join("listed.img");
+    super::blank(&img, super::MIB);
+    let link = cli.path().join("other-name.img");
+    std::os::unix::fs::symlink(&img, &link).unwrap();
+    let kernel = cli.fake_kernel();
+    cli.define_toml(
+        "listed",
+        &format!(
+            "[cpus]\nboot = 1\n\n[memory]\nsize = \"512M\"\n\n[boot]\nkernel = {kernel:?}\n\n\
+             [[disks]]\npath = {link:?}\n"
+        ),
+    );
+    cli.ok(&["vm", "start", "listed"]);
+    let pid = cli.pid("listed").expect("VMM pid");
+    let err = cli.fails(&["disk", "fsck", img.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!("is in use by VM listed (pid {pid}, ch_double)")),
+        "{err}"
+    );
+    cli.ok(&["vm", "stop", "listed", "--force", "--yes"]);
+    let err = cli.fails(&["disk", "fsck", img.to_str().unwrap()]);
+    assert!(!err.contains("in use"), "{err}");
+}
+
 #[test]
 fn without_root_mounting_is_refused_clearly() {
     let cli = Cli::new();
