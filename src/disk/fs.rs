@@ -245,16 +245,12 @@ fn luks(b: &[u8]) -> Option<Filesystem> {
     if b.get(..6)? != b"LUKS\xba\xbe" {
         return None;
     }
-    let version = u16::from_be_bytes([b[6], b[7]]);
+    let version = u16::from_be_bytes([*b.get(6)?, *b.get(7)?]);
     Some(Filesystem {
         kind: "crypto_LUKS".into(),
         version: Some(version.to_string()),
-        label: if version == 2 {
-            label(&b[24..72])
-        } else {
-            None
-        },
-        uuid: label(&b[168..208]),
+        label: b.get(24..72).filter(|_| version == 2).and_then(label),
+        uuid: b.get(168..208).and_then(label),
         size: None,
     })
 }
@@ -276,6 +272,32 @@ fn iso9660(b: &[u8]) -> Option<Filesystem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Superblocks cut at many lengths: a short partition never panics a probe.
+    #[test]
+    fn cut_superblocks_never_panic() {
+        let mut b = vec![0u8; 70 * 1024];
+        b[..8].copy_from_slice(b"LUKS\xba\xbe\x00\x02");
+        b[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+        b[0x10040..0x10048].copy_from_slice(b"_BHRfS_M");
+        b[4086..4096].copy_from_slice(b"SWAPSPACE2");
+        b[0x8001..0x8006].copy_from_slice(b"CD001");
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        let mut other = b.clone();
+        other[..4].copy_from_slice(b"XFSB");
+        other[3..11].copy_from_slice(b"NTFS    ");
+        let mut exfat_ = b.clone();
+        exfat_[3..11].copy_from_slice(b"EXFAT   ");
+        for img in [&b, &other, &exfat_] {
+            for n in (0..img.len()).filter(|n| *n < 4200 || n % 61 == 0) {
+                let cut = &img[..n];
+                for p in [luks, xfs, btrfs, ext, ntfs, exfat, fat, swap, iso9660] {
+                    let _ = p(cut);
+                }
+            }
+        }
+    }
 
     #[test]
     fn nothing_in_zeros_or_short_buffers() {
