@@ -5,6 +5,7 @@
 //! and small terminals. `fmt` formats figures the same way for both front ends.
 
 pub mod cli;
+pub mod disk;
 pub mod error;
 pub mod files;
 pub mod fixture;

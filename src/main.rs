@@ -36,6 +36,7 @@ fn run(args: Cli) -> eyre::Result<()> {
         Some(Command::Host { json }) => cli::host::run(&paths, json),
         Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
         Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
+        Some(Command::Disk(cmd)) => cli::disk::run(&paths, cmd),
         Some(Command::Autostart) => cli::vm_run::autostart(&paths),
         Some(Command::Completions { shell }) => Ok(cli::docs::completions(shell)?),
         Some(Command::Man { dir }) => {

@@ -8,6 +8,14 @@ sh host-image/test-kernel/prepare.sh
 if ! command -v dbus-daemon >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dbus-daemon
 fi
+# The disk tests make real images (sfdisk, mkfs.ext4, mkfs.vfat, qemu-img).
+if ! command -v sfdisk >/dev/null 2>&1 || ! command -v mkfs.vfat >/dev/null 2>&1 \
+    || ! command -v qemu-img >/dev/null 2>&1 || ! command -v mkfs.ext4 >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            fdisk e2fsprogs dosfstools qemu-utils
+    fi
+fi
 # The real VMM: the v54.0.0 binary shipped beside the checkout, unless CH_BIN names another.
 # Its tests run when it is there and /dev/kvm opens, and print SKIPPED with the reason otherwise.
 CH_BIN=${CH_BIN:-$(cd .. && pwd)/shared/cloud-hypervisor/bin/cloud-hypervisor}

@@ -1,5 +1,6 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
+pub mod disk;
 pub mod docs;
 pub mod exit;
 pub mod gpu;
@@ -90,6 +91,9 @@ pub enum Command {
     /// Give GPUs (whole IOMMU groups) to vfio-pci, back to the host, or to a VM
     #[command(subcommand)]
     Gpu(gpu::GpuCommand),
+    /// Look into a stopped VM's disk image; mount it read-only, check it
+    #[command(subcommand)]
+    Disk(disk::DiskCommand),
     /// Start every VM marked autostart (for a boot-time unit)
     Autostart,
     /// Watch every VM's CPU, memory, disk and network (`--batch [--json]` for scripts)

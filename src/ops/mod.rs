@@ -5,6 +5,7 @@
 //! (a refusal for want of it is still a typed error here, so every front end reports it alike).
 
 pub mod define;
+pub mod disk;
 pub mod gpu;
 pub mod host;
 mod paths;

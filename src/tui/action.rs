@@ -128,6 +128,9 @@ pub enum Action {
     },
     #[serde(skip)]
     VmDetailLoaded(Box<Detail>),
+    /// The detail's VM disks, inspected while it is stopped.
+    #[serde(skip)]
+    VmDisksInspected(Box<crate::tui::vms::VmDisks>),
     #[serde(skip)]
     VmEditLoaded(Box<Result<EditLoaded, ActionError>>),
     #[serde(skip)]

@@ -76,6 +76,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::VmsLoaded(result) => vms::loaded(state, result),
         Action::VmDone { op, name, result } => vms::done(state, &op, name, result),
         Action::VmDetailLoaded(detail) => vms::detail_loaded(state, *detail),
+        Action::VmDisksInspected(disks) => vms::disks_inspected(state, *disks),
         Action::VmEditLoaded(loaded) => form::edit_loaded(state, *loaded),
         Action::VmSaved { name, result } => form::saved(state, name, result),
         Action::VmSaveWarnings { name, warnings } => form::warned(state, name, warnings),

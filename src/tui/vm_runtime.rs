@@ -18,7 +18,7 @@ use crate::vmm::worker::{self, ActionError, VmRequest, VmUpdate};
 use super::action::Action;
 use super::update::SaveRequest;
 use super::vms::edit::{apply, apply_to_text};
-use super::vms::{Detail, EditLoaded, LiveInfo, VmRow};
+use super::vms::{Detail, DiskView, EditLoaded, LiveInfo, VmDisks, VmRow};
 
 /// How often the worker reads the VMs' event logs.
 const EVENT_POLL: Duration = Duration::from_millis(500);
@@ -179,13 +179,32 @@ impl VmBackend {
                 },
                 None => None,
             };
+            // A stopped VM's disks are read here; a running one's belong to its VMM.
+            let disks: Option<Vec<std::path::PathBuf>> = spec
+                .as_ref()
+                .ok()
+                .map(|s| s.disks.iter().map(|d| d.path.clone()).collect());
+            let running = info.is_some();
             let _ = tx.send(Action::VmDetailLoaded(Box::new(Detail {
-                name,
+                name: name.clone(),
                 spec,
                 info,
                 snapshots,
                 rescue,
             })));
+            if let Some(paths) = disks {
+                let inspected = if running {
+                    None
+                } else {
+                    tokio::task::spawn_blocking(move || inspect_disks(paths))
+                        .await
+                        .ok()
+                };
+                let _ = tx.send(Action::VmDisksInspected(Box::new(VmDisks {
+                    name,
+                    inspected,
+                })));
+            }
         });
     }
 
@@ -306,4 +325,15 @@ fn label(req: &VmRequest) -> (&'static str, String) {
         VmRequest::SnapshotRestore { name, .. } => ("restore", name.clone()),
         VmRequest::SnapshotDelete { name, .. } => ("delete snapshot", name.clone()),
     }
+}
+
+/// `disk inspect` of each path, an error as its one-line cause chain.
+fn inspect_disks(paths: Vec<std::path::PathBuf>) -> Vec<DiskView> {
+    paths
+        .into_iter()
+        .map(|path| DiskView {
+            inspection: crate::ops::disk::inspect(&path).map_err(|e| Chain(&e).to_string()),
+            path,
+        })
+        .collect()
 }

@@ -17,6 +17,7 @@ mod support;
 mod ch_conformance;
 mod cli_docs;
 mod cli_errors;
+mod disks;
 mod escapes;
 mod gpu_boot_cli;
 mod gpu_cli;

@@ -13,7 +13,9 @@ use crate::vmm::worker::{ActionError, VmRequest};
 use super::super::action::Action;
 use super::super::state::{State, View};
 use super::super::vms::edit::{Edit, Scalar};
-use super::super::vms::{Confirm, ConfirmKind, Detail, ErrorPopup, Form, Grace, VmOp, VmRow};
+use super::super::vms::{
+    Confirm, ConfirmKind, Detail, ErrorPopup, Form, Grace, VmDisks, VmOp, VmRow,
+};
 use super::Effect;
 
 /// The list refreshes on every this many clock ticks (one a second).
@@ -120,6 +122,17 @@ pub fn detail_loaded(state: &mut State, detail: Detail) -> Vec<Effect> {
     let last = detail.snapshots.len().saturating_sub(1);
     state.vms.snapshot_sel = state.vms.snapshot_sel.min(last);
     state.vms.detail = Some(detail);
+    Vec::new()
+}
+
+/// The detail's disks; a stale answer (another VM's, or the same again) draws nothing.
+pub fn disks_inspected(state: &mut State, disks: VmDisks) -> Vec<Effect> {
+    if state.vms.detail_of.as_deref() != Some(disks.name.as_str())
+        || state.vms.disks.as_ref() == Some(&disks)
+    {
+        return vec![Effect::NoRedraw];
+    }
+    state.vms.disks = Some(disks);
     Vec::new()
 }
 
@@ -261,6 +274,7 @@ fn open(state: &mut State) -> Vec<Effect> {
     let name = row.name.clone();
     state.vms.detail_of = Some(name.clone());
     state.vms.detail = None;
+    state.vms.disks = None;
     state.vms.detail_scroll = 0;
     state.vms.snapshot_sel = 0;
     vec![Effect::LoadVmDetail(name)]

@@ -12,6 +12,7 @@ pub mod overview;
 pub mod popup;
 pub mod vm_charts;
 pub mod vm_detail;
+pub mod vm_disks;
 pub mod vm_form;
 pub mod vms;
 

@@ -122,7 +122,10 @@ pub fn lines(state: &State, width: usize) -> Vec<Line<'static>> {
                 out.extend(wrapped(l.trim(), 3, width, p.bad));
             }
         }
-        Some(Ok(spec)) => definition(state, spec, &mut out),
+        Some(Ok(spec)) => {
+            definition(state, spec, &mut out);
+            super::vm_disks::lines(state, width, &mut out);
+        }
     }
     if let Some(d) = detail {
         snapshots(state, &d.snapshots, &mut out);

@@ -201,6 +201,20 @@ pub struct Detail {
     pub rescue: Option<crate::vmm::manager::RescuePayload>,
 }
 
+/// A VM's disk images as `disk inspect` reads them, for its detail view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmDisks {
+    pub name: String,
+    /// One per disk of the definition; None while the VM's VMM runs (it holds them).
+    pub inspected: Option<Vec<DiskView>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskView {
+    pub path: std::path::PathBuf,
+    pub inspection: Result<crate::disk::Inspection, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveInfo {
     pub state: RunState,
@@ -240,6 +254,8 @@ pub struct VmsState {
     /// Name of the VM whose detail view is open.
     pub detail_of: Option<String>,
     pub detail: Option<Detail>,
+    /// The open detail's disks (see [`VmDisks`]).
+    pub disks: Option<VmDisks>,
     pub detail_scroll: usize,
     /// The snapshot selected in the detail view (index into its list).
     pub snapshot_sel: usize,
