@@ -19,6 +19,7 @@ mod cli_errors;
 mod gpu_boot_cli;
 mod gpu_cli;
 mod gpu_confirm_pty;
+mod host_image;
 mod host_inventory;
 mod hostile_files;
 mod managed_vfio;

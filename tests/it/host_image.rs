@@ -1,0 +1,332 @@
+//! The host image end to end: `host-image/build.sh` builds it (cached), qemu boots it under
+//! software emulation with the desktop GPU topology (a root port holding VGA + HDA, one IOMMU
+//! group), and the test plays a serial terminal on ttyS0, where the image runs the console in
+//! place of a login prompt. Real systemd, real dbus, real cgroups: VMs are the transient units the
+//! console asks systemd for. There is no KVM inside that guest, so the image's `cloud-hypervisor`
+//! is the VMM test double (`examples/ch_double`), for this test only.
+//!
+//! The test's own channel is a root shell on ttyS1, laid over the image through build.sh's
+//! `OVERLAY` (the images build.sh makes without it have no such thing).
+//!
+//! One boot per run: TCG on two shared cores takes minutes to bring systemd up.
+//! It says `SKIPPED:` with the reason when the image cannot be built or booted here (not root
+//! and no cached root, no qemu, a build that fails); under `CI` only a missing prerequisite
+//! (not root without a cache) may skip, and a failing build fails.
+
+use crate::support::qemu::{lock_guest, Guest, GuestOptions, GUEST_READY_MARKER};
+use crate::support::vmm::double as vmm_double;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const VM: &str = "e2e";
+
+/// The test's command channel on ttyS1, in the shape the qemu harness drives (raw, no echo,
+/// the ready marker, then commands read by `sh` from a pipe). The UART settings make every
+/// received byte raise an interrupt: TCG's receive timeout is unreliable (see support::qemu).
+fn probe_unit() -> String {
+    format!(
+        "[Unit]\n\
+         Description=End-to-end test command channel on ttyS1 (test images only)\n\
+         After=systemd-user-sessions.service\n\
+         Before=getty.target\n\n\
+         [Service]\n\
+         ExecStartPre=/bin/sh -c 'for t in ttyS0 ttyS1; do echo 1 >/sys/class/tty/$t/rx_trig_bytes; done'\n\
+         ExecStart=/bin/sh -c 'stty raw -echo; echo {GUEST_READY_MARKER}; while true; do cat | sh; done'\n\
+         StandardInput=tty\n\
+         StandardOutput=tty\n\
+         TTYPath=/dev/ttyS1\n\
+         Restart=always\n\n\
+         [Install]\n\
+         WantedBy=multi-user.target\n"
+    )
+}
+
+struct Image {
+    vmlinuz: PathBuf,
+    initrd: PathBuf,
+    cmdline: String,
+}
+
+fn skip(reason: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n==========\nSKIPPED: host image end-to-end test: {reason}\n==========\n"
+    );
+}
+
+fn under_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn write_if_changed(path: &Path, data: &[u8]) {
+    if std::fs::read(path).ok().as_deref() != Some(data) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+/// Builds (or finds up to date) the test image, or `None` after a skip notice.
+fn image_or_skip() -> Option<Image> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cache = std::env::var_os("PHYLLOME_IMAGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join(".cache/host-image"));
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        // run.sh installs qemu (test-kernel/prepare.sh): under CI its absence is a broken setup.
+        assert!(!under_ci(), "qemu-system-x86_64 is missing under CI");
+        skip("qemu-system-x86_64 is not installed");
+        return None;
+    }
+    let has_base = std::fs::read_dir(&cache)
+        .map(|d| {
+            d.flatten().any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("base-") && !n.ends_with(".tmp")
+            })
+        })
+        .unwrap_or(false);
+    if !is_root() && !has_base {
+        skip("building the image's root needs root (mmdebstrap keeps file owners), and none is cached");
+        return None;
+    }
+
+    // The VMM double as the image's cloud-hypervisor; the ttyS1 channel as the overlay.
+    let ch_dir = cache.join("e2e-ch");
+    let double = std::fs::read(vmm_double::ch_double_path()).unwrap();
+    write_if_changed(&ch_dir.join("cloud-hypervisor"), &double);
+    let mut perms = std::fs::metadata(ch_dir.join("cloud-hypervisor"))
+        .unwrap()
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(ch_dir.join("cloud-hypervisor"), perms).unwrap();
+    let overlay = cache.join("e2e-overlay");
+    let unit_dir = overlay.join("etc/systemd/system");
+    write_if_changed(
+        &unit_dir.join("phyllome-test-probe.service"),
+        probe_unit().as_bytes(),
+    );
+    let wants = unit_dir.join("multi-user.target.wants/phyllome-test-probe.service");
+    if std::fs::symlink_metadata(&wants).is_err() {
+        std::fs::create_dir_all(wants.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/etc/systemd/system/phyllome-test-probe.service", &wants)
+            .unwrap();
+    }
+
+    let out = cache.join("e2e");
+    let started = Instant::now();
+    let build = Command::new("sh")
+        .arg(repo.join("host-image/build.sh"))
+        .arg(&out)
+        .env("PHYLLOME_BIN", env!("CARGO_BIN_EXE_phyllome"))
+        .env("CH_DIR", &ch_dir)
+        .env("OVERLAY", &overlay)
+        .env("CACHE_DIR", &cache)
+        .env("NO_ISO", "1")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    if !build.status.success() {
+        assert!(!under_ci(), "host-image/build.sh failed under CI:\n{log}");
+        skip(&format!("host-image/build.sh failed:\n{log}"));
+        return None;
+    }
+    eprintln!("image built in {:.1?}:\n{log}", started.elapsed());
+    let cmdline = std::fs::read_to_string(out.join("cmdline")).unwrap();
+    Some(Image {
+        vmlinuz: out.join("vmlinuz"),
+        initrd: out.join("initrd.img"),
+        cmdline: cmdline.trim().to_owned(),
+    })
+}
+
+/// The VGA function's address and IOMMU group, read in the guest.
+fn gpu_of(guest: &mut Guest) -> (String, u64) {
+    let out = guest
+        .run_ok(
+            "for d in /sys/bus/pci/devices/*; do \
+               if [ \"$(cat $d/class)\" = 0x030000 ]; then \
+                 echo \"${d##*/} $(basename $(readlink $d/iommu_group))\"; fi; done",
+        )
+        .unwrap();
+    let line = out
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no VGA: {out}"));
+    let (addr, group) = line.split_once(' ').unwrap();
+    (addr.to_owned(), group.trim().parse().unwrap())
+}
+
+/// True if `screen` says "group N" for this `id` (any case, "group: N", "group #N", ...).
+fn mentions_group(screen: &str, id: u64) -> bool {
+    let lower = screen.to_lowercase();
+    lower.match_indices("group").any(|(i, w)| {
+        let rest = lower[i + w.len()..].trim_start_matches([' ', ':', '#', '=']);
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse() == Ok(id)
+    })
+}
+
+static ONE_BOOT: Mutex<()> = Mutex::new(());
+
+#[test]
+fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
+    let _one = ONE_BOOT.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image_or_skip() else { return };
+    let opts = GuestOptions {
+        memory_mib: 2048,
+        terminal_size: (30, 100),
+        // systemd under TCG on two shared cores.
+        boot_timeout: Duration::from_secs(600),
+        ..GuestOptions::default()
+    };
+    let started = Instant::now();
+    let guest = Guest::boot_image(&image.vmlinuz, &image.initrd, &image.cmdline, &opts)
+        .unwrap_or_else(|e| panic!("the image did not boot: {e}"));
+    let guest = Mutex::new(guest);
+    let mut guest = lock_guest(&guest);
+    eprintln!("ttyS1 channel up after {:.1?}", guest.boot_time);
+
+    // 1. The console's first screen, with no login, naming the GPU and its group.
+    let (gpu_addr, gpu_group) = gpu_of(&mut guest);
+    let short_addr = gpu_addr.trim_start_matches("0000:").to_owned();
+    let first = guest
+        .console()
+        .wait_screen(Duration::from_secs(300), |s| {
+            s.contains("[Overview]") && s.contains(&short_addr) && mentions_group(s, gpu_group)
+        })
+        .unwrap_or_else(|e| {
+            let units = guest
+                .run("systemctl status serial-getty@ttyS0.service --no-pager -l 2>&1 | tail -n 20")
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+            panic!(
+                "no first screen showing {gpu_addr} in group {gpu_group}: {e}\n{units}\n{}",
+                guest.diagnostics()
+            )
+        });
+    eprintln!(
+        "first screen {:.1?} after qemu started:\n{first}",
+        started.elapsed()
+    );
+    assert!(
+        !first.to_lowercase().contains("login:"),
+        "a login prompt on the console line:\n{first}"
+    );
+    let who = guest.run_ok("ps -o user=,args= -C phyllome").expect("ps");
+    assert!(
+        who.lines().any(|l| l.starts_with("root")),
+        "the console runs as root: {who}"
+    );
+    // The autostart unit ran at boot (no VM is marked autostart: it starts none and succeeds).
+    let autostart = guest
+        .run("systemctl is-active phyllome-autostart.service")
+        .unwrap();
+    assert_eq!(autostart.stdout.trim(), "active", "{autostart:?}");
+
+    // 2. A VM defined on the host, started from the console: a transient unit of the real
+    // systemd, in its own cgroup.
+    guest
+        .run_ok(&format!(
+            "mkdir -p /var/lib/phyllome/vms && echo not-a-kernel >/var/lib/phyllome/vmlinuz && \
+             printf '[cpus]\\nboot = 1\\n\\n[memory]\\nsize = \"256M\"\\n\\n[boot]\\n\
+             kernel = \"/var/lib/phyllome/vmlinuz\"\\ncmdline = \"console=ttyS0\"\\n' \
+             >/var/lib/phyllome/vms/{VM}.toml"
+        ))
+        .unwrap();
+    let console = guest.console();
+    console.send(b"5").unwrap();
+    console.send(b"r").unwrap();
+    console
+        .wait_screen(Duration::from_secs(120), |s| {
+            s.contains(VM) && s.contains("Stopped")
+        })
+        .unwrap_or_else(|e| panic!("the VM list never showed {VM} stopped: {e}"));
+    console.send(b"s").unwrap();
+    let running = console
+        .wait_screen(Duration::from_secs(180), |s| s.contains("Running"))
+        .unwrap_or_else(|e| panic!("{VM} never showed Running: {e}\n{}", guest.diagnostics()));
+    eprintln!("VM started from the console:\n{running}");
+    let unit = format!("phyllome-vm-{VM}.service");
+    let state = guest
+        .run_ok(&format!(
+            "systemctl show -p ActiveState -p ControlGroup -p MainPID {unit}"
+        ))
+        .unwrap();
+    assert!(state.contains("ActiveState=active"), "{state}");
+    assert!(
+        state.contains(&format!("ControlGroup=/system.slice/{unit}")),
+        "{state}"
+    );
+    let cgroup = guest
+        .run_ok(&format!(
+            "for p in $(cat /sys/fs/cgroup/system.slice/{unit}/cgroup.procs); do cat /proc/$p/comm; done"
+        ))
+        .unwrap();
+    assert!(
+        cgroup.contains("cloud-hyperviso"),
+        "the VMM is in the unit's cgroup: {cgroup}"
+    );
+
+    // 3. Killing the console leaves the VM's unit running; the console comes back by itself
+    // and lists the running VM.
+    let before = guest
+        .run_ok("systemctl show -p MainPID --value serial-getty@ttyS0.service")
+        .unwrap();
+    let before = before.trim().to_owned();
+    guest.run_ok(&format!("kill -KILL {before}")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = guest
+            .run_ok("systemctl show -p MainPID --value serial-getty@ttyS0.service")
+            .unwrap();
+        let now = now.trim();
+        if now != before && now != "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the console did not come back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let active = guest.run(&format!("systemctl is-active {unit}")).unwrap();
+    assert_eq!(
+        active.stdout.trim(),
+        "active",
+        "the VM died with the console"
+    );
+    let console = guest.console();
+    console
+        .wait_screen(Duration::from_secs(300), |s| s.contains("[Overview]"))
+        .unwrap_or_else(|e| panic!("the console did not come back: {e}"));
+    console.send(b"5").unwrap();
+    console
+        .wait_screen(Duration::from_secs(120), |s| {
+            s.contains(VM) && s.contains("Running")
+        })
+        .unwrap_or_else(|e| panic!("the new console does not list {VM} running: {e}"));
+
+    // The VM stops from the CLI too, and its unit goes away.
+    guest
+        .run_ok(&format!("phyllome vm stop --force --yes {VM}"))
+        .unwrap();
+    let gone = guest.run(&format!("systemctl is-active {unit}")).unwrap();
+    assert_ne!(gone.stdout.trim(), "active", "{gone:?}");
+}
