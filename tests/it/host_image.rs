@@ -17,6 +17,7 @@ use crate::support::qemu::{lock_guest, Guest, GuestOptions, GUEST_READY_MARKER};
 use crate::support::vmm::double as vmm_double;
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -110,11 +111,8 @@ fn image_or_skip() -> Option<Image> {
     let ch_dir = cache.join("e2e-ch");
     let double = std::fs::read(vmm_double::ch_double_path()).unwrap();
     write_if_changed(&ch_dir.join("cloud-hypervisor"), &double);
-    let mut perms = std::fs::metadata(ch_dir.join("cloud-hypervisor"))
-        .unwrap()
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(ch_dir.join("cloud-hypervisor"), perms).unwrap();
+    let exec = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(ch_dir.join("cloud-hypervisor"), exec).unwrap();
     let overlay = cache.join("e2e-overlay");
     let unit_dir = overlay.join("etc/systemd/system");
     write_if_changed(
@@ -128,6 +126,24 @@ fn image_or_skip() -> Option<Image> {
             .unwrap();
     }
 
+    // A key pair for the SSH checks: the public half is the build's SSH_KEYS, the private half
+    // goes into the overlay for the guest's own ssh client.
+    let key = cache.join("e2e-key/id");
+    if !key.exists() {
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
+            .arg(&key)
+            .status();
+        assert!(matches!(made, Ok(s) if s.success()), "ssh-keygen failed");
+    }
+    write_if_changed(
+        &overlay.join("root/.ssh/e2e_key"),
+        &std::fs::read(&key).unwrap(),
+    );
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(overlay.join("root/.ssh/e2e_key"), private).unwrap();
+
     let out = cache.join("e2e");
     let started = Instant::now();
     let build = Command::new("sh")
@@ -136,6 +152,7 @@ fn image_or_skip() -> Option<Image> {
         .env("PHYLLOME_BIN", env!("CARGO_BIN_EXE_phyllome"))
         .env("CH_DIR", &ch_dir)
         .env("OVERLAY", &overlay)
+        .env("SSH_KEYS", key.with_extension("pub"))
         .env("CACHE_DIR", &cache)
         .env("NO_ISO", "1")
         .output()
@@ -329,4 +346,106 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
         .unwrap();
     let gone = guest.run(&format!("systemctl is-active {unit}")).unwrap();
     assert_ne!(gone.stdout.trim(), "active", "{gone:?}");
+
+    managed_gpu(&mut guest, &gpu_addr);
+    ssh_lands_in_the_console(&mut guest);
+}
+
+/// The driver bound to `addr`, or "none".
+fn driver(guest: &mut Guest, addr: &str) -> String {
+    guest
+        .run_ok(&format!(
+            "basename $(readlink /sys/bus/pci/devices/{addr}/driver) 2>/dev/null || echo none"
+        ))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Whether the frame buffer console is bound (`1`), unbound (`0`) or gone (empty).
+fn fbcon_bound(guest: &mut Guest) -> String {
+    guest
+        .run_ok(
+            r#"for v in /sys/class/vtconsole/*; do grep -q "frame buffer" $v/name && cat $v/bind; done; true"#,
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// 4. The GPU in a managed VM: while it runs, both functions of its group are on vfio-pci;
+/// once it stops they are back on their drivers and fbcon is back.
+fn managed_gpu(guest: &mut Guest, gpu_addr: &str) {
+    let audio = format!("{}.1", gpu_addr.trim_end_matches(".0"));
+    let (gpu_driver, audio_driver) = (driver(guest, gpu_addr), driver(guest, &audio));
+    assert_eq!(gpu_driver, "bochs-drm", "before: {gpu_addr}");
+    assert_eq!(audio_driver, "snd_hda_intel", "before: {audio}");
+    assert_eq!(fbcon_bound(guest), "1", "fbcon before");
+    let definition = format!(
+        "[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\n\
+         kernel = \"/var/lib/phyllome/vmlinuz\"\n\n[[vfio]]\naddress = \"{gpu_addr}\"\n"
+    );
+    guest
+        .run_ok(&format!(
+            "cat >/var/lib/phyllome/vms/gpu.toml <<'TOML'\n{definition}TOML"
+        ))
+        .unwrap();
+    let started = guest.run("phyllome vm start gpu").unwrap();
+    assert_eq!(started.code, 0, "vm start gpu: {started:?}");
+    assert_eq!(driver(guest, gpu_addr), "vfio-pci", "{started:?}");
+    assert_eq!(driver(guest, &audio), "vfio-pci", "{started:?}");
+    let active = guest
+        .run_ok("systemctl is-active phyllome-vm-gpu.service")
+        .unwrap();
+    assert_eq!(active.trim(), "active");
+    guest.run_ok("phyllome vm stop --force --yes gpu").unwrap();
+    // The supervisor gives the devices back once the VMM has exited.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while driver(guest, gpu_addr) != gpu_driver || driver(guest, &audio) != audio_driver {
+        assert!(
+            Instant::now() < deadline,
+            "devices not given back: {} {}",
+            driver(guest, gpu_addr),
+            driver(guest, &audio)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fbcon_bound(guest) != "1" {
+        assert!(Instant::now() < deadline, "fbcon did not come back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Root logs in over SSH with the key given at build time only: a command runs as asked, a
+/// login without one lands in the console, and a login without the key is refused.
+fn ssh_lands_in_the_console(guest: &mut Guest) {
+    let ssh =
+        "ssh -i /root/.ssh/e2e_key -o StrictHostKeyChecking=no -o BatchMode=yes root@127.0.0.1";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let out = loop {
+        let out = guest.run(&format!("{ssh} echo over-ssh")).unwrap();
+        if out.code == 0 || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(out.stdout.trim(), "over-ssh", "{out:?}");
+    let console = guest
+        .run(&format!(
+            "sleep 50 | timeout 40 {ssh} -tt 2>&1 | grep -c Overview"
+        ))
+        .unwrap();
+    assert_ne!(
+        console.stdout.trim(),
+        "0",
+        "an SSH login shows the console: {console:?}"
+    );
+    let no_key = guest
+        .run(
+            "ssh -o StrictHostKeyChecking=no -o PubkeyAuthentication=no -o BatchMode=yes \
+             root@127.0.0.1 true",
+        )
+        .unwrap();
+    assert_ne!(no_key.code, 0, "a login without the key: {no_key:?}");
 }
