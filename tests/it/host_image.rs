@@ -373,7 +373,7 @@ fn fbcon_bound(guest: &mut Guest) -> String {
         .to_owned()
 }
 
-/// 4. The GPU in a managed VM: while it runs, both functions of its group are on vfio-pci;
+/// Step 4, the GPU in a managed VM: while it runs, both functions of its group are on vfio-pci;
 /// once it stops they are back on their drivers and fbcon is back.
 fn managed_gpu(guest: &mut Guest, gpu_addr: &str) {
     let audio = format!("{}.1", gpu_addr.trim_end_matches(".0"));
