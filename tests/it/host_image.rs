@@ -6,7 +6,9 @@
 //! is the VMM test double (`examples/ch_double`), for this test only.
 //!
 //! The test's own channel is a root shell on ttyS1, laid over the image through build.sh's
-//! `OVERLAY` (the images build.sh makes without it have no such thing).
+//! `OVERLAY` (the images build.sh makes without it have no such thing). Two small disks stand
+//! for the boot medium (label `PHYLLOME`, carrying SSH keys) and the data disk (label
+//! `PHYLLOME-DATA`, holding the VM definitions).
 //!
 //! One boot per run: TCG on two shared cores takes minutes to bring systemd up.
 //! It says `SKIPPED:` with the reason when the image cannot be built or booted here (not root
@@ -50,6 +52,7 @@ struct Image {
     vmlinuz: PathBuf,
     initrd: PathBuf,
     cmdline: String,
+    medium_key: PathBuf,
 }
 
 fn skip(reason: &str) {
@@ -126,23 +129,10 @@ fn image_or_skip() -> Option<Image> {
             .unwrap();
     }
 
-    // A key pair for the SSH checks: the public half is the build's SSH_KEYS, the private half
-    // goes into the overlay for the guest's own ssh client.
-    let key = cache.join("e2e-key/id");
-    if !key.exists() {
-        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
-        let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
-            .arg(&key)
-            .status();
-        assert!(matches!(made, Ok(s) if s.success()), "ssh-keygen failed");
-    }
-    write_if_changed(
-        &overlay.join("root/.ssh/e2e_key"),
-        &std::fs::read(&key).unwrap(),
-    );
-    let private = std::fs::Permissions::from_mode(0o600);
-    std::fs::set_permissions(overlay.join("root/.ssh/e2e_key"), private).unwrap();
+    // Key pairs for the SSH checks: "e2e_key" given at build time (SSH_KEYS), "medium" on the
+    // boot medium.
+    let key = key_pair(&cache, &overlay, "e2e_key");
+    let medium_key = key_pair(&cache, &overlay, "medium");
 
     let out = cache.join("e2e");
     let started = Instant::now();
@@ -152,7 +142,7 @@ fn image_or_skip() -> Option<Image> {
         .env("PHYLLOME_BIN", env!("CARGO_BIN_EXE_phyllome"))
         .env("CH_DIR", &ch_dir)
         .env("OVERLAY", &overlay)
-        .env("SSH_KEYS", key.with_extension("pub"))
+        .env("SSH_KEYS", &key)
         .env("CACHE_DIR", &cache)
         .env("NO_ISO", "1")
         .output()
@@ -173,6 +163,7 @@ fn image_or_skip() -> Option<Image> {
         vmlinuz: out.join("vmlinuz"),
         initrd: out.join("initrd.img"),
         cmdline: cmdline.trim().to_owned(),
+        medium_key,
     })
 }
 
@@ -209,8 +200,10 @@ static ONE_BOOT: Mutex<()> = Mutex::new(());
 fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
     let _one = ONE_BOOT.lock().unwrap_or_else(|e| e.into_inner());
     let Some(image) = image_or_skip() else { return };
+    let scratch = tempfile::tempdir().unwrap();
     let opts = GuestOptions {
         memory_mib: 2048,
+        qemu_args: disks(scratch.path(), &image.medium_key),
         terminal_size: (30, 100),
         // systemd under TCG on two shared cores.
         boot_timeout: Duration::from_secs(600),
@@ -349,6 +342,7 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
 
     managed_gpu(&mut guest, &gpu_addr);
     ssh_lands_in_the_console(&mut guest);
+    medium_and_data(&mut guest, &image.medium_key);
 }
 
 /// The driver bound to `addr`, or "none".
@@ -448,4 +442,153 @@ fn ssh_lands_in_the_console(guest: &mut Guest) {
         )
         .unwrap();
     assert_ne!(no_key.code, 0, "a login without the key: {no_key:?}");
+}
+
+/// A key pair in `cache/e2e-key/NAME` (made once), its private half copied into the overlay's
+/// `/root/.ssh/NAME` for the guest's own ssh client. Returns the public key's path.
+fn key_pair(cache: &Path, overlay: &Path, name: &str) -> PathBuf {
+    let key = cache.join("e2e-key").join(name);
+    if !key.exists() {
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&key)
+            .status();
+        assert!(matches!(made, Ok(s) if s.success()), "ssh-keygen failed");
+    }
+    let private = overlay.join("root/.ssh").join(name);
+    write_if_changed(&private, &std::fs::read(&key).unwrap());
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    key.with_extension("pub")
+}
+
+/// Disks attached to the test machine: a boot medium labelled `PHYLLOME` carrying
+/// `phyllome/authorized_keys` (the medium key), and an empty `PHYLLOME-DATA` filesystem for the
+/// VM definitions. ext4 both, made without mounting (`mkfs.ext4 -d`).
+fn disks(dir: &Path, medium_key: &Path) -> Vec<String> {
+    let content = dir.join("medium");
+    std::fs::create_dir_all(content.join("phyllome")).unwrap();
+    std::fs::copy(medium_key, content.join("phyllome/authorized_keys")).unwrap();
+    let mkfs = |image: &Path, label: &str, from: Option<&Path>| {
+        std::fs::File::create(image)
+            .unwrap()
+            .set_len(32 << 20)
+            .unwrap();
+        let mut cmd = Command::new("mkfs.ext4");
+        cmd.args(["-q", "-F", "-L", label]);
+        if let Some(from) = from {
+            cmd.arg("-d").arg(from);
+        }
+        let status = cmd.arg(image).status().expect("mkfs.ext4 (e2fsprogs)");
+        assert!(status.success(), "mkfs.ext4 {label} failed");
+    };
+    let medium = dir.join("medium.img");
+    let data = dir.join("data.img");
+    mkfs(&medium, "PHYLLOME", Some(&content));
+    mkfs(&data, "PHYLLOME-DATA", None);
+    let mut args = Vec::new();
+    for (id, image, ro) in [("medium", &medium, ",readonly=on"), ("data", &data, "")] {
+        args.push("-drive".to_owned());
+        args.push(format!(
+            "file={},format=raw,if=none,id={id}{ro}",
+            image.display()
+        ));
+        args.push("-device".to_owned());
+        args.push(format!("virtio-blk-pci,drive={id}"));
+    }
+    args
+}
+
+/// The boot medium's keys and the data filesystem: keys on the medium log in too, and the VM
+/// definitions live on the disk labelled PHYLLOME-DATA.
+fn medium_and_data(guest: &mut Guest, medium_pub: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let keys = loop {
+        let out = guest.run("cat /run/phyllome/authorized_keys").unwrap();
+        if out.code == 0 || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let expected = std::fs::read_to_string(medium_pub).unwrap();
+    assert_eq!(keys.stdout.trim(), expected.trim(), "{keys:?}");
+    let out = guest
+        .run(
+            "ssh -i /root/.ssh/medium -o StrictHostKeyChecking=no -o BatchMode=yes \
+             root@127.0.0.1 echo medium-key",
+        )
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "medium-key", "{out:?}");
+    let mount = guest
+        .run_ok("findmnt -n -o FSTYPE,LABEL /var/lib/phyllome")
+        .unwrap();
+    assert_eq!(
+        mount.split_whitespace().collect::<Vec<_>>(),
+        ["ext4", "PHYLLOME-DATA"],
+        "{mount}"
+    );
+    let on_disk = guest.run_ok("ls /var/lib/phyllome/vms").unwrap();
+    assert!(on_disk.contains("e2e.toml"), "{on_disk}");
+}
+
+/// The Fedora CoreOS variant takes its files from host-image/rootfs/ (Butane's `local:`), so
+/// the two images stay in step: every file it names exists, and every unit, drop-in and script
+/// of the Debian image that is not Debian's own business is in it.
+#[test]
+fn butane_variant_names_the_debian_images_files() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bu = std::fs::read_to_string(repo.join("host-image/butane/phyllome.bu")).unwrap();
+    // Inputs the user supplies before running butane (see the file's header).
+    let supplied = [
+        "host-image/butane/phyllome",
+        "host-image/butane/authorized_keys",
+    ];
+    let named: Vec<&str> = bu
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim().trim_start_matches("- ");
+            l.strip_prefix("local: ")
+                .or_else(|| l.strip_prefix("contents_local: "))
+                .or_else(|| l.starts_with("host-image/").then_some(l))
+        })
+        .collect();
+    assert!(named.len() >= 10, "{named:?}");
+    for path in &named {
+        assert!(
+            supplied.contains(path) || repo.join(path).is_file(),
+            "{path} named by phyllome.bu does not exist"
+        );
+    }
+    // Debian-only: networkd (CoreOS has NetworkManager), sshd host keys (CoreOS makes them),
+    // hosts/fstab (CoreOS installs to disk), the boot-medium key reader (CoreOS has Ignition).
+    let debian_only = [
+        "etc/systemd/network/80-wired.network",
+        "etc/systemd/system/ssh.service.d/phyllome.conf",
+        "etc/systemd/system/phyllome-keys.service",
+        "usr/local/sbin/phyllome-keys",
+        "etc/hosts",
+        "etc/fstab",
+    ];
+    let rootfs = repo.join("host-image/rootfs");
+    let mut stack = vec![rootfs.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let rel = path
+                    .strip_prefix(&rootfs)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let full = format!("host-image/rootfs/{rel}");
+                assert!(
+                    debian_only.contains(&rel.as_str()) || named.contains(&full.as_str()),
+                    "{full} is in the Debian image but not in host-image/butane/phyllome.bu"
+                );
+            }
+        }
+    }
 }
