@@ -176,7 +176,9 @@ fi
 echo "$CMDLINE" >"$layer/etc/phyllome-image-cmdline"
 
 # A second cpio after the base one: the kernel unpacks both, later files replacing earlier ones.
-(cd "$layer" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
+# "." is in it: the kernel makes / a tmpfs with mode 1777, and a world-writable / would let
+# anyone plant files there (sshd's StrictModes refuses keys under it, rightly).
+(cd "$layer" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
     | zstd -q -T0 -12 >"$work/layer.cpio.zst"
 cat "$base/initrd.cpio.zst" "$work/layer.cpio.zst" >"$work/initrd.img"
 cp "$base/vmlinuz" "$work/vmlinuz"
