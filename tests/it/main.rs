@@ -22,6 +22,7 @@ mod escapes;
 mod gpu_boot_cli;
 mod gpu_cli;
 mod gpu_confirm_pty;
+mod host_image;
 mod host_inventory;
 mod hostile_files;
 mod managed_vfio;

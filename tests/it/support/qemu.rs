@@ -30,7 +30,9 @@ pub const PROMPT: &str = "guest# ";
 /// Where [`GuestOptions::with_phyllome`] puts the binary in the guest (on `PATH`).
 pub const PHYLLOME_IN_GUEST: &str = "/bin/phyllome";
 
-const READY_MARKER: &str = "__PHYLLOME_GUEST_READY__";
+/// What a guest's command channel on ttyS1 prints once it serves commands.
+pub const GUEST_READY_MARKER: &str = "__PHYLLOME_GUEST_READY__";
+const READY_MARKER: &str = GUEST_READY_MARKER;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
@@ -215,24 +217,42 @@ pub struct Guest {
 
 impl Guest {
     pub fn boot(kernel: &KernelCache, opts: &GuestOptions) -> Result<Self> {
-        let cpu = super::cpu_busy();
-        let dir = tempfile::Builder::new()
-            .prefix("phyllome-guest-")
-            .tempdir()
-            .map_err(io_context("creating a temp dir"))?;
+        let dir = guest_dir()?;
         let initrd = dir.path().join("initrd.cpio");
         fs::write(&initrd, build_initramfs(kernel, opts, dir.path())?)
             .map_err(io_context("writing the initramfs"))?;
+        let append = format!(
+            "console=ttyS0,115200 intel_iommu=on iommu=pt panic=-1 loglevel=4 {}",
+            opts.kernel_args.join(" ")
+        );
+        Self::launch(dir, &kernel.vmlinuz, &initrd, append.trim_end(), opts)
+    }
 
+    /// Boots a prepared kernel and initrd (the host image) with `cmdline` plus
+    /// `opts.kernel_args`. The image itself must serve the ttyS1 command channel: raw, no echo,
+    /// the ready marker ([`GUEST_READY_MARKER`]) first, then `sh` reading commands from a pipe.
+    pub fn boot_image(
+        vmlinuz: &Path,
+        initrd: &Path,
+        cmdline: &str,
+        opts: &GuestOptions,
+    ) -> Result<Self> {
+        let append = format!("{cmdline} {}", opts.kernel_args.join(" "));
+        Self::launch(guest_dir()?, vmlinuz, initrd, append.trim_end(), opts)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        vmlinuz: &Path,
+        initrd: &Path,
+        append: &str,
+        opts: &GuestOptions,
+    ) -> Result<Self> {
+        let cpu = super::cpu_busy();
         let s0 = dir.path().join("ttyS0.sock");
         let s1 = dir.path().join("ttyS1.sock");
         let log_path = dir.path().join("qemu.log");
         let log = fs::File::create(&log_path).map_err(io_context("creating qemu.log"))?;
-        let mut append = format!(
-            "console=ttyS0,115200 intel_iommu=on iommu=pt panic=-1 loglevel=4 {}",
-            opts.kernel_args.join(" ")
-        );
-        append = append.trim_end().to_owned();
 
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-accel", "tcg", "-cpu", "max", "-nodefaults", "-no-reboot"])
@@ -254,10 +274,10 @@ impl Guest {
             ))
             .args(["-serial", "chardev:s1"])
             .arg("-kernel")
-            .arg(&kernel.vmlinuz)
+            .arg(vmlinuz)
             .arg("-initrd")
-            .arg(&initrd)
-            .args(["-append", &append]);
+            .arg(initrd)
+            .args(["-append", append]);
         if opts.gpu {
             cmd.args([
                 "-device",
@@ -400,6 +420,13 @@ impl Default for SharedGuest {
 /// Locks a shared guest, ignoring poisoning by an earlier failed test.
 pub fn lock_guest(guest: &Mutex<Guest>) -> MutexGuard<'_, Guest> {
     lock(guest)
+}
+
+fn guest_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("phyllome-guest-")
+        .tempdir()
+        .map_err(io_context("creating a temp dir"))
 }
 
 fn connect(qemu: &mut Child, path: &Path, log: &Path) -> Result<UnixStream> {
