@@ -9,6 +9,7 @@ pub mod top;
 pub mod vm;
 pub mod vm_def;
 pub mod vm_run;
+pub mod vm_serial;
 
 use std::path::PathBuf;
 

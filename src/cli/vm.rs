@@ -76,6 +76,21 @@ pub enum VmCommand {
         #[arg(last = true, required = true)]
         vmm: Vec<std::ffi::OsString>,
     },
+    /// Attach to a running VM's serial console (Ctrl+] leaves; needs a terminal)
+    Console { name: String },
+    /// Print the guest's serial output, kept while nobody is attached (filtered for safety)
+    Log {
+        name: String,
+        /// Keep printing what the guest prints (the last 10 lines first, unless --lines)
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(long, short = 'n', value_name = "N")]
+        lines: Option<usize>,
+    },
+    /// Holds a running VM's serial socket, logs it and serves viewers (launched by `vm start`)
+    #[command(hide = true)]
+    SerialKeeper { name: String },
     /// Go back to an earlier version of a VM's definition
     Rollback {
         name: String,
@@ -218,5 +233,12 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
         VmCommand::Resume { name } => vm_run::resume(paths, &name),
         VmCommand::Delete { name, confirm } => vm_run::delete(paths, &name, &confirm),
         VmCommand::Supervise { name, vmm } => super::gpu::supervise(paths, &name, &vmm),
+        VmCommand::Console { name } => super::vm_serial::console(paths, &name),
+        VmCommand::Log {
+            name,
+            follow,
+            lines,
+        } => super::vm_serial::log(paths, &name, follow, lines),
+        VmCommand::SerialKeeper { name } => super::vm_serial::keeper(paths, &name),
     }
 }

@@ -7,6 +7,7 @@
 pub mod gpu;
 pub mod host;
 mod paths;
+pub mod serial;
 pub mod vm;
 
 pub use paths::{HostPaths, PathsError};
