@@ -47,14 +47,17 @@ pub fn log(paths: &HostPaths, name: &str, follow: bool, lines: Option<usize>) ->
         Ok(())
     };
     print(&text)?;
-    while follow {
+    if !follow {
+        return Ok(());
+    }
+    // Until interrupted (or the reader of stdout goes away).
+    loop {
         std::thread::sleep(Duration::from_millis(200));
         let new = follower
             .poll()
             .wrap_err_with(|| format!("Cannot follow the serial log of VM {name}"))?;
         print(&new)?;
     }
-    Ok(())
 }
 
 /// Why an attach ended.
@@ -83,10 +86,11 @@ pub fn console(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     } else {
         ""
     };
-    super::output::note(&format!(
-        "Connected to the serial console of {name}{direct}; {role}. Ctrl+] leaves.\n"
-    ));
     let guard = RawMode::enter().map_err(SerialError::Terminal)?;
+    // Raw mode by now: a line ends with CR LF.
+    super::output::note(&format!(
+        "Connected to the serial console of {name}{direct}; {role}. Ctrl+] leaves.\r\n"
+    ));
     let end = rt.block_on(pump(viewer, name));
     drop(guard);
     match end? {

@@ -32,6 +32,14 @@ pub async fn connect(vm: &str, paths: &SerialPaths) -> Result<Viewer, SerialErro
         let path = path.display().to_string();
         move |source| SerialError::Connect { path, source }
     };
+    // A keeper was started (its log is made before it runs): wait for its socket rather than
+    // take CH's, which would cut the keeper off (CH keeps one client, the newest).
+    if paths.keeper_log.exists() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !paths.viewers.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     if paths.viewers.exists() {
         let mut stream = UnixStream::connect(&paths.viewers)
             .await

@@ -24,11 +24,18 @@ enum State {
     /// ESC followed by intermediates (ESC ( B and the like): dropped up to the final byte.
     EscapeIntermediate,
     /// After ESC [: parameters collected in `csi`; `bad` once anything not allowed appeared.
-    Csi { bad: bool },
+    Csi {
+        bad: bool,
+    },
     /// Inside OSC/DCS/SOS/PM/APC; `esc` after an ESC that may start the ST terminator.
-    Str { esc: bool, len: usize },
+    Str {
+        esc: bool,
+        len: usize,
+    },
     /// Inside a UTF-8 sequence: bytes still expected.
-    Utf8 { need: u8 },
+    Utf8 {
+        need: u8,
+    },
 }
 
 /// A streaming filter; feed it the guest's bytes in any chunks.

@@ -38,27 +38,28 @@ fn is_safe(out: &[u8]) -> Result<(), String> {
 
 #[test]
 fn text_colours_and_cursor_movement_pass() {
-    let input = "boot \x1b[1;32mOK\x1b[0m\r\n\tdone\x08!\x1b[2J\x1b[10;5H\x1b7x\x1b8 é ✓".as_bytes();
+    let input =
+        "boot \x1b[1;32mOK\x1b[0m\r\n\tdone\x08!\x1b[2J\x1b[10;5H\x1b7x\x1b8 é ✓".as_bytes();
     assert_eq!(SafeFilter::filter(input), input);
 }
 
 #[test]
 fn hostile_sequences_are_dropped_with_their_payload() {
     let cases: &[(&[u8], &[u8])] = &[
-        (b"a\x1b]52;c;cm0gLXJmIC8=\x07b", b"ab"),          // OSC 52 clipboard, BEL
-        (b"a\x1b]0;owned\x1b\\b", b"ab"),                  // title, ST
-        (b"a\x1bP1$qm\x1b\\b", b"ab"),                     // DCS DECRQSS query
-        (b"a\x1b[6nb", b"ab"),                             // cursor position report
-        (b"a\x1b[cb\x1b[>cc", b"abc"),                     // device attributes
-        (b"a\x1b[21tb\x1b[18t", b"ab"),                    // title and size reports
-        (b"a\x1b[?1000hb\x1b[?1049h", b"ab"),              // mouse reporting, alt screen
-        (b"a\x1bZb\x1bcc", b"abc"),                        // DECID, full reset
-        (b"a\x9b6nb\x9d0;x\x07", b"a6nb0;x"),              // 8-bit CSI/OSC: bytes dropped
-        ("a\u{9b}6n".as_bytes(), b"a6n"),                  // C1 as UTF-8
+        (b"a\x1b]52;c;cm0gLXJmIC8=\x07b", b"ab"), // OSC 52 clipboard, BEL
+        (b"a\x1b]0;owned\x1b\\b", b"ab"),         // title, ST
+        (b"a\x1bP1$qm\x1b\\b", b"ab"),            // DCS DECRQSS query
+        (b"a\x1b[6nb", b"ab"),                    // cursor position report
+        (b"a\x1b[cb\x1b[>cc", b"abc"),            // device attributes
+        (b"a\x1b[21tb\x1b[18t", b"ab"),           // title and size reports
+        (b"a\x1b[?1000hb\x1b[?1049h", b"ab"),     // mouse reporting, alt screen
+        (b"a\x1bZb\x1bcc", b"abc"),               // DECID, full reset
+        (b"a\x9b6nb\x9d0;x\x07", b"a6nb0;x"),     // 8-bit CSI/OSC: bytes dropped
+        ("a\u{9b}6n".as_bytes(), b"a6n"),         // C1 as UTF-8
         (b"a\x1b_apc\x1b\\b\x1b^pm\x1b\\c\x1bXsos\x1b\\d", b"abcd"),
-        (b"a\x1b(0qqq\x1b(Bb", b"aqqqb"),                  // charset switch dropped
-        (b"a\x00\x05\x07\x0e\x0f\x7fb", b"ab"),            // C0 controls, DEL
-        (b"a\x1b[ 2qb", b"ab"),                            // cursor style (intermediate)
+        (b"a\x1b(0qqq\x1b(Bb", b"aqqqb"), // charset switch dropped
+        (b"a\x00\x05\x07\x0e\x0f\x7fb", b"ab"), // C0 controls, DEL
+        (b"a\x1b[ 2qb", b"ab"),           // cursor style (intermediate)
     ];
     for (input, want) in cases {
         let got = SafeFilter::filter(input);

@@ -189,7 +189,7 @@ pub fn spawn(argv: &[std::ffi::OsString], run_dir: &Path) -> Result<u32, std::io
         .create(true)
         .append(true)
         .mode(0o600)
-        .open(run_dir.join("serial-keeper.log"))?;
+        .open(run_dir.join(super::KEEPER_LOG))?;
     let log2 = log.try_clone()?;
     let (bin, args) = argv
         .split_first()

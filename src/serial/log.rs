@@ -79,24 +79,25 @@ impl LogWriter {
         })
     }
 
-    /// Appends `bytes`, first moving a full log to `.1` (replacing the older one).
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), SerialError> {
-        if self.size > 0 && self.size + bytes.len() as u64 > self.max {
-            let err = |source| SerialError::Log {
-                path: self.path.display().to_string(),
-                source,
-            };
-            fs::rename(&self.path, rotated(&self.path)).map_err(err)?;
-            self.file = open(&self.path, true)?;
-            self.size = 0;
+    /// Appends `bytes`, moving a full log to `.1` (replacing the older one) whenever the
+    /// next byte would pass the cap: no file ever holds more than `max` bytes.
+    pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), SerialError> {
+        let err = |source| SerialError::Log {
+            path: self.path.display().to_string(),
+            source,
+        };
+        while !bytes.is_empty() {
+            if self.size >= self.max {
+                fs::rename(&self.path, rotated(&self.path)).map_err(err)?;
+                self.file = open(&self.path, true)?;
+                self.size = 0;
+            }
+            let room = usize::try_from(self.max - self.size).unwrap_or(usize::MAX);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.file.write_all(now).map_err(err)?;
+            self.size += now.len() as u64;
+            bytes = rest;
         }
-        self.file
-            .write_all(bytes)
-            .map_err(|source| SerialError::Log {
-                path: self.path.display().to_string(),
-                source,
-            })?;
-        self.size += bytes.len() as u64;
         Ok(())
     }
 }
@@ -258,20 +259,27 @@ mod tests {
         let path = dir.path().join("serial").join("web.log");
         let mut w = LogWriter::open(path.clone(), 12).unwrap();
         let mut follow = Follower::at_end(path.clone());
-        w.write(b"one\ntwo\n").unwrap();
-        assert_eq!(follow.poll().unwrap(), b"one\ntwo\n");
-        w.write(b"three\n").unwrap();
-        w.write(b"four\n").unwrap();
-        assert_eq!(fs::read(rotated(&path)).unwrap(), b"one\ntwo\n");
-        assert_eq!(fs::read(&path).unwrap(), b"three\nfour\n");
-        assert_eq!(follow.poll().unwrap(), b"three\nfour\n");
-        w.write(b"five\n").unwrap();
-        // The oldest file went; the follower saw everything in order.
-        assert_eq!(fs::read(rotated(&path)).unwrap(), b"three\nfour\n");
-        assert_eq!(follow.poll().unwrap(), b"five\n");
-        assert_eq!(tail(&path, Some(2)).unwrap().unwrap(), b"four\nfive\n");
-        assert_eq!(tail(&path, Some(9)).unwrap().unwrap(), b"three\nfour\nfive\n");
-        assert!(tail(&dir.path().join("none.log"), Some(3)).unwrap().is_none());
+        let mut written = Vec::new();
+        let mut followed = Vec::new();
+        for chunk in ["one\ntwo\n", "three\n", "four\n", "five\n", "longer line\n"] {
+            w.write(chunk.as_bytes()).unwrap();
+            written.extend_from_slice(chunk.as_bytes());
+            followed.extend(follow.poll().unwrap());
+            let (old, new) = (
+                fs::read(rotated(&path)).unwrap_or_default(),
+                fs::read(&path).unwrap(),
+            );
+            assert!(old.len() <= 12 && new.len() <= 12, "{old:?} {new:?}");
+            // What is kept is the newest output, whole.
+            assert!(written.ends_with(&[old, new].concat()));
+        }
+        // The follower saw everything in order, across rotations (it polls at least once per
+        // file's worth of output).
+        assert_eq!(followed, written);
+        assert_eq!(tail(&path, Some(1)).unwrap().unwrap(), b"longer line\n");
+        assert!(tail(&dir.path().join("none.log"), Some(3))
+            .unwrap()
+            .is_none());
     }
 
     #[test]

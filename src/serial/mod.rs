@@ -14,6 +14,8 @@ pub use filter::SafeFilter;
 
 /// The keeper's socket for viewers, in the VM's runtime directory.
 pub const VIEWERS_SOCKET: &str = "viewers.sock";
+/// The keeper's stdout and stderr, in the VM's runtime directory.
+pub const KEEPER_LOG: &str = "serial-keeper.log";
 /// The detach key of every attach: Ctrl+] (as `virsh console`).
 pub const DETACH_BYTE: u8 = 0x1d;
 /// What a viewer is told first: whether its keys go to the guest.
@@ -69,6 +71,8 @@ pub struct SerialPaths {
     pub guest: PathBuf,
     /// The keeper's, for viewers.
     pub viewers: PathBuf,
+    /// The keeper's own log: there once a keeper was started for this run.
+    pub keeper_log: PathBuf,
 }
 
 impl SerialPaths {
@@ -76,6 +80,7 @@ impl SerialPaths {
         SerialPaths {
             guest: rt.serial_socket.clone(),
             viewers: rt.dir.join(VIEWERS_SOCKET),
+            keeper_log: rt.dir.join(KEEPER_LOG),
         }
     }
 }

@@ -28,6 +28,8 @@ mod monitor_vmm_double;
 mod real_kernel;
 mod real_kernel_vfio;
 mod real_vmm;
+mod serial;
+mod serial_support;
 mod term_pty;
 mod tui_console_dashboard;
 mod tui_dashboard;
