@@ -122,6 +122,8 @@ pub struct State {
     pub dash_chart_hints: Vec<KeyHint>,
     /// `phyllome top`: the dashboard alone (see [`State::open_top`]).
     pub top: bool,
+    /// The serial pane, when open (over the VM screens).
+    pub serial: Option<super::serial::SerialPane>,
     pub quit: bool,
 }
 
@@ -189,6 +191,7 @@ impl State {
                 h
             },
             top: false,
+            serial: None,
             quit: false,
         }
     }

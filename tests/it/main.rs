@@ -38,6 +38,7 @@ mod tui_gpu_loop;
 mod tui_hung_vmm;
 mod tui_loop;
 mod tui_screens;
+mod tui_serial;
 mod tui_vms;
 mod vfio_boot;
 mod vfio_ops;
