@@ -90,7 +90,12 @@ pub enum VmCommand {
     },
     /// Holds a running VM's serial socket, logs it and serves viewers (launched by `vm start`)
     #[command(hide = true)]
-    SerialKeeper { name: String },
+    SerialKeeper {
+        name: String,
+        /// Bytes per log file before it rotates
+        #[arg(long, value_name = "BYTES")]
+        log_max: Option<u64>,
+    },
     /// Go back to an earlier version of a VM's definition
     Rollback {
         name: String,
@@ -239,6 +244,8 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
             follow,
             lines,
         } => super::vm_serial::log(paths, &name, follow, lines),
-        VmCommand::SerialKeeper { name } => super::vm_serial::keeper(paths, &name),
+        VmCommand::SerialKeeper { name, log_max } => {
+            super::vm_serial::keeper(paths, &name, log_max)
+        }
     }
 }

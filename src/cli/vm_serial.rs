@@ -24,8 +24,8 @@ fn runtime() -> eyre::Result<tokio::runtime::Runtime> {
 }
 
 /// The hidden keeper process of a running VM.
-pub fn keeper(paths: &HostPaths, name: &str) -> eyre::Result<()> {
-    let cfg = ops::keeper_config(paths, name)?;
+pub fn keeper(paths: &HostPaths, name: &str, log_max: Option<u64>) -> eyre::Result<()> {
+    let cfg = ops::keeper_config(paths, name, log_max)?;
     runtime()?
         .block_on(crate::serial::keeper::run(cfg))
         .wrap_err_with(|| format!("The serial keeper of VM {name} failed"))

@@ -55,11 +55,14 @@ pub fn log_tail(
 }
 
 /// What the keeper of VM `name` needs; the VM need not be defined any more (it runs).
-pub fn keeper_config(paths: &HostPaths, name: &str) -> Result<KeeperConfig, SerialOpsError> {
+pub fn keeper_config(
+    paths: &HostPaths,
+    name: &str,
+    log_max: Option<u64>,
+) -> Result<KeeperConfig, SerialOpsError> {
     let rt = paths.run_root()?.vm(name)?;
-    let log_max = std::env::var(log::MAX_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
+    let log_max = log_max
+        .or_else(|| std::env::var(log::MAX_ENV).ok()?.parse().ok())
         .unwrap_or(log::DEFAULT_MAX);
     Ok(KeeperConfig {
         vm: name.to_string(),

@@ -42,6 +42,7 @@ enum FromViewer {
 /// Runs until the VM is gone. Errors are for what stops it from starting at all.
 pub async fn run(cfg: KeeperConfig) -> Result<(), SerialError> {
     let mut log = LogWriter::open(cfg.log.clone(), cfg.log_max)?;
+    let run = RunDir::now(&cfg.run_dir);
     let viewers = &cfg.sockets.viewers;
     let _ = std::fs::remove_file(viewers);
     let listener = UnixListener::bind(viewers).map_err(|source| SerialError::Listen {
@@ -58,7 +59,7 @@ pub async fn run(cfg: KeeperConfig) -> Result<(), SerialError> {
     let mut backlog: VecDeque<u8> = VecDeque::with_capacity(BACKLOG);
     let mut typist: Option<u64> = None;
     let mut next_id = 0u64;
-    let mut guest = match connect(&cfg).await {
+    let mut guest = match connect(&cfg, &run).await {
         Some(s) => s,
         None => return Ok(()),
     };
@@ -77,7 +78,7 @@ pub async fn run(cfg: KeeperConfig) -> Result<(), SerialError> {
                     backlog.drain(..extra);
                     let _ = out_tx.send(Arc::new(bytes.to_vec()));
                 }
-                _ => match connect(&cfg).await {
+                _ => match connect(&cfg, &run).await {
                     Some(s) => guest = s,
                     None => break,
                 },
@@ -97,7 +98,7 @@ pub async fn run(cfg: KeeperConfig) -> Result<(), SerialError> {
             Some(msg) = in_rx.recv() => match msg {
                 FromViewer::Keys(id, keys) if typist == Some(id) => {
                     if guest.write_all(&keys).await.is_err() {
-                        match connect(&cfg).await {
+                        match connect(&cfg, &run).await {
                             Some(s) => guest = s,
                             None => break,
                         }
@@ -106,21 +107,43 @@ pub async fn run(cfg: KeeperConfig) -> Result<(), SerialError> {
                 FromViewer::Keys(..) => {}
                 FromViewer::Left(id) => if typist == Some(id) { typist = None },
             },
-            _ = watch.tick() => if !cfg.run_dir.is_dir() { break },
+            _ = watch.tick() => if !run.same() { break },
         }
     }
     let _ = std::fs::remove_file(viewers);
     Ok(())
 }
 
+/// The VM's runtime directory as the keeper found it: a stop removes it, and the next start
+/// makes a new one (with a keeper of its own), so "the same directory" means the same inode.
+struct RunDir {
+    path: PathBuf,
+    inode: Option<u64>,
+}
+
+impl RunDir {
+    fn now(path: &Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        RunDir {
+            path: path.to_path_buf(),
+            inode: std::fs::metadata(path).ok().map(|m| m.ino()),
+        }
+    }
+
+    fn same(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.inode.is_some() && std::fs::metadata(&self.path).ok().map(|m| m.ino()) == self.inode
+    }
+}
+
 /// Connects to CH's serial socket, waiting while the VM is there; None once it is gone.
-async fn connect(cfg: &KeeperConfig) -> Option<UnixStream> {
+async fn connect(cfg: &KeeperConfig, run: &RunDir) -> Option<UnixStream> {
     let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
     loop {
         if let Ok(s) = UnixStream::connect(&cfg.sockets.guest).await {
             return Some(s);
         }
-        let gone = !cfg.run_dir.is_dir() || !cfg.api_socket.exists();
+        let gone = !run.same() || !cfg.api_socket.exists();
         if gone || tokio::time::Instant::now() >= deadline {
             return None;
         }
@@ -166,6 +189,7 @@ pub fn argv(
     run_root: &Path,
     state_dir: Option<&Path>,
     vm: &str,
+    log_max: Option<u64>,
 ) -> Vec<std::ffi::OsString> {
     let mut argv: Vec<std::ffi::OsString> = vec![
         self_exe.as_os_str().to_owned(),
@@ -177,6 +201,10 @@ pub fn argv(
         argv.push(d.as_os_str().to_owned());
     }
     argv.extend(["vm".into(), "serial-keeper".into(), vm.into()]);
+    // Passed on the command line: a systemd unit does not get our environment.
+    if let Some(max) = log_max {
+        argv.extend(["--log-max".into(), max.to_string().into()]);
+    }
     argv
 }
 

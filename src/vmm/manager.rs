@@ -600,7 +600,7 @@ impl VmManager {
         let client = self.client(rt).with_timeout(self.cfg.boot_timeout);
         let err = Self::vmm_err(&rt.name);
         client.create(config).await.map_err(&err)?;
-        self.start_serial_keeper(rt, config);
+        self.start_serial_keeper(rt, config).await;
         // macvtap NICs go in between: their descriptors cannot travel in vm.create's body.
         fdpass::attach_macvtaps(&rt.api_socket, taps, self.cfg.boot_timeout).await?;
         client.boot().await.map_err(err)?;
@@ -613,7 +613,7 @@ impl VmManager {
     /// sees the first line the guest prints; it waits for the socket and leaves when the
     /// runtime directory goes. Only this program can be it: a process embedding the library
     /// (a test harness) starts none, and viewers then attach to the socket directly.
-    fn start_serial_keeper(&self, rt: &VmRuntime, config: &serde_json::Value) {
+    async fn start_serial_keeper(&self, rt: &VmRuntime, config: &serde_json::Value) {
         if config.pointer("/serial/mode").and_then(|m| m.as_str()) != Some("Socket") {
             return;
         }
@@ -624,13 +624,17 @@ impl VmManager {
             .or_else(|| std::env::current_exe().ok())
             .filter(|p| p.file_name().is_some_and(|n| n == "phyllome"));
         let Some(exe) = exe else { return };
+        let log_max = std::env::var(crate::serial::log::MAX_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
         let argv = crate::serial::keeper::argv(
             &exe,
             self.cfg.run_root.path(),
             self.cfg.state_dir.as_deref(),
             &rt.name,
+            log_max,
         );
-        if let Err(e) = crate::serial::keeper::spawn(&argv, &rt.dir) {
+        if let Err(e) = self.supervisor().await.launch_keeper(rt, &argv).await {
             // The VM runs without a log; the console can still attach to the socket.
             tracing::warn!(vm = %rt.name, error = %e, "cannot start the serial keeper");
         }
