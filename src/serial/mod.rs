@@ -38,7 +38,7 @@ pub enum SerialError {
     NotAFile(String),
     #[error("VM {vm} has no serial log yet ({path}); it is written while the VM runs with serial = \"socket\"")]
     NoLog { vm: String, path: String },
-    #[error("VM {0} is not running (no serial socket to attach to)")]
+    #[error("VM {0} has no serial socket to attach to: it is not running, or its serial is not \"socket\"")]
     NotRunning(String),
     #[error("Cannot connect to the serial socket {path}")]
     Connect {

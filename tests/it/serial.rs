@@ -242,7 +242,7 @@ fn console_refuses_without_a_terminal_and_names_what_is_missing() {
     // On a terminal, a stopped VM is refused as not running.
     let mut pty = Pty::open();
     let mut child = pty.spawn(&cli, &["vm", "console", "t1"]);
-    pty.wait_for("t1 is not running");
+    pty.wait_for("t1 has no serial socket to attach to: it is not running");
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(10)).code(),
         Some(1)
