@@ -855,7 +855,14 @@ impl VmManager {
         if self.probe(&rt, true).await.state.has_vmm() {
             return Err(ManagerError::StillRunning(name.to_string()));
         }
-        Ok(defs.delete(name)?)
+        defs.delete(name)?;
+        // Its serial log goes with it: a new VM of the same name starts with none.
+        if let Ok(log) = crate::serial::log::log_path(self.cfg.state_dir.as_deref(), name) {
+            for path in [crate::serial::log::rotated(&log), log] {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
     }
 
     /// Starts every VM marked autostart; one result per VM. A VM already running counts as done.

@@ -91,6 +91,10 @@ fn console_types_to_the_guest_filters_its_output_and_detaches_restoring_the_term
     assert_clean(&out.stdout);
     // The VM outlived the console.
     assert_eq!(cli.state("t1"), "Running");
+    // Deleting the VM deletes its log.
+    cli.ok(&["vm", "stop", "t1", "--force", "--yes"]);
+    cli.ok(&["vm", "delete", "t1", "--yes"]);
+    assert!(!log_file(&cli, "t1").exists());
 }
 
 #[test]
