@@ -44,16 +44,23 @@ pub async fn run(cfg: KeeperConfig) -> Result<(), SerialError> {
     let mut log = LogWriter::open(cfg.log.clone(), cfg.log_max)?;
     let run = RunDir::now(&cfg.run_dir);
     let viewers = &cfg.sockets.viewers;
-    let _ = std::fs::remove_file(viewers);
-    let listener = UnixListener::bind(viewers).map_err(|source| SerialError::Listen {
+    // Bound under another name and renamed into place once it listens: a viewer that finds
+    // the socket can connect at once.
+    let mut staging = viewers.as_os_str().to_owned();
+    staging.push(".new");
+    let staging = PathBuf::from(staging);
+    let listen_err = |source| SerialError::Listen {
         path: viewers.display().to_string(),
         source,
-    })?;
+    };
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging).map_err(listen_err)?;
     // Viewers type into the guest: the socket is its owner's alone, whatever the umask.
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(viewers, std::fs::Permissions::from_mode(0o600));
+        let _ = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600));
     }
+    std::fs::rename(&staging, viewers).map_err(listen_err)?;
     let (out_tx, _) = broadcast::channel::<Arc<Vec<u8>>>(1024);
     let (in_tx, mut in_rx) = mpsc::channel::<FromViewer>(64);
     let mut backlog: VecDeque<u8> = VecDeque::with_capacity(BACKLOG);
