@@ -13,6 +13,7 @@ pub mod fmt;
 pub mod host;
 pub mod monitor;
 pub mod ops;
+pub mod serial;
 pub mod term;
 pub mod tui;
 pub mod vfio;

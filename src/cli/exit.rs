@@ -112,6 +112,13 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
     if let Some(DefineError::Paths(inner)) = e.downcast_ref() {
         return Some(inner);
     }
+    match e.downcast_ref::<crate::ops::serial::SerialOpsError>() {
+        Some(crate::ops::serial::SerialOpsError::Paths(inner)) => return Some(inner),
+        Some(crate::ops::serial::SerialOpsError::Store(inner)) => return Some(inner),
+        Some(crate::ops::serial::SerialOpsError::Serial(inner)) => return Some(inner),
+        Some(crate::ops::serial::SerialOpsError::Runtime(inner)) => return Some(inner),
+        _ => {}
+    }
     match e.downcast_ref::<PathsError>() {
         Some(PathsError::Store(inner)) => Some(inner),
         Some(PathsError::RunRoot(inner)) => Some(inner),
@@ -156,8 +163,18 @@ fn of(e: &(dyn Error + 'static)) -> Option<Code> {
             e.downcast_ref(),
             Some(crate::vmm::manager::SnapshotError::NoSnapshot { .. })
         )
+        || matches!(
+            e.downcast_ref(),
+            Some(crate::serial::SerialError::NoLog { .. })
+        )
     {
         return Some(Code::NotFound);
+    }
+    if matches!(
+        e.downcast_ref(),
+        Some(crate::serial::SerialError::NoTerminal(_))
+    ) {
+        return Some(Code::Usage);
     }
     if matches!(
         e.downcast_ref(),

@@ -12,6 +12,7 @@ pub mod vm;
 pub mod vm_def;
 pub mod vm_rescue;
 pub mod vm_run;
+pub mod vm_serial;
 
 use std::path::PathBuf;
 

@@ -138,6 +138,31 @@ pub enum VmCommand {
         #[arg(last = true, required = true)]
         vmm: Vec<std::ffi::OsString>,
     },
+    /// Attach to a running VM's serial console (Ctrl+] leaves; needs a terminal)
+    Console {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+    },
+    /// Print the guest's serial output, kept while nobody is attached (filtered for safety)
+    Log {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+        /// Keep printing what the guest prints (the last 10 lines first, unless --lines)
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(long, short = 'n', value_name = "N")]
+        lines: Option<usize>,
+    },
+    /// Holds a running VM's serial socket, logs it and serves viewers (launched by `vm start`)
+    #[command(hide = true)]
+    SerialKeeper {
+        /// The VM, as `phyllome vm list` names it
+        name: String,
+        /// Bytes per log file before it rotates
+        #[arg(long, value_name = "BYTES")]
+        log_max: Option<u64>,
+    },
     /// Go back to an earlier version of a VM's definition
     Rollback {
         /// The VM, as `phyllome vm list` names it
@@ -310,5 +335,14 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
         VmCommand::Resume { name } => vm_run::resume(paths, &name),
         VmCommand::Delete { name, confirm } => vm_run::delete(paths, &name, &confirm),
         VmCommand::Supervise { name, vmm } => super::gpu::supervise(paths, &name, &vmm),
+        VmCommand::Console { name } => super::vm_serial::console(paths, &name),
+        VmCommand::Log {
+            name,
+            follow,
+            lines,
+        } => super::vm_serial::log(paths, &name, follow, lines),
+        VmCommand::SerialKeeper { name, log_max } => {
+            super::vm_serial::keeper(paths, &name, log_max)
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod gpu;
 pub mod host;
 mod paths;
+pub mod serial;
 pub mod vm;
 
 pub use paths::{HostPaths, PathsError};

@@ -62,6 +62,10 @@ pub enum Action {
     VmSnapshotNext,
     /// VM detail: select the previous snapshot.
     VmSnapshotPrev,
+    /// The selected VM's serial console in a pane (Ctrl+] leaves).
+    VmConsole,
+    /// The selected VM's serial log in the same pane, followed as it grows.
+    VmLog,
     /// GPU screen: give the selected GPU's group to a VM (pick it, review, confirm, run).
     GpuAssign,
     /// GPU screen: bind the group to vfio-pci for no VM in particular.
@@ -98,6 +102,31 @@ pub enum Action {
     InventoryLoaded(Box<Loaded>),
     #[serde(skip)]
     InventoryFailed(String),
+    /// Bytes of a key typed in the serial pane.
+    #[serde(skip)]
+    SerialInput(Vec<u8>),
+    /// Serial pane scrollback: lines up (positive) or down.
+    #[serde(skip)]
+    SerialScroll(i32),
+    /// Ctrl+] in the serial pane.
+    #[serde(skip)]
+    SerialDetach,
+    #[serde(skip)]
+    SerialAttached {
+        vm: String,
+        role: crate::serial::attach::Role,
+        direct: bool,
+    },
+    #[serde(skip)]
+    SerialOutput {
+        vm: String,
+        bytes: Vec<u8>,
+    },
+    #[serde(skip)]
+    SerialClosed {
+        vm: String,
+        reason: String,
+    },
     /// A printable character typed while the filter prompt is open.
     #[serde(skip)]
     FilterInput(char),
@@ -238,7 +267,11 @@ impl Action {
         (self.changes_host() && !self.is_gpu_action())
             || matches!(
                 self,
-                Action::Open | Action::VmSnapshotNext | Action::VmSnapshotPrev
+                Action::Open
+                    | Action::VmSnapshotNext
+                    | Action::VmSnapshotPrev
+                    | Action::VmConsole
+                    | Action::VmLog
             )
     }
 

@@ -127,6 +127,7 @@ where
     }
     let vms = VmBackend::start(&opts.paths, tx.clone());
     let gpus = super::gpu_runtime::GpuBackend::new(opts.paths.clone(), tx.clone());
+    let mut serial = super::serial_runtime::SerialBackend::new(opts.paths.clone(), tx.clone());
     if !opts.top {
         gpus.run(super::gpus::GpuJob::LoadStates);
     }
@@ -180,6 +181,9 @@ where
                     gpus.run(super::gpus::GpuJob::LoadStates);
                 }
                 Effect::Gpu(job) => gpus.run(job),
+                Effect::SerialOpen { vm, mode } => serial.open(vm, mode),
+                Effect::SerialSend(bytes) => serial.send(bytes),
+                Effect::SerialClose => serial.close(),
                 Effect::StartMonitor => {
                     if monitor.is_none() {
                         monitor = Some(Sampler::start(opts, state.dash.interval, &tx));

@@ -12,12 +12,18 @@ use super::state::State;
 pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => {
+            // The serial pane takes every key, Ctrl+C included: it is the guest's.
+            if modal(state) == Some(Modal::Serial) {
+                return serial_key(state, key);
+            }
             let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
             if ctrl && key.code == KeyCode::Char('c') {
                 return Some(Action::Quit);
             }
             match modal(state) {
                 Some(Modal::Error) => popup_key(key),
+                // Handled above; kept for the match to be whole.
+                Some(Modal::Serial) => None,
                 Some(Modal::Confirm) => state
                     .vms
                     .confirm
@@ -45,6 +51,25 @@ pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action
             rows: *rows,
         }),
         _ => None,
+    }
+}
+
+fn serial_key(state: &State, key: &KeyEvent) -> Option<Action> {
+    use super::serial::{is_detach, key_bytes, PaneMode};
+    if is_detach(key) {
+        return Some(Action::SerialDetach);
+    }
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+    let page = i32::from(state.rows / 2).max(1);
+    let log = state.serial.as_ref().map(|p| p.mode) == Some(PaneMode::Log);
+    match key.code {
+        KeyCode::PageUp if shift || log => Some(Action::SerialScroll(page)),
+        KeyCode::PageDown if shift || log => Some(Action::SerialScroll(-page)),
+        KeyCode::Up if log => Some(Action::SerialScroll(1)),
+        KeyCode::Down if log => Some(Action::SerialScroll(-1)),
+        // The log takes no input: the usual keys close it.
+        KeyCode::Esc | KeyCode::Char('q') if log => Some(Action::SerialDetach),
+        _ => key_bytes(key).map(Action::SerialInput),
     }
 }
 

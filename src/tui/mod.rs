@@ -11,6 +11,8 @@ pub mod gpus;
 pub mod input;
 pub mod keymap;
 pub mod modal;
+pub mod serial;
+pub mod serial_runtime;
 pub mod state;
 pub mod update;
 pub mod view;

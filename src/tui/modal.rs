@@ -13,6 +13,8 @@ use super::state::State;
 pub enum Modal {
     /// An action's error. Esc or Enter closes it, whatever runs beneath.
     Error,
+    /// The serial pane: every key but the detach key goes to the guest.
+    Serial,
     /// A VM action's question (or leaving the form with changes).
     Confirm,
     /// The question of a GPU operation or of the boot preview: takes typed answers.
@@ -28,8 +30,9 @@ pub enum Modal {
 }
 
 impl Modal {
-    const ALL: [Modal; 7] = [
+    const ALL: [Modal; 8] = [
         Modal::Error,
+        Modal::Serial,
         Modal::Confirm,
         Modal::GpuConfirm,
         Modal::Gpu,
@@ -41,6 +44,7 @@ impl Modal {
     fn is_open(self, s: &State) -> bool {
         match self {
             Modal::Error => s.vms.error.is_some(),
+            Modal::Serial => s.serial.is_some(),
             Modal::Confirm => s.vms.confirm.is_some(),
             Modal::GpuConfirm => s.gpu.confirm_mode().is_some(),
             Modal::Gpu => s.gpu.is_open(),

@@ -127,6 +127,8 @@ pub struct State {
     pub dash_chart_hints: Vec<KeyHint>,
     /// `phyllome top`: the dashboard alone (see [`State::open_top`]).
     pub top: bool,
+    /// The serial pane, when open (over the VM screens).
+    pub serial: Option<super::serial::SerialPane>,
     pub quit: bool,
 }
 
@@ -194,6 +196,7 @@ impl State {
                 h
             },
             top: false,
+            serial: None,
             quit: false,
         }
     }

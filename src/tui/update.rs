@@ -12,6 +12,7 @@ use crate::vmm::worker::VmRequest;
 pub mod dashboard;
 pub mod form;
 pub mod gpus;
+pub mod serial;
 pub mod vms;
 
 pub use form::SaveRequest;
@@ -38,6 +39,15 @@ pub enum Effect {
     QueryTerminalSize,
     /// Background work of the GPU screen (review, apply with live steps, boot config).
     Gpu(super::gpus::GpuJob),
+    /// Open the serial pane's line: the VM's console, or its log.
+    SerialOpen {
+        vm: String,
+        mode: super::serial::PaneMode,
+    },
+    /// Keys for the guest.
+    SerialSend(Vec<u8>),
+    /// Close the serial pane's line.
+    SerialClose,
     /// Start the dashboard's sampling task (once; it then runs until the console quits).
     StartMonitor,
     /// Tell the sampling task its new interval.
@@ -51,6 +61,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Resize { cols, rows } => {
             state.cols = cols;
             state.rows = rows;
+            if let Some(p) = state.serial.as_mut() {
+                p.resize(cols, rows);
+            }
             Vec::new()
         }
         Action::InventoryLoaded(loaded) => {
@@ -87,8 +100,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         } => form::refused(state, name, problems, forceable),
         Action::Gpu(msg) => gpus::message(state, *msg),
         Action::MonitorSample(sample) => dashboard::sample(state, *sample),
+        a @ (Action::SerialAttached { .. }
+        | Action::SerialOutput { .. }
+        | Action::SerialClosed { .. }) => serial::message(state, a),
         other => match modal(state) {
             Some(Modal::Error) => vms::error_popup(state, other),
+            Some(Modal::Serial) => serial::input(state, other),
             Some(Modal::Confirm) => vms::confirm(state, other),
             Some(Modal::GpuConfirm | Modal::Gpu) => gpus::overlay(state, other),
             Some(Modal::Form) => form::input(state, other),

@@ -76,7 +76,7 @@ pub fn vmm_argv(bin: &Path, rt: &VmRuntime) -> Vec<OsString> {
 
 /// `setsid` from util-linux, when present: it calls setsid(2) and execs in place (our child is
 /// not a group leader, so it does not fork and the pid stays the VMM's).
-fn setsid_bin() -> Option<PathBuf> {
+pub(crate) fn setsid_bin() -> Option<PathBuf> {
     ["/usr/bin/setsid", "/bin/setsid"]
         .into_iter()
         .map(PathBuf::from)

@@ -668,9 +668,11 @@ impl VmManager {
                 .restore(&format!("file://{}", dir.display()))
                 .await
                 .map_err(&err)?;
+            self.start_serial_keeper(rt, config).await;
             client.resume().await.map_err(&err)?;
         } else {
             client.create(config).await.map_err(&err)?;
+            self.start_serial_keeper(rt, config).await;
             // macvtap NICs go in between: their descriptors cannot travel in vm.create's body.
             fdpass::attach_macvtaps(&rt.api_socket, taps, self.cfg.boot_timeout).await?;
             client.boot().await.map_err(err)?;
@@ -678,6 +680,37 @@ impl VmManager {
         meta.booted_at = Some(now_secs());
         rt.write_meta(&meta)?;
         Ok(())
+    }
+
+    /// The keeper of a VM whose serial line is its socket: started before `vm.boot` so it
+    /// sees the first line the guest prints; it waits for the socket and leaves when the
+    /// runtime directory goes. Only this program can be it: a process embedding the library
+    /// (a test harness) starts none, and viewers then attach to the socket directly.
+    async fn start_serial_keeper(&self, rt: &VmRuntime, config: &serde_json::Value) {
+        if config.pointer("/serial/mode").and_then(|m| m.as_str()) != Some("Socket") {
+            return;
+        }
+        let exe = self
+            .cfg
+            .self_exe
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .filter(|p| p.file_name().is_some_and(|n| n == "phyllome"));
+        let Some(exe) = exe else { return };
+        let log_max = std::env::var(crate::serial::log::MAX_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        let argv = crate::serial::keeper::argv(
+            &exe,
+            self.cfg.run_root.path(),
+            self.cfg.state_dir.as_deref(),
+            &rt.name,
+            log_max,
+        );
+        if let Err(e) = self.supervisor().await.launch_keeper(rt, &argv).await {
+            // The VM runs without a log; the console can still attach to the socket.
+            tracing::warn!(vm = %rt.name, error = %e, "cannot start the serial keeper");
+        }
     }
 
     /// The binaries a VMM of ours runs: the one recorded at launch and the configured one.
@@ -900,7 +933,14 @@ impl VmManager {
         if self.probe(&rt, true).await.state.has_vmm() {
             return Err(ManagerError::StillRunning(name.to_string()));
         }
-        Ok(defs.delete(name)?)
+        defs.delete(name)?;
+        // Its serial log goes with it: a new VM of the same name starts with none.
+        if let Ok(log) = crate::serial::log::log_path(self.cfg.state_dir.as_deref(), name) {
+            for path in [crate::serial::log::rotated(&log), log] {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
     }
 
     /// Starts every VM marked autostart; one result per VM. A VM already running counts as done.

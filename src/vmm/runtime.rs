@@ -116,7 +116,9 @@ impl RunRoot {
             meta_file: dir.join("meta.json"),
             dir,
         };
-        for socket in [&rt.api_socket, &rt.serial_socket] {
+        // The serial keeper's socket is bound as `viewers.sock.new`, the longest name here.
+        let viewers = rt.dir.join("viewers.sock.new");
+        for socket in [&rt.api_socket, &rt.serial_socket, &viewers] {
             if socket.as_os_str().len() > MAX_SOCKET_PATH {
                 return Err(RuntimeError::PathTooLong(socket.display().to_string()));
             }

@@ -211,6 +211,41 @@ impl Supervisor {
             })
     }
 
+    /// Starts the VM's serial keeper the way its VMM runs: a transient unit of its own under
+    /// systemd (so it lives as long as the VM, not as the command that started it), else a
+    /// detached process. Its log file is made first either way: it tells viewers a keeper
+    /// exists, so they wait for its socket instead of taking CH's (under systemd the keeper's
+    /// messages go to the journal and the file stays empty).
+    pub async fn launch_keeper(
+        &self,
+        rt: &VmRuntime,
+        argv: &[std::ffi::OsString],
+    ) -> Result<(), String> {
+        let marker = rt.dir.join(crate::serial::KEEPER_LOG);
+        match self {
+            Supervisor::Systemd(sd) => {
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&marker)
+                    .map_err(|e| format!("{}: {e}", marker.display()))?;
+                let unit = super::systemd::keeper_unit_name(&rt.name);
+                // One from an earlier run that has not noticed yet is stopped first.
+                let _ = sd.stop(&unit).await;
+                sd.start_unit(
+                    &unit,
+                    &format!("phyllome VM {} serial keeper", rt.name),
+                    argv,
+                )
+                .await
+                .map_err(|e| crate::error::Chain(&e).to_string())
+            }
+            Supervisor::Process => crate::serial::keeper::spawn(argv, &rt.dir)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// The VMM died on its own: let systemd drop the failed unit so the name is free again.
     pub async fn forget(&self, _rt: &VmRuntime, meta: Option<&LaunchMeta>) {
         if let (

@@ -68,6 +68,11 @@ pub fn unit_name(vm: &str) -> String {
     format!("{UNIT_PREFIX}{}{UNIT_SUFFIX}", escape(vm))
 }
 
+/// `phyllome-serial-NAME.service`: the serial keeper of VM NAME (see `crate::serial::keeper`).
+pub fn keeper_unit_name(vm: &str) -> String {
+    format!("phyllome-serial-{}{UNIT_SUFFIX}", escape(vm))
+}
+
 /// The VM name back from a unit name, for units found by pattern.
 pub fn vm_of_unit(unit: &str) -> Option<String> {
     let inner = unit.strip_prefix(UNIT_PREFIX)?.strip_suffix(UNIT_SUFFIX)?;
@@ -241,7 +246,21 @@ impl Systemd {
     /// Starts the VMM as a transient unit; a failed leftover of the same name is reset first.
     pub async fn start(&self, vm: &str, argv: &[OsString]) -> Result<String, SystemdError> {
         let unit = unit_name(vm);
-        let props = unit_properties(&format!("phyllome VM {vm} (Cloud Hypervisor)"), argv)?;
+        self.start_unit(&unit, &format!("phyllome VM {vm} (Cloud Hypervisor)"), argv)
+            .await?;
+        Ok(unit)
+    }
+
+    /// Starts `argv` as the transient unit `unit`; a failed leftover of that name is reset
+    /// first.
+    pub async fn start_unit(
+        &self,
+        unit: &str,
+        description: &str,
+        argv: &[OsString],
+    ) -> Result<(), SystemdError> {
+        let unit = unit.to_string();
+        let props = unit_properties(description, argv)?;
         let mgr = self.manager().await?;
         let _ = Self::bounded("reset", &unit, mgr.reset_failed_unit(unit.clone())).await;
         Self::bounded(
@@ -250,7 +269,7 @@ impl Systemd {
             mgr.start_transient_unit(unit.clone(), "fail".into(), props, Vec::new()),
         )
         .await?;
-        Ok(unit)
+        Ok(())
     }
 
     /// Stops the unit: SIGTERM to the VMM, SIGKILL after the unit's stop timeout.

@@ -112,11 +112,19 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
     let out = env.ok(&["vm", "start", "t1"]);
     assert!(out.contains("Started"), "{out}");
 
-    // What systemd was asked: one transient service, with systemd's property types.
+    // What systemd was asked: one transient service for the VMM, with systemd's property
+    // types, and one for its serial keeper.
     let starts = sd.calls_of("StartTransientUnit");
-    assert_eq!(starts.len(), 1, "{starts:#?}");
+    assert_eq!(starts.len(), 2, "{starts:#?}");
     let call = &starts[0];
     assert_eq!(call.unit, "phyllome-vm-t1.service");
+    let keeper = &starts[1];
+    assert_eq!(keeper.unit, "phyllome-serial-t1.service");
+    let keeper_argv = &keeper.exec_start[0].1;
+    assert!(
+        keeper_argv.ends_with(&["vm".into(), "serial-keeper".into(), "t1".into()]),
+        "{keeper_argv:?}"
+    );
     assert_eq!(call.args[0], "fail", "job mode");
     let props: Vec<(&str, &str)> = call
         .properties
@@ -166,6 +174,17 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
         env.meta("t1")
     );
 
+    // The keeper unit runs: it serves viewers beside the VM's sockets.
+    let viewers = dir.join("viewers.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !viewers.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no keeper serving {viewers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
     // Every phyllome process so far has exited; new ones find the VM.
     assert_eq!(env.info("t1")["state"], "Running");
     assert_eq!(env.list_state("t1").as_deref(), Some("Running"));
@@ -184,6 +203,8 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
     );
     assert!(wait_gone(unit.main_pid, Duration::from_secs(5)));
     assert!(sd.wait_unit_gone("phyllome-vm-t1.service", Duration::from_secs(5)));
+    // The keeper leaves with its VM.
+    assert!(sd.wait_unit_gone("phyllome-serial-t1.service", Duration::from_secs(5)));
     assert_eq!(env.list_state("t1").as_deref(), Some("Stopped"));
     assert!(units_seen_by_phyllome(&bus.address).is_empty());
 }

@@ -221,6 +221,8 @@ pub fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
             None => Vec::new(),
         },
         Action::VmAutostart => autostart(state),
+        Action::VmConsole => super::serial::open(state, super::super::serial::PaneMode::Console),
+        Action::VmLog => super::serial::open(state, super::super::serial::PaneMode::Log),
         Action::VmStart => request(state, VmOp::Start),
         Action::VmStop => request(state, VmOp::Stop),
         Action::VmForceOff => request(state, VmOp::ForceOff),

@@ -10,6 +10,7 @@ pub mod kvm;
 pub mod layout;
 pub mod overview;
 pub mod popup;
+pub mod serial;
 pub mod vm_charts;
 pub mod vm_detail;
 pub mod vm_disks;
@@ -86,6 +87,12 @@ pub fn render(state: &State, frame: &mut Frame) {
             Modal::Error => {
                 if let Some(e) = &state.vms.error {
                     popup::error(state, e, frame, area);
+                }
+            }
+            Modal::Serial => {
+                if let Some(p) = &state.serial {
+                    serial::render(state, p, frame, chrome.body);
+                    serial::footer(state, p, frame, chrome.footer);
                 }
             }
             // Drawn in the body (the GPU flow with its question, the form) or the footer.

@@ -282,6 +282,11 @@ struct Vmm {
     events: Option<std::sync::Mutex<std::fs::File>>,
     request_log: Option<std::sync::Mutex<std::fs::File>>,
     serial: broadcast::Sender<Bytes>,
+    /// Output the guest printed before the first client connected; CH keeps it for that
+    /// client (its socket console buffers up to 1 MiB) rather than dropping it.
+    serial_pending: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Bumped on each connection: as in CH, a new client shuts down the previous one.
+    serial_client: tokio::sync::watch::Sender<u64>,
     serial_file: std::sync::Mutex<Option<PathBuf>>,
     exit: Notify,
     /// Sockets this process created, removed again on exit.
@@ -387,6 +392,8 @@ async fn run(args: Args, socket: PathBuf) -> Result<(), String> {
         events: events.map(std::sync::Mutex::new),
         request_log: request_log.map(std::sync::Mutex::new),
         serial: broadcast::channel(256).0,
+        serial_pending: std::sync::Mutex::new(Some(Vec::new())),
+        serial_client: tokio::sync::watch::channel(0).0,
         serial_file: std::sync::Mutex::new(args.serial_file.clone().filter(|_| args.cli_payload)),
         exit: Notify::new(),
         created: std::sync::Mutex::new(vec![socket.clone()]),
@@ -724,7 +731,21 @@ fn on_boot(vmm: &Arc<Vmm>, serial_socket: Option<&str>, serial_file: Option<&str
 
 /// Sends bytes to every client of the serial socket and to the serial file.
 fn serial_out(vmm: &Vmm, bytes: &[u8]) {
-    let _ = vmm.serial.send(Bytes::copy_from_slice(bytes));
+    match vmm.serial_pending.lock() {
+        Ok(mut pending) => match pending.as_mut() {
+            Some(buf) => {
+                if buf.len() + bytes.len() <= 1 << 20 {
+                    buf.extend_from_slice(bytes);
+                }
+            }
+            None => {
+                let _ = vmm.serial.send(Bytes::copy_from_slice(bytes));
+            }
+        },
+        Err(_) => {
+            let _ = vmm.serial.send(Bytes::copy_from_slice(bytes));
+        }
+    }
     let file = vmm.serial_file.lock().ok().and_then(|f| f.clone());
     if let Some(p) = file {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -777,13 +798,31 @@ fn serve_serial(vmm: &Arc<Vmm>, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What the guest prints when it reads this line: every kind of sequence a guest must not get
+/// through to the host's terminal, between markers the tests look for.
+pub const HOSTILE_COMMAND: &str = "hostile";
+const HOSTILE: &[u8] = b"\r\nhostile-begin\x1b]52;c;cm0gLXJmIC8K\x07\x1b]0;owned-title\x1b\\\x1b[6n\x1b[c\x1b[21t\x1bP1$qm\x1b\\\x9b6n\xc2\x9d0;x\x07\x1b[?1000h\x1b[31mred\x1b[0m hostile-end\r\n";
+
 async fn serial_client(vmm: Arc<Vmm>, stream: UnixStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut rx = vmm.serial.subscribe();
+    let mut kicked = vmm.serial_client.subscribe();
+    vmm.serial_client.send_modify(|n| *n += 1);
+    kicked.mark_unchanged();
     let (mut r, mut w) = stream.into_split();
+    let (mut rx, pending) = match vmm.serial_pending.lock() {
+        Ok(mut p) => (vmm.serial.subscribe(), p.take()),
+        Err(_) => (vmm.serial.subscribe(), None),
+    };
+    if let Some(p) = pending {
+        if w.write_all(&p).await.is_err() {
+            return;
+        }
+    }
     let mut buf = [0u8; 256];
+    let mut line = Vec::new();
     loop {
         tokio::select! {
+            _ = kicked.changed() => return,
             out = rx.recv() => match out {
                 Ok(bytes) => if w.write_all(&bytes).await.is_err() { return },
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -791,7 +830,19 @@ async fn serial_client(vmm: Arc<Vmm>, stream: UnixStream) {
             },
             n = r.read(&mut buf) => match n {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if w.write_all(&buf[..n]).await.is_err() { return },
+                Ok(n) => {
+                    if w.write_all(&buf[..n]).await.is_err() { return }
+                    for &b in &buf[..n] {
+                        if b == b'\r' {
+                            if line == HOSTILE_COMMAND.as_bytes() {
+                                serial_out(&vmm, HOSTILE);
+                            }
+                            line.clear();
+                        } else if line.len() < 64 {
+                            line.push(b);
+                        }
+                    }
+                }
             },
         }
     }
