@@ -36,6 +36,8 @@ pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
+        #[cfg(test)]
+        full_disk::check()?;
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -86,6 +88,35 @@ impl Lock {
         Ok(Lock {
             _file: file,
             path: path.to_path_buf(),
+        })
+    }
+}
+
+/// A full disk on demand, for the store's tests: the write after the next `n` fails with
+/// `StorageFull`, in this thread only.
+#[cfg(test)]
+pub(crate) mod full_disk {
+    use std::cell::Cell;
+
+    thread_local! {
+        static WRITES_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+    }
+
+    pub fn after(n: u32) {
+        WRITES_LEFT.with(|c| c.set(Some(n)));
+    }
+
+    pub(super) fn check() -> std::io::Result<()> {
+        WRITES_LEFT.with(|c| match c.get() {
+            Some(0) => {
+                c.set(None);
+                Err(std::io::ErrorKind::StorageFull.into())
+            }
+            Some(n) => {
+                c.set(Some(n - 1));
+                Ok(())
+            }
+            None => Ok(()),
         })
     }
 }

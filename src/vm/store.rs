@@ -371,3 +371,29 @@ fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "[cpus]\nboot = 1\n[memory]\nsize = \"1G\"\n[boot]\nfirmware = \"/fw\"\n";
+
+    #[test]
+    fn a_full_disk_during_save_leaves_no_phantom_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("vms")).unwrap();
+        store.save("web", V1, SaveMode::Create).unwrap();
+        let v2 = V1.replace("boot = 1", "boot = 2");
+        // The version goes down, then the disk is full for the definition itself.
+        atomic::full_disk::after(1);
+        let err = store.save("web", &v2, SaveMode::Update).unwrap_err();
+        assert!(matches!(err, StoreError::Io { .. }), "{err}");
+        assert_eq!(store.get_text("web").unwrap(), V1);
+        let versions = store.history("web").unwrap();
+        assert_eq!(versions.len(), 1, "{versions:?}");
+        assert!(versions[0].current);
+        // And once there is room again, the same save goes through.
+        store.save("web", &v2, SaveMode::Update).unwrap();
+        assert_eq!(store.history("web").unwrap().len(), 2);
+    }
+}
