@@ -21,6 +21,7 @@ mod gpu_cli;
 mod gpu_confirm_pty;
 mod host_inventory;
 mod hostile_files;
+mod hostile_inputs;
 mod managed_vfio;
 mod monitor_model;
 mod monitor_samplers;
