@@ -146,7 +146,17 @@ async fn the_console_reads_a_host_with_fifos_and_shows_the_warnings() {
     let keymap = Keymap::defaults().expect("keymap");
     let run = run_on(&mut terminal, events, keymap, &opts);
     let done = tokio::time::timeout(PATIENCE, run).await;
-    release(&fifos);
+    // A reader stuck on one FIFO goes on to the next: keep letting them go for a while, past
+    // this test's end (the runtime waits for its blocking threads when dropped).
+    // The thread keeps the tree (and so the FIFOs' paths) until then.
+    let stuck = fifos.clone();
+    std::thread::spawn(move || {
+        let _keep = cli;
+        for _ in 0..200 {
+            release(&stuck);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
     done.expect("the console loop hung").expect("console");
     let screen = terminal.backend().to_string();
     assert!(

@@ -16,6 +16,7 @@ mod support;
 
 mod ch_conformance;
 mod cli_errors;
+mod fuzz;
 mod gpu_boot_cli;
 mod gpu_cli;
 mod gpu_confirm_pty;
