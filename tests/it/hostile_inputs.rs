@@ -375,3 +375,28 @@ fn root_refuses_state_and_run_dirs_of_another_user() {
         0
     );
 }
+
+#[test]
+fn the_monitor_refuses_a_fifo_for_proc_stat_at_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fs::create_dir(tmp.path().join("proc")).expect("mkdir");
+    let stat = tmp.path().join("proc/stat");
+    mkfifo(&stat);
+    let root = phyllome::host::SysRoot::new(tmp.path());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            phyllome::monitor::host::sample_host(&root)
+                .map_err(|e| phyllome::error::Chain(&e).to_string()),
+        );
+    });
+    let got = rx.recv_timeout(PATIENCE);
+    release(std::slice::from_ref(&stat));
+    let err = got
+        .expect("the sample hung")
+        .expect_err("a FIFO is no proc/stat");
+    assert!(
+        err.contains(&format!("{} is a FIFO", stat.display())),
+        "{err}"
+    );
+}
