@@ -400,3 +400,29 @@ fn the_monitor_refuses_a_fifo_for_proc_stat_at_once() {
         "{err}"
     );
 }
+
+#[test]
+fn a_cloud_hypervisor_another_user_could_plant_is_never_run() {
+    let cli = Cli::new().host(presets::desktop());
+    let bin = cli.root().join("usr/bin/cloud-hypervisor");
+    fs::create_dir_all(bin.parent().expect("dir")).expect("mkdir");
+    let ran = cli.path().join("ran");
+    fs::write(
+        &bin,
+        format!(
+            "#!/bin/sh\ntouch {}\necho 'cloud-hypervisor v54.0'\n",
+            ran.display()
+        ),
+    )
+    .expect("write");
+    // Writable by anyone: whoever planted it could have changed it.
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let inv = cli.json(&["host", "--json"]);
+    assert_eq!(inv["kvm"]["cloud_hypervisor"]["version"], Value::Null);
+    assert!(!ran.exists(), "the planted binary ran");
+    // The same binary, root's and closed: its version is asked.
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let inv = cli.json(&["host", "--json"]);
+    assert_eq!(inv["kvm"]["cloud_hypervisor"]["version"], "v54.0");
+    assert!(ran.exists());
+}
