@@ -426,3 +426,20 @@ fn a_cloud_hypervisor_another_user_could_plant_is_never_run() {
     assert_eq!(inv["kvm"]["cloud_hypervisor"]["version"], "v54.0");
     assert!(ran.exists());
 }
+
+#[test]
+fn boot_config_install_refuses_a_fifo_in_place_of_its_file() {
+    let cli = Cli::new().host(presets::desktop());
+    let conf = cli.root().join("etc/modprobe.d/phyllome-vfio.conf");
+    fs::create_dir_all(conf.parent().expect("dir")).expect("mkdir");
+    mkfifo(&conf);
+    let before = tree(&cli.root().join("etc"));
+    let out = run_within(cli.cmd(&["gpu", "boot-config", GPU, "--install", "--yes"]));
+    release(std::slice::from_ref(&conf));
+    let out = out.expect("`gpu boot-config --install` hung on a FIFO");
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("phyllome-vfio.conf is a FIFO"), "{err}");
+    // Refused before any file was written.
+    assert_eq!(tree(&cli.root().join("etc")), before);
+}
