@@ -45,7 +45,8 @@ pub enum FileError {
     NotDir { path: String, kind: &'static str },
     #[error(
         "{path} belongs to user {owner}, not to user {me} who runs phyllome; \
-         fix: `chown {me} {path}`, or pick a directory of your own"
+         fix: run phyllome as user {owner}, `chown {me} {path}`, or give a directory of \
+         your own (--state-dir, --run-dir)"
     )]
     ForeignOwner { path: String, owner: u32, me: u32 },
     #[error(
@@ -160,6 +161,8 @@ fn read_opened(fd: OwnedFd, path: &Path, cap: u64) -> Result<String, FileError> 
 /// 0700 (whatever the umask) when missing, else refused when it is a link, belongs to someone
 /// else, or others may write in it.
 pub fn private_dir(dir: &Path) -> Result<(), FileError> {
+    // Before creating anything: nothing is left behind in a refused place.
+    check_parent(dir, rustix::process::geteuid().as_raw())?;
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {
             // The umask may have taken bits away; the mode is ours to set.
@@ -178,13 +181,33 @@ pub fn private_dir(dir: &Path) -> Result<(), FileError> {
             return private_dir(dir);
         }
         Err(source) => {
+            // Most often a directory of another user that we may not even look into: say
+            // whose it is, which is what the fix depends on.
+            if source.kind() == io::ErrorKind::PermissionDenied {
+                if let Some(foreign) = foreign_ancestor(dir) {
+                    return Err(foreign);
+                }
+            }
             return Err(FileError::CreateDir {
                 path: shown(dir),
                 source,
-            })
+            });
         }
     }
     check_private(dir)
+}
+
+/// The nearest existing directory above `dir` when another user (not root) owns it.
+fn foreign_ancestor(dir: &Path) -> Option<FileError> {
+    let me = rustix::process::geteuid().as_raw();
+    dir.ancestors().skip(1).find_map(|a| {
+        let meta = fs::symlink_metadata(a).ok()?;
+        (meta.uid() != me).then(|| FileError::ForeignOwner {
+            path: shown(a),
+            owner: meta.uid(),
+            me,
+        })
+    })
 }
 
 /// Parents are created 0700 too, but only the directory itself is held to ownership: its
@@ -227,6 +250,34 @@ pub fn check_private(dir: &Path) -> Result<(), FileError> {
     if meta.mode() & 0o022 != 0 {
         return Err(FileError::OpenToOthers {
             path: shown(dir),
+            mode: meta.mode() & 0o777,
+        });
+    }
+    check_parent(dir, me)
+}
+
+/// Whoever may rename entries in the parent can swap the directory for one of theirs: the
+/// parent must be ours or root's, and not writable by others unless sticky (`/tmp`).
+fn check_parent(dir: &Path, me: u32) -> Result<(), FileError> {
+    let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let Ok(meta) = fs::metadata(parent) else {
+        return Ok(());
+    };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(FileError::ForeignOwner {
+            path: shown(parent),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    // A group of one's own (user private groups, umask 002) is no other user.
+    let group_of_others = meta.gid() != rustix::process::getegid().as_raw() && meta.gid() != 0;
+    let writable = meta.mode() & 0o002 != 0 || (group_of_others && meta.mode() & 0o020 != 0);
+    if writable && meta.mode() & 0o1000 == 0 {
+        return Err(FileError::OpenToOthers {
+            path: shown(parent),
             mode: meta.mode() & 0o777,
         });
     }
@@ -343,5 +394,34 @@ mod tests {
             private_dir(&foreign),
             Err(FileError::ForeignOwner { .. })
         ));
+    }
+
+    #[test]
+    fn a_parent_others_can_rename_in_is_refused_unless_sticky() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = tmp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = private_dir(&open.join("state")).unwrap_err();
+        assert!(
+            matches!(&err, FileError::OpenToOthers { path, .. } if path.ends_with("open")),
+            "{err}"
+        );
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        private_dir(&open.join("state")).unwrap();
+        if rustix::process::geteuid().is_root() {
+            let theirs = tmp.path().join("theirs");
+            fs::create_dir(&theirs).unwrap();
+            rustix::fs::chown(&theirs, Some(rustix::process::Uid::from_raw(65534)), None).unwrap();
+            let err = private_dir(&theirs.join("vms")).unwrap_err();
+            assert!(
+                matches!(err, FileError::ForeignOwner { owner: 65534, .. }),
+                "{err}"
+            );
+            assert!(
+                !theirs.join("vms").exists(),
+                "nothing created in their directory"
+            );
+        }
     }
 }

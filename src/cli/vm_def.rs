@@ -43,8 +43,7 @@ pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
     crate::vm::check_name(name).map_err(CliError::Usage)?;
     let (source, text) = match &args.from {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .wrap_err_with(|| format!("Cannot read {}", file.display()))?;
+            let text = crate::files::read_input(file, crate::files::TEXT_CAP)?;
             (file.display().to_string(), text)
         }
         None => {
@@ -226,8 +225,7 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
     let tmp = EditFile::create(name, &original)?;
     loop {
         run_editor(&tmp.path)?;
-        let text = std::fs::read_to_string(&tmp.path)
-            .wrap_err_with(|| format!("Cannot read {}", tmp.path.display()))?;
+        let text = crate::files::read_input(&tmp.path, crate::files::TEXT_CAP)?;
         if text == original {
             crate::outln!("No change to VM {name}")?;
             tmp.remove();
@@ -443,8 +441,7 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -
     };
     crate::vm::check_name(&name)
         .map_err(|e| CliError::Usage(format!("{e}; give another with --name")))?;
-    let text = std::fs::read_to_string(file)
-        .wrap_err_with(|| format!("Cannot read {}", file.display()))?;
+    let text = crate::files::read_input(file, crate::files::TEXT_CAP)?;
     let config: serde_json::Value =
         serde_json::from_str(&text).wrap_err_with(|| format!("{} is not JSON", file.display()))?;
     let imported = crate::vm::from_vm_config(&config, &name).map_err(|p| {

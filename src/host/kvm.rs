@@ -170,6 +170,11 @@ fn cloud_hypervisor(root: &SysRoot, ch_bin: Option<&std::path::Path>) -> Option<
 /// `cloud-hypervisor --version` prints `cloud-hypervisor v54.0`; a binary that hangs or
 /// crashes must not hold up the inventory.
 fn binary_version(path: &std::path::Path) -> Option<String> {
+    // Running a program is no read: in a `--host-root` tree only one no other user could
+    // have planted or changed is run (as root, often).
+    if !trusted(path) {
+        return None;
+    }
     let mut child = Command::new(path)
         .arg("--version")
         .stdin(Stdio::null())
@@ -194,4 +199,14 @@ fn binary_version(path: &std::path::Path) -> Option<String> {
     let line = out.lines().next()?.trim();
     let version = line.rsplit(' ').next().unwrap_or(line);
     (!version.is_empty()).then(|| version.to_string())
+}
+
+/// Whether `path` and its directory belong to root or to us and no one else may write them.
+fn trusted(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let safe = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
+    };
+    safe(path) && path.parent().is_none_or(safe)
 }

@@ -2,6 +2,7 @@
 //! KVM. Every read is relative to a [`SysRoot`], so fixture trees and `--host-root` work
 //! like the real `/`.
 
+pub mod attr;
 pub mod checks;
 pub mod critical;
 pub mod gpu;
@@ -103,6 +104,13 @@ impl Inventory {
             })
             .collect();
         let checks = checks::run(&iommu, &kvm, &gpus, vfio_pci_available);
+        // Files refused or cut on the way, also where the reader went on without them
+        // (optional attributes); once per file.
+        for note in root.take_notes() {
+            if !warnings.iter().any(|w| w.contains(&note.path)) {
+                warnings.push(note.text);
+            }
+        }
         Inventory {
             pci_devices: raw.into_iter().map(|r| r.device).collect(),
             iommu_groups,

@@ -26,7 +26,7 @@ impl Names {
         let mut names = Names::default();
         if let Some(text) = PCI_IDS_PATHS
             .iter()
-            .find_map(|p| std::fs::read(root.resolve(p).ok()?).ok())
+            .find_map(|p| root.read_bytes(p, super::attr::DATA_CAP).ok())
         {
             names.scan(&String::from_utf8_lossy(&text), wanted);
         }

@@ -4,19 +4,18 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
+use super::attr::{self, Note, Notes, ATTR_CAP};
+
 /// Linux gives up after 40 links in one lookup; so do we.
 const MAX_LINK_HOPS: usize = 40;
-/// sysfs attributes are at most a page; anything larger is not what we expect to read.
-const MAX_ATTR_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
@@ -28,8 +27,8 @@ pub enum SysError {
     },
     #[error("Too many levels of symbolic links at {path}")]
     LinkLoop { path: String },
-    #[error("{path} is larger than {MAX_ATTR_BYTES} bytes")]
-    TooLarge { path: String },
+    #[error("{path} is {kind}, not a regular file as sysfs and procfs files are; not read")]
+    NotRegular { path: String, kind: &'static str },
 }
 
 impl SysError {
@@ -48,6 +47,9 @@ pub struct SysRoot {
     /// The root opened once, for `openat2(RESOLVE_IN_ROOT)`: the kernel then resolves
     /// links inside the root in one call. `None` where it could not be opened.
     root_fd: Option<Arc<OwnedFd>>,
+    /// Files found not to be what they should (a FIFO for an attribute) or cut at the cap,
+    /// shared by every clone: see [`Self::take_notes`].
+    notes: Arc<Notes>,
 }
 
 impl SysRoot {
@@ -64,6 +66,7 @@ impl SysRoot {
             root,
             known_dirs: Arc::default(),
             root_fd,
+            notes: Arc::default(),
         }
     }
 
@@ -164,7 +167,29 @@ impl SysRoot {
     /// Reads a small text attribute `name` inside the resolved directory `dir`, refusing
     /// to follow a link at the leaf (sysfs attributes are never links).
     pub fn read_in(&self, dir: &Path, name: &str) -> Result<String, SysError> {
-        read_small(&dir.join(name))
+        self.read_path(&dir.join(name), ATTR_CAP)
+            .map(|b| attr::text(&b))
+    }
+
+    /// What the reads so far found wrong with files that were still listed or skipped
+    /// quietly: each names its file. Taken once; later reads start a new list.
+    pub fn take_notes(&self) -> Vec<Note> {
+        self.notes.take()
+    }
+
+    /// The bytes of the resolved `path` (no link at its leaf), up to `cap`.
+    fn read_path(&self, path: &Path, cap: u64) -> Result<Vec<u8>, SysError> {
+        let fd = attr::open_at(rustix::fs::CWD, path).map_err(|e| SysError::Io {
+            path: path.display().to_string(),
+            source: e.into(),
+        })?;
+        attr::read_fd(fd, path, cap, &self.notes)
+    }
+
+    /// A larger data file at `rel` (links resolved inside the root), up to `cap` bytes.
+    pub fn read_bytes(&self, rel: impl AsRef<Path>, cap: u64) -> Result<Vec<u8>, SysError> {
+        let path = self.resolve(rel)?;
+        self.read_path(&path, cap)
     }
 
     /// Opens the directory `rel` (links resolved inside the root) for many reads. The
@@ -188,6 +213,7 @@ impl SysRoot {
                     return Ok(SysDir {
                         path: self.lexical(rel),
                         fd,
+                        notes: self.notes.clone(),
                     })
                 }
                 Err(
@@ -225,13 +251,14 @@ impl SysRoot {
         Ok(SysDir {
             path: resolved.to_path_buf(),
             fd,
+            notes: self.notes.clone(),
         })
     }
 
     /// Reads a small text file at `rel`, resolving links inside the root.
     pub fn read(&self, rel: impl AsRef<Path>) -> Result<String, SysError> {
         let path = self.resolve(rel)?;
-        read_small(&path)
+        self.read_path(&path, ATTR_CAP).map(|b| attr::text(&b))
     }
 
     /// The last component of the target of the link `dir/name` (e.g. the driver's name from
@@ -264,6 +291,7 @@ impl SysRoot {
 pub struct SysDir {
     path: PathBuf,
     fd: OwnedFd,
+    notes: Arc<Notes>,
 }
 
 impl SysDir {
@@ -280,14 +308,8 @@ impl SysDir {
 
     /// A small text attribute; a link at `name` is refused, never followed.
     pub fn read(&self, name: &str) -> Result<String, SysError> {
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io_err(name, e))?;
-        read_to_string(fs::File::from(fd), &self.path.join(name))
+        let fd = attr::open_at(&self.fd, Path::new(name)).map_err(|e| self.io_err(name, e))?;
+        attr::read_fd(fd, &self.path.join(name), ATTR_CAP, &self.notes).map(|b| attr::text(&b))
     }
 
     /// The last component of the link `name`'s target (`driver`, `iommu_group`), unfollowed.
@@ -336,48 +358,6 @@ fn push_reversed(pending: &mut Vec<PathBuf>, path: &Path) {
         })
         .collect();
     pending.extend(parts.into_iter().rev());
-}
-
-fn read_small(path: &Path) -> Result<String, SysError> {
-    let io_err = |source| SysError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(io_err)?;
-    read_to_string(file, path)
-}
-
-fn read_to_string(mut file: fs::File, path: &Path) -> Result<String, SysError> {
-    let io_err = |source| SysError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    // sysfs hands over a whole attribute in one read: one syscall where read_to_end
-    // would make three.
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        let n = file.read(&mut buf[len..]).map_err(io_err)?;
-        len += n;
-        if n == 0 || len < buf.len() {
-            break;
-        }
-        if len as u64 > MAX_ATTR_BYTES {
-            break;
-        }
-        buf.resize(buf.len() * 2, 0);
-    }
-    if len as u64 > MAX_ATTR_BYTES {
-        return Err(SysError::TooLarge {
-            path: path.display().to_string(),
-        });
-    }
-    buf.truncate(len);
-    Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
 }
 
 #[cfg(test)]
@@ -430,7 +410,13 @@ mod tests {
         fs::write(root.join("big"), vec![b'a'; 70_000]).unwrap();
         fs::write(root.join("bin"), [0xff, 0xfe, 0x00, b'\n']).unwrap();
         let sys = SysRoot::new(root);
-        assert!(matches!(sys.read("big"), Err(SysError::TooLarge { .. })));
+        let big = sys.read("big").unwrap();
+        assert_eq!(big.len(), ATTR_CAP as usize);
+        let notes = sys.take_notes();
+        assert!(
+            notes[0].text.contains("only its first 65536 bytes"),
+            "{notes:?}"
+        );
         assert_eq!(sys.read("bin").unwrap(), "\u{fffd}\u{fffd}\0");
     }
 }

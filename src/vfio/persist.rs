@@ -26,6 +26,8 @@ pub enum PersistError {
     Plan(#[from] PlanError),
     #[error("{path} exists and was not written by phyllome: leaving it alone")]
     NotOurs { path: String },
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     #[error("Cannot write {path}")]
     Write {
         path: String,
@@ -213,12 +215,16 @@ impl BootConfig {
     pub fn install(&self, root: &Path) -> Result<Vec<PathBuf>, PersistError> {
         for f in &self.files {
             let at = under(root, &f.path);
-            if let Ok(old) = fs::read_to_string(&at) {
-                if !old.starts_with(HEADER) {
+            // A FIFO or a device in its place is refused, never waited on nor written.
+            match crate::files::read_input(&at, crate::files::TEXT_CAP) {
+                Ok(old) if old.starts_with(HEADER) => {}
+                Ok(_) => {
                     return Err(PersistError::NotOurs {
                         path: f.path.clone(),
-                    });
+                    })
                 }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(PersistError::File(e)),
             }
         }
         let mut written = Vec::new();
@@ -242,7 +248,8 @@ impl BootConfig {
         let mut removed = Vec::new();
         for f in &self.files {
             let at = under(root, &f.path);
-            let ours = fs::read_to_string(&at).is_ok_and(|t| t.starts_with(HEADER));
+            let ours = crate::files::read_input(&at, crate::files::TEXT_CAP)
+                .is_ok_and(|t| t.starts_with(HEADER));
             if ours {
                 fs::remove_file(&at).map_err(|source| PersistError::Write {
                     path: f.path.clone(),

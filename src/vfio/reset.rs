@@ -17,12 +17,8 @@ const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
-    #[error("Cannot read {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(crate::files::FileError),
     #[error("{path} is not a reset record")]
     Parse {
         path: String,
@@ -86,18 +82,14 @@ impl ResetMarks {
     pub fn load(state_dir: &Path, root: &SysRoot) -> Result<ResetMarks, ResetError> {
         let file = state_dir.join(FILE);
         let boot_id = root.read(BOOT_ID).unwrap_or_default();
-        let record = match fs::read_to_string(&file) {
+        // The state dir is ours: no link followed, no FIFO waited on, a bounded read.
+        let record = match crate::files::read_beneath(state_dir, FILE, crate::files::RECORD_CAP) {
             Ok(text) => serde_json::from_str(&text).map_err(|source| ResetError::Parse {
                 path: file.display().to_string(),
                 source,
             })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Record::default(),
-            Err(source) => {
-                return Err(ResetError::Read {
-                    path: file.display().to_string(),
-                    source,
-                })
-            }
+            Err(e) if e.is_not_found() => Record::default(),
+            Err(e) => return Err(ResetError::File(e)),
         };
         // No boot ID to compare (a tree without /proc): keep the marks, be safe.
         let record = if record.boot_id == boot_id || boot_id.is_empty() {
