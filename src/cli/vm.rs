@@ -120,6 +120,9 @@ pub enum VmCommand {
     History {
         /// The VM, as `phyllome vm list` names it
         name: String,
+        /// Show what version N changed from the one before it (default: the current one)
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+        diff: Option<u32>,
     },
     /// Whether `phyllome autostart` (the boot unit) starts this VM
     Autostart {
@@ -307,7 +310,11 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
         VmCommand::Import { file, name, force } => {
             vm_def::import(paths, &file, name.as_deref(), force)
         }
-        VmCommand::History { name } => vm_def::history(paths, &name),
+        VmCommand::History { name, diff: None } => vm_def::history(paths, &name),
+        VmCommand::History {
+            name,
+            diff: Some(n),
+        } => vm_def::history_diff(paths, &name, (n > 0).then_some(n)),
         VmCommand::Autostart { name, switch } => {
             vm_def::autostart(paths, &name, switch == Switch::On)
         }

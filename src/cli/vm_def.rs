@@ -519,6 +519,54 @@ pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
     Ok(())
 }
 
+/// `vm history NAME --diff [N]`: a unified diff of version N (default: the current one)
+/// against the version before it.
+pub fn history_diff(paths: &HostPaths, name: &str, number: Option<u32>) -> eyre::Result<()> {
+    let store = open_store(paths)?;
+    let versions = store.history(name)?;
+    let at = match number {
+        Some(n) => versions
+            .iter()
+            .position(|v| v.number == n)
+            .ok_or(StoreError::NoVersion {
+                name: name.into(),
+                number: n,
+            })?,
+        None => versions
+            .iter()
+            .rposition(|v| v.current)
+            .or_else(|| versions.len().checked_sub(1))
+            .ok_or_else(|| StoreError::NotFound(name.into()))?,
+    };
+    let new = &versions[at];
+    let Some(old) = at.checked_sub(1).map(|i| &versions[i]) else {
+        crate::outln!(
+            "Version {} is the first of VM {name}; nothing before it to compare",
+            new.number
+        )?;
+        return Ok(());
+    };
+    let (a, b) = (
+        store.version_text(name, old.number)?,
+        store.version_text(name, new.number)?,
+    );
+    let diff = similar::TextDiff::from_lines(&a, &b);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{name} version {}", old.number),
+            &format!("{name} version {}", new.number),
+        )
+        .to_string();
+    if text.is_empty() {
+        crate::outln!("Versions {} and {} are the same", old.number, new.number)?;
+    } else {
+        crate::cli::output::out(&text)?;
+    }
+    Ok(())
+}
+
 pub fn rollback(
     paths: &HostPaths,
     name: &str,

@@ -378,3 +378,33 @@ fn vm_autostart_switches_one_field_and_keeps_the_rest() {
     let bad = cli.run(&["vm", "autostart", "web", "maybe"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn vm_history_diff_shows_what_a_version_changed() {
+    let cli = crate::support::cli::Cli::new();
+    cli.ok(&["vm", "define", "web", "--kernel", "/k", "--memory", "1G"]);
+    cli.ok(&[
+        "vm",
+        "define",
+        "web",
+        "--kernel",
+        "/k",
+        "--memory",
+        "2G",
+        "--replace",
+    ]);
+    let diff = cli.ok(&["vm", "history", "web", "--diff"]);
+    assert!(
+        diff.starts_with("--- web version 1\n+++ web version 2\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("\n-size = \"1G\"\n+size = \"2G\"\n"),
+        "{diff}"
+    );
+    assert_eq!(cli.ok(&["vm", "history", "web", "--diff", "2"]), diff);
+    let first = cli.ok(&["vm", "history", "web", "--diff", "1"]);
+    assert!(first.contains("is the first"), "{first}");
+    let missing = cli.run(&["vm", "history", "web", "--diff", "9"]);
+    assert_eq!(missing.status.code(), Some(3));
+}
