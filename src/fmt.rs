@@ -179,11 +179,31 @@ fn escape_controls(text: &str, keep_layout: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Seconds since the epoch as `2026-11-30 02:53` (UTC), from the civil calendar
-/// (Howard Hinnant's days-to-date), without a date crate for one column.
+/// Seconds since the epoch as `2026-11-30 02:53` (UTC).
 pub fn utc(secs: u64) -> String {
+    let (year, month, day, rem) = civil(secs);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Seconds since the epoch as `2025-01-31 12:00:00 UTC`.
+pub fn utc_seconds(secs: u64) -> String {
+    let (year, month, day, rem) = civil(secs);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Year, month, day and the seconds into that day, from the civil calendar (Howard
+/// Hinnant's days-to-date), without a date crate for a column or two.
+fn civil(secs: u64) -> (i64, i64, i64, u64) {
     let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -193,11 +213,7 @@ pub fn utc(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    (year, month, day, secs % 86_400)
 }
 
 #[cfg(test)]
@@ -209,6 +225,8 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00");
         assert_eq!(utc(1_795_920_780), "2026-11-29 02:53");
+        assert_eq!(utc_seconds(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_seconds(1_709_210_096), "2024-02-29 12:34:56 UTC");
     }
 
     #[test]

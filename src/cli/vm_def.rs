@@ -505,7 +505,7 @@ pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
         crate::outln!(
             "{:>6}{mark}  {:<23}  {}",
             v.number,
-            crate::vm::history::format_utc(v.saved_unix),
+            crate::fmt::utc_seconds(v.saved_unix),
             crate::fmt::printable(&v.summary)
         )?;
     }
