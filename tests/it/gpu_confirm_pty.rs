@@ -1,82 +1,18 @@
 //! The typed confirmation of `phyllome gpu detach` on a real terminal (a pty): taking the GPU
 //! that shows the host console goes ahead only when the phrase is typed exactly.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use phyllome::fixture::presets;
-use rustix::fs::{Mode, OFlags};
-use rustix::pty::OpenptFlags;
+
+use crate::support::pty::Pty;
 
 const GPU: &str = "0000:0b:00.0";
 
-pub(crate) struct Pty {
-    master: File,
-    output: mpsc::Receiver<Vec<u8>>,
-    seen: Vec<u8>,
-}
-
-impl Pty {
-    pub(crate) fn open() -> (Pty, File) {
-        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
-        let master = rustix::pty::openpt(flags).unwrap();
-        rustix::pty::grantpt(&master).unwrap();
-        rustix::pty::unlockpt(&master).unwrap();
-        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-        let slave: OwnedFd = rustix::fs::open(
-            name.as_c_str(),
-            OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap();
-        let mut reader = File::from(master.try_clone().unwrap());
-        let (tx, output) = mpsc::channel();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // EIO once the child has closed the slave ends the loop.
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        let pty = Pty {
-            master: File::from(master),
-            output,
-            seen: Vec::new(),
-        };
-        (pty, File::from(slave))
-    }
-
-    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !String::from_utf8_lossy(&self.seen).contains(needle) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.seen.extend(bytes),
-                Err(_) => panic!(
-                    "never saw {needle:?}; output so far:\n{}",
-                    String::from_utf8_lossy(&self.seen)
-                ),
-            }
-        }
-        String::from_utf8_lossy(&self.seen).into_owned()
-    }
-
-    pub(crate) fn type_line(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).unwrap();
-        self.master.write_all(b"\r").unwrap();
-    }
-}
-
 fn detach_on_pty(root: &Path, state: &Path) -> (Pty, Child) {
-    let (pty, slave) = Pty::open();
+    let pty = Pty::open();
+    let slave = pty.slave();
     let child = Command::new(env!("CARGO_BIN_EXE_phyllome"))
         .args(["gpu", "detach", GPU, "--host-root"])
         .arg(root)

@@ -359,7 +359,7 @@ fn a_rollback_to_a_version_that_would_hurt_the_host_is_refused_unless_forced() {
 /// `vm edit` on a terminal: the edited text is refused like a define, and kept for the user.
 #[test]
 fn an_edit_that_would_hurt_the_host_is_not_saved() {
-    use crate::gpu_confirm_pty::Pty;
+    use crate::support::pty::Pty;
     let mut cli = Cli::new();
     let root = cli.path().join("smallhost");
     write(&root.join("proc/meminfo"), "MemTotal:        4096000 kB\n");
@@ -376,7 +376,8 @@ fn an_edit_that_would_hurt_the_host_is_not_saved() {
     )
     .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let (mut pty, slave) = Pty::open();
+    let mut pty = Pty::open();
+    let slave = pty.slave();
     let mut cmd = cli.cmd(&["vm", "edit", "web"]);
     cmd.env("VISUAL", &editor)
         .stdin(slave.try_clone().unwrap())

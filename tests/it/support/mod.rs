@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod fake_systemd;
+pub mod pty;
 pub mod qemu;
 pub mod ui;
 pub mod vmm;
