@@ -10,6 +10,7 @@ pub mod report;
 pub mod top;
 pub mod vm;
 pub mod vm_def;
+pub mod vm_history;
 pub mod vm_rescue;
 pub mod vm_run;
 pub mod vm_serial;

@@ -310,11 +310,11 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
         VmCommand::Import { file, name, force } => {
             vm_def::import(paths, &file, name.as_deref(), force)
         }
-        VmCommand::History { name, diff: None } => vm_def::history(paths, &name),
+        VmCommand::History { name, diff: None } => super::vm_history::history(paths, &name),
         VmCommand::History {
             name,
             diff: Some(n),
-        } => vm_def::history_diff(paths, &name, (n > 0).then_some(n)),
+        } => super::vm_history::history_diff(paths, &name, (n > 0).then_some(n)),
         VmCommand::Autostart { name, switch } => {
             vm_def::autostart(paths, &name, switch == Switch::On)
         }
@@ -323,7 +323,7 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
             to,
             confirm,
             force,
-        } => vm_def::rollback(paths, &name, to, &confirm, force),
+        } => super::vm_history::rollback(paths, &name, to, &confirm, force),
         VmCommand::List { json } => vm_run::list(paths, json),
         VmCommand::Info { name, json } => vm_run::info(paths, &name, json),
         VmCommand::Start { name } => vm_run::start(paths, &name),

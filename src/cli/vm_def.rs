@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
-use super::vm::{Confirm, DefineArgs, ExportFormat};
+use super::vm::{DefineArgs, ExportFormat};
 use super::CliError;
 use crate::host::PciAddress;
 use crate::ops::define::check as guard;
@@ -14,13 +14,13 @@ use crate::ops::HostPaths;
 use crate::vm::spec::{Disk, MacAddr, Net, NetKind, Vfio};
 use crate::vm::{doc, ByteSize, Problem, SaveMode, Store, StoreError, VmSpec};
 
-fn open_store(paths: &HostPaths) -> eyre::Result<Store> {
+pub(super) fn open_store(paths: &HostPaths) -> eyre::Result<Store> {
     Ok(paths.store()?)
 }
 
 /// Warnings go to stderr: a definition may name a disk that is created later, so they never
 /// stop a save (starting the VM is where they matter).
-fn print_warnings(warnings: &[Problem]) {
+pub(super) fn print_warnings(warnings: &[Problem]) {
     for p in warnings {
         crate::noteln!("warning: {p}");
     }
@@ -487,106 +487,5 @@ pub fn autostart(paths: &HostPaths, name: &str, on: bool) -> eyre::Result<()> {
         .wrap_err_with(|| format!("Cannot change VM {name}"))?;
     let word = if on { "on" } else { "off" };
     crate::outln!("VM {name}: autostart {word}")?;
-    Ok(())
-}
-
-pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
-    let store = open_store(paths)?;
-    let versions = store.history(name)?;
-    if versions.is_empty() {
-        crate::outln!(
-            "VM {name} has no saved versions yet (its file was not written by phyllome)"
-        )?;
-        return Ok(());
-    }
-    crate::outln!("{:>7}  {:<23}  CHANGE", "VERSION", "SAVED")?;
-    for v in &versions {
-        let mark = if v.current { "*" } else { " " };
-        crate::outln!(
-            "{:>6}{mark}  {:<23}  {}",
-            v.number,
-            crate::fmt::utc_seconds(v.saved_unix),
-            crate::fmt::printable(&v.summary)
-        )?;
-    }
-    if !store.exists(name) {
-        crate::outln!(
-            "VM {name} is deleted; `phyllome vm rollback {name} --to N` brings a version back"
-        )?;
-    } else {
-        crate::outln!("* current")?;
-    }
-    Ok(())
-}
-
-/// `vm history NAME --diff [N]`: a unified diff of version N (default: the current one)
-/// against the version before it.
-pub fn history_diff(paths: &HostPaths, name: &str, number: Option<u32>) -> eyre::Result<()> {
-    let store = open_store(paths)?;
-    let versions = store.history(name)?;
-    let at = match number {
-        Some(n) => versions
-            .iter()
-            .position(|v| v.number == n)
-            .ok_or(StoreError::NoVersion {
-                name: name.into(),
-                number: n,
-            })?,
-        None => versions
-            .iter()
-            .rposition(|v| v.current)
-            .or_else(|| versions.len().checked_sub(1))
-            .ok_or_else(|| StoreError::NotFound(name.into()))?,
-    };
-    let new = &versions[at];
-    let Some(old) = at.checked_sub(1).map(|i| &versions[i]) else {
-        crate::outln!(
-            "Version {} is the first of VM {name}; nothing before it to compare",
-            new.number
-        )?;
-        return Ok(());
-    };
-    let (a, b) = (
-        store.version_text(name, old.number)?,
-        store.version_text(name, new.number)?,
-    );
-    let diff = similar::TextDiff::from_lines(&a, &b);
-    let text = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(
-            &format!("{name} version {}", old.number),
-            &format!("{name} version {}", new.number),
-        )
-        .to_string();
-    if text.is_empty() {
-        crate::outln!("Versions {} and {} are the same", old.number, new.number)?;
-    } else {
-        crate::cli::output::out(&text)?;
-    }
-    Ok(())
-}
-
-pub fn rollback(
-    paths: &HostPaths,
-    name: &str,
-    to: Option<u32>,
-    confirm: &Confirm,
-    force: bool,
-) -> eyre::Result<()> {
-    let store = open_store(paths)?;
-    let target = store.rollback_target(name, to)?;
-    // An old version is checked against the host of today, as a define is; one that does
-    // not load is left to the rollback, which says why.
-    let warnings = match crate::vm::load(&store.version_text(name, target)?, name) {
-        Ok(spec) => guard(paths, &store, &spec, force)?,
-        Err(_) => Vec::new(),
-    };
-    confirm.ask(&format!(
-        "Replace VM {name}'s definition with version {target}"
-    ))?;
-    store.rollback(name, Some(target))?;
-    crate::outln!("VM {name} is back at version {target}")?;
-    print_warnings(&warnings);
     Ok(())
 }
