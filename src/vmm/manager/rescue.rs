@@ -12,7 +12,7 @@ use crate::vm::spec::{Disk, DiskFormat, SerialMode};
 use crate::vm::VmSpec;
 use crate::vmm::runtime::VmRuntime;
 
-/// The built-in defaults; `STATE/rescue.toml` or `/etc/phyllome/rescue.toml` replace them.
+/// The built-in defaults; the first `rescue.toml` found replaces them (see [`settings`]).
 const DEFAULTS: &str = include_str!("../../../config/rescue.toml");
 
 const RECORD: &str = "rescue.json";
@@ -176,13 +176,22 @@ impl RescuePayload {
     }
 }
 
-/// The first of `STATE/rescue.toml`, `/etc/phyllome/rescue.toml`, the built-in defaults.
+/// The first of `STATE/rescue.toml`, then the configuration directories in their order
+/// ([`crate::config_paths`]: `$PHYLLOME_CONFIG_DIR`, `/etc/phyllome` as root, the user's XDG
+/// config directory), then the built-in defaults.
 fn settings(state_dir: Option<&Path>) -> std::result::Result<(Settings, String), RescueError> {
-    let mut candidates = Vec::new();
+    settings_from(state_dir, &crate::config_paths::ConfigDirs::from_env())
+}
+
+fn settings_from(
+    state_dir: Option<&Path>,
+    dirs: &crate::config_paths::ConfigDirs,
+) -> std::result::Result<(Settings, String), RescueError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(vms) = crate::vm::Store::default_dir(state_dir) {
         candidates.push(vms.with_file_name("rescue.toml"));
     }
-    candidates.push(PathBuf::from("/etc/phyllome/rescue.toml"));
+    candidates.extend(dirs.candidates("rescue.toml"));
     for path in candidates {
         match crate::files::read_input(&path, crate::files::RECORD_CAP) {
             Ok(text) => return parse(&text, &path.display().to_string()),
