@@ -111,8 +111,14 @@ mod tests {
         );
         let root = dirs(b, true, true);
         let user_only = dirs(b, false, true);
-        assert_eq!(root.candidates("keymap.toml"), [&over, &etc, &user]);
-        assert_eq!(user_only.candidates("keymap.toml"), [&over, &user]);
+        assert_eq!(
+            root.candidates("keymap.toml"),
+            [over.clone(), etc.clone(), user.clone()]
+        );
+        assert_eq!(
+            user_only.candidates("keymap.toml"),
+            [over.clone(), user.clone()]
+        );
         assert_eq!(root.find("keymap.toml"), None, "nothing exists yet");
 
         write(&user);

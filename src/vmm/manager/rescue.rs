@@ -239,4 +239,37 @@ mod tests {
             "unknown keys are refused"
         );
     }
+
+    #[test]
+    fn the_state_dir_then_the_config_dirs_then_the_built_in_defaults() {
+        let t = tempfile::tempdir().unwrap();
+        let (state, base) = (t.path().join("state"), t.path().join("root"));
+        let dirs = crate::config_paths::ConfigDirs {
+            override_dir: Some(t.path().join("override")),
+            system_dir: PathBuf::new(),
+            root: true,
+            user_dir: Some(t.path().join("home")),
+        }
+        .with_system_base(&base);
+        let put = |dir: &Path, kernel: &str| {
+            std::fs::create_dir_all(dir).unwrap();
+            let text = format!("kernel = \"{kernel}\"\n");
+            std::fs::write(dir.join("rescue.toml"), text).unwrap();
+        };
+        let kernel = |d: &crate::config_paths::ConfigDirs| {
+            let (s, _) = settings_from(Some(&state), d).unwrap();
+            s.kernel.unwrap().display().to_string()
+        };
+        assert_eq!(kernel(&dirs), "/boot/vmlinuz", "built in");
+        put(&t.path().join("home"), "/user");
+        assert_eq!(kernel(&dirs), "/user");
+        put(&base.join("etc/phyllome"), "/etc");
+        assert_eq!(kernel(&dirs), "/etc");
+        put(&t.path().join("override"), "/override");
+        assert_eq!(kernel(&dirs), "/override");
+        put(&state, "/state");
+        let (s, from) = settings_from(Some(&state), &dirs).unwrap();
+        assert_eq!(s.kernel.as_deref(), Some(Path::new("/state")));
+        assert_eq!(from, state.join("rescue.toml").display().to_string());
+    }
 }
