@@ -5,12 +5,14 @@
 //! and small terminals. `fmt` formats figures the same way for both front ends.
 
 pub mod cli;
+pub mod config_paths;
 pub mod disk;
 pub mod error;
 pub mod files;
 pub mod fixture;
 pub mod fmt;
 pub mod host;
+pub mod logging;
 pub mod monitor;
 pub mod ops;
 pub mod serial;

@@ -125,11 +125,9 @@ fn block_on(console: impl std::future::Future<Output = eyre::Result<()>>) -> eyr
         .block_on(console)
 }
 
-/// `~/.config/phyllome/keymap.toml` when it exists.
+/// The first `keymap.toml` found (see [`phyllome::config_paths`]).
 fn default_user_keymap() -> Option<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
-    let path = dirs.config_dir().join("keymap.toml");
-    path.is_file().then_some(path)
+    phyllome::config_paths::find("keymap.toml")
 }
 
 /// Warnings (a systemd bus that does not answer, a release that failed) on stderr;
@@ -145,21 +143,28 @@ fn init_stderr_log() {
         .try_init();
 }
 
-/// Logs go to a file: anything written to the terminal would tear the screen.
+/// Logs never go to the terminal (they would tear the screen): `--log FILE`, else the journal
+/// under systemd, else a rotated file ([`phyllome::logging`]).
 fn init_log(explicit: Option<PathBuf>) -> Option<()> {
-    let path = explicit.or_else(|| {
-        let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
-        let dir = dirs.state_dir().unwrap_or(dirs.cache_dir()).to_path_buf();
-        std::fs::create_dir_all(&dir).ok()?;
-        Some(dir.join("console.log"))
-    })?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
+    use phyllome::logging;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHYLLOME_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if explicit.is_none() && logging::journald_here() {
+        if let Ok(journal) = tracing_journald::layer() {
+            return tracing_subscriber::registry()
+                .with(filter)
+                .with(journal.with_syslog_identifier("phyllome".into()))
+                .try_init()
+                .ok();
+        }
+    }
+    let path = match explicit {
+        Some(p) => p,
+        None => logging::default_log_path().ok()?,
+    };
+    let file = logging::RotatingFile::open(&path, logging::ROTATE_BYTES).ok()?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

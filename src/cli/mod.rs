@@ -71,10 +71,10 @@ pub struct ConsoleArgs {
     /// Key bindings to merge over the defaults
     #[arg(long, value_name = "FILE")]
     pub keymap: Option<PathBuf>,
-    /// Log file (the console never logs to the terminal)
+    /// Log file (default: the journal under systemd, else a rotated console.log; never the terminal)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// Dashboard settings (default: monitor.toml in the config directory)
+    /// Dashboard settings (default: monitor.toml in $PHYLLOME_CONFIG_DIR, /etc/phyllome as root, ~/.config/phyllome)
     #[arg(long, value_name = "FILE")]
     pub monitor_config: Option<PathBuf>,
 }

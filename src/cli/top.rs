@@ -36,15 +36,14 @@ pub struct TopArgs {
     /// Draw with ASCII only
     #[arg(long)]
     pub ascii: bool,
-    /// Monitor settings (default: monitor.toml in the config directory)
+    /// Monitor settings (default: monitor.toml in $PHYLLOME_CONFIG_DIR, /etc/phyllome as root, ~/.config/phyllome)
     #[arg(long, value_name = "FILE")]
     pub monitor_config: Option<PathBuf>,
 }
 
-/// `~/.config/phyllome/monitor.toml`.
+/// The first `monitor.toml` found (see [`crate::config_paths`]).
 pub fn default_config_path() -> Option<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "phyllome")?;
-    Some(dirs.config_dir().join("monitor.toml"))
+    crate::config_paths::find("monitor.toml")
 }
 
 /// The monitor settings `top` runs with: `monitor.toml` (or `--monitor-config`), then

@@ -272,6 +272,31 @@ fn monitor_config_sets_the_interval_and_a_missing_file_is_an_error() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file"));
 }
 
+/// `monitor.toml` in `$PHYLLOME_CONFIG_DIR` is read without a flag; `--monitor-config` wins.
+#[test]
+fn monitor_toml_is_found_in_the_config_dir_and_the_flag_wins() {
+    let env = Env::new();
+    let dir = env.state.with_file_name("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("monitor.toml"), "interval_secs = 0.5\n").unwrap();
+    let flag = env.state.with_file_name("flag.toml");
+    std::fs::write(&flag, "interval_secs = 3\n").unwrap();
+    let dir = dir.to_string_lossy().into_owned();
+    let interval = |extra: &[&str]| {
+        let args = ["top", "--batch", "--iterations", "1", "--json"];
+        let out = env.ok(
+            &[&args[..], extra].concat(),
+            &[("PHYLLOME_CONFIG_DIR", &dir)],
+        );
+        let v: Value = serde_json::from_str(out.trim()).expect("JSON");
+        v["interval_secs"].as_f64().expect("interval_secs")
+    };
+    let found = interval(&[]);
+    assert!((0.4..0.7).contains(&found), "{found}");
+    let flagged = interval(&["--monitor-config", &flag.to_string_lossy()]);
+    assert!((2.5..3.5).contains(&flagged), "{flagged}");
+}
+
 /// The console itself: `6` opens the dashboard, which starts the sampling task; its samples
 /// arrive as actions and the running VM shows with the double's rates.
 #[test]

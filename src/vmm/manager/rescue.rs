@@ -12,7 +12,7 @@ use crate::vm::spec::{Disk, DiskFormat, SerialMode};
 use crate::vm::VmSpec;
 use crate::vmm::runtime::VmRuntime;
 
-/// The built-in defaults; `STATE/rescue.toml` or `/etc/phyllome/rescue.toml` replace them.
+/// The built-in defaults; the first `rescue.toml` found replaces them (see [`settings`]).
 const DEFAULTS: &str = include_str!("../../../config/rescue.toml");
 
 const RECORD: &str = "rescue.json";
@@ -176,13 +176,22 @@ impl RescuePayload {
     }
 }
 
-/// The first of `STATE/rescue.toml`, `/etc/phyllome/rescue.toml`, the built-in defaults.
+/// The first of `STATE/rescue.toml`, then the configuration directories in their order
+/// ([`crate::config_paths`]: `$PHYLLOME_CONFIG_DIR`, `/etc/phyllome` as root, the user's XDG
+/// config directory), then the built-in defaults.
 fn settings(state_dir: Option<&Path>) -> std::result::Result<(Settings, String), RescueError> {
-    let mut candidates = Vec::new();
+    settings_from(state_dir, &crate::config_paths::ConfigDirs::from_env())
+}
+
+fn settings_from(
+    state_dir: Option<&Path>,
+    dirs: &crate::config_paths::ConfigDirs,
+) -> std::result::Result<(Settings, String), RescueError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(vms) = crate::vm::Store::default_dir(state_dir) {
         candidates.push(vms.with_file_name("rescue.toml"));
     }
-    candidates.push(PathBuf::from("/etc/phyllome/rescue.toml"));
+    candidates.extend(dirs.candidates("rescue.toml"));
     for path in candidates {
         match crate::files::read_input(&path, crate::files::RECORD_CAP) {
             Ok(text) => return parse(&text, &path.display().to_string()),
@@ -229,5 +238,38 @@ mod tests {
             parse("kernal = 1", "x").is_err(),
             "unknown keys are refused"
         );
+    }
+
+    #[test]
+    fn the_state_dir_then_the_config_dirs_then_the_built_in_defaults() {
+        let t = tempfile::tempdir().unwrap();
+        let (state, base) = (t.path().join("state"), t.path().join("root"));
+        let dirs = crate::config_paths::ConfigDirs {
+            override_dir: Some(t.path().join("override")),
+            system_dir: PathBuf::new(),
+            root: true,
+            user_dir: Some(t.path().join("home")),
+        }
+        .with_system_base(&base);
+        let put = |dir: &Path, kernel: &str| {
+            std::fs::create_dir_all(dir).unwrap();
+            let text = format!("kernel = \"{kernel}\"\n");
+            std::fs::write(dir.join("rescue.toml"), text).unwrap();
+        };
+        let kernel = |d: &crate::config_paths::ConfigDirs| {
+            let (s, _) = settings_from(Some(&state), d).unwrap();
+            s.kernel.unwrap().display().to_string()
+        };
+        assert_eq!(kernel(&dirs), "/boot/vmlinuz", "built in");
+        put(&t.path().join("home"), "/user");
+        assert_eq!(kernel(&dirs), "/user");
+        put(&base.join("etc/phyllome"), "/etc");
+        assert_eq!(kernel(&dirs), "/etc");
+        put(&t.path().join("override"), "/override");
+        assert_eq!(kernel(&dirs), "/override");
+        put(&state, "/state");
+        let (s, from) = settings_from(Some(&state), &dirs).unwrap();
+        assert_eq!(s.kernel.as_deref(), Some(Path::new("/state")));
+        assert_eq!(from, state.join("rescue.toml").display().to_string());
     }
 }
