@@ -81,22 +81,22 @@ pub fn render(rows: &[GpuRow]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<13} {:>5}  {:<8} {:<28} {} {}{console}",
+            "{:<13} {:>5}  {:<8} {:<28} {}{}{console}",
             r.address.to_string(),
             group,
             verdict_word(&r.passthrough.verdict),
             r.state.words(),
             crate::fmt::printable(&r.name),
-            r.ids
+            spaced(&r.ids)
         );
         for c in &r.companions {
             let _ = writeln!(
                 s,
-                "  + {:<24} {:<28} {} {}",
+                "  + {:<24} {:<28} {}{}",
                 c.address.to_string(),
                 c.state.words(),
                 crate::fmt::printable(&c.name),
-                c.ids
+                spaced(&c.ids)
             );
         }
         for reason in &r.passthrough.reasons {
@@ -110,6 +110,15 @@ pub fn render(rows: &[GpuRow]) -> String {
         }
     }
     s
+}
+
+/// ` [vendor:device]`, or nothing for a device missing from the list.
+fn spaced(ids: &str) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" {ids}")
+    }
 }
 
 fn release_problems(r: &GpuRow) -> Vec<String> {
