@@ -36,9 +36,13 @@ pub fn render_text(inv: &Inventory) -> String {
         let group = g
             .iommu_group
             .map_or("no group".to_string(), |n| format!("group {n}"));
+        let ids = inv
+            .device(&g.address)
+            .map(|d| format!(" {}", d.ids()))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "  {:<8} {}  {} [{}]",
+            "  {:<8} {}  {}{ids} [{}]",
             verdict_word(&g.passthrough.verdict),
             g.address,
             printable(&g.name),
@@ -69,9 +73,10 @@ pub fn render_text(inv: &Inventory) -> String {
                 Some(d) => {
                     let _ = writeln!(
                         s,
-                        "    {a}  {:<18} {}  ({})",
+                        "    {a}  {:<18} {} {}  ({})",
                         d.class_name,
                         printable(&d.display_name()),
+                        d.ids(),
                         printable(d.driver.as_deref().unwrap_or("no driver"))
                     );
                 }

@@ -105,6 +105,11 @@ pub struct Bar {
 
 impl PciDevice {
     /// "NVIDIA Corporation GA106 [GeForce RTX 3060]" or the raw IDs when names are unknown.
+    /// `[vendor:device]` as `lspci -nn` prints it, what `vfio-pci.ids=` takes.
+    pub fn ids(&self) -> String {
+        format!("[{}:{}]", self.vendor_id, self.device_id)
+    }
+
     pub fn display_name(&self) -> String {
         match (&self.vendor_name, &self.device_name) {
             (Some(v), Some(d)) => format!("{v} {d}"),

@@ -50,6 +50,7 @@ mod tui_screens;
 mod tui_serial;
 mod tui_vm_rescue;
 mod tui_vms;
+mod vendor_ids;
 mod vfio_boot;
 mod vfio_ops;
 mod vfio_plan;

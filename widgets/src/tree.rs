@@ -21,6 +21,8 @@ pub struct TreeGroup {
 pub struct TreeMember {
     pub label: String,
     pub detail: String,
+    /// Drawn after `detail` and kept whole when the row is too long: `detail` is cut instead.
+    pub tail: String,
     pub style: Style,
     /// Bridges never move with the group; they are drawn dimmed.
     pub bridge: bool,
@@ -194,8 +196,23 @@ impl<'a> GroupTree<'a> {
                 } else {
                     m.style
                 };
-                let text = format!("{}  {}", m.label, m.detail);
-                let text = fit(&text, max.saturating_sub(width(branch)), g.ellipsis);
+                let room = max.saturating_sub(width(branch));
+                let head = format!("{}  {}", m.label, m.detail);
+                let text = if m.tail.is_empty() {
+                    fit(&head, room, g.ellipsis)
+                } else {
+                    let tail = format!(" {}", m.tail);
+                    let head_room = room.saturating_sub(width(&tail));
+                    if head_room > width(&m.label) + 2 {
+                        fit(
+                            &format!("{}{tail}", fit(&head, head_room, g.ellipsis)),
+                            room,
+                            g.ellipsis,
+                        )
+                    } else {
+                        fit(&format!("{head}{tail}"), room, g.ellipsis)
+                    }
+                };
                 Line::from(vec![Span::styled(branch, p.dim), Span::styled(text, style)])
             }
         }

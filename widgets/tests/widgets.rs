@@ -266,3 +266,28 @@ fn ascii_set_draws_only_ascii() {
     });
     assert!(screen.is_ascii(), "non-ASCII output:\n{screen}");
 }
+
+#[test]
+fn a_member_tail_stays_whole_and_the_detail_is_cut() {
+    for (_, g) in sets() {
+        let groups = vec![TreeGroup {
+            badge: None,
+            label: "Group 1".into(),
+            members: vec![TreeMember {
+                label: "0000:0b:00.0".into(),
+                detail: "VGA controller  a device name far too long for this narrow tree".into(),
+                tail: "[1002:73bf]  amdgpu".into(),
+                ..Default::default()
+            }],
+        }];
+        let mut state = GroupTreeState::default();
+        let screen = draw(60, 4, |f| {
+            let tree = GroupTree::new(&groups, g).block(g.block());
+            f.render_stateful_widget(tree, f.area(), &mut state);
+        });
+        let row = screen.lines().nth(2).expect("the member row");
+        assert!(row.contains("[1002:73bf]  amdgpu"), "{screen}");
+        assert!(row.contains(&format!("{} [1002", g.ellipsis)), "{screen}");
+        assert!(!row.contains("narrow"), "{screen}");
+    }
+}

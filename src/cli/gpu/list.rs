@@ -16,6 +16,9 @@ use crate::vmm::managed::DeviceRecord;
 pub struct Companion {
     pub address: PciAddress,
     pub name: String,
+    /// `[vendor:device]` for the text output; JSON keeps its keys.
+    #[serde(skip)]
+    pub ids: String,
     pub state: DeviceState,
 }
 
@@ -23,6 +26,9 @@ pub struct Companion {
 pub struct GpuRow {
     pub address: PciAddress,
     pub name: String,
+    /// `[vendor:device]` for the text output; JSON keeps its keys.
+    #[serde(skip)]
+    pub ids: String,
     pub iommu_group: Option<u32>,
     pub shows_host_console: bool,
     pub passthrough: Readiness,
@@ -37,6 +43,7 @@ pub fn rows(inv: &Inventory, records: &[DeviceRecord], marks: Option<&ResetMarks
         .map(|g| GpuRow {
             address: g.address,
             name: g.name.clone(),
+            ids: inv.device(&g.address).map(|d| d.ids()).unwrap_or_default(),
             iommu_group: g.iommu_group,
             shows_host_console: g.shows_host_console,
             passthrough: g.passthrough.clone(),
@@ -47,6 +54,7 @@ pub fn rows(inv: &Inventory, records: &[DeviceRecord], marks: Option<&ResetMarks
                 .map(|a| Companion {
                     address: *a,
                     name: inv.device(a).map(|d| d.display_name()).unwrap_or_default(),
+                    ids: inv.device(a).map(|d| d.ids()).unwrap_or_default(),
                     state: state_of(inv, records, marks, a),
                 })
                 .collect(),
@@ -73,20 +81,22 @@ pub fn render(rows: &[GpuRow]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<13} {:>5}  {:<8} {:<28} {}{console}",
+            "{:<13} {:>5}  {:<8} {:<28} {}{}{console}",
             r.address.to_string(),
             group,
             verdict_word(&r.passthrough.verdict),
             r.state.words(),
-            crate::fmt::printable(&r.name)
+            crate::fmt::printable(&r.name),
+            spaced(&r.ids)
         );
         for c in &r.companions {
             let _ = writeln!(
                 s,
-                "  + {:<24} {:<28} {}",
+                "  + {:<24} {:<28} {}{}",
                 c.address.to_string(),
                 c.state.words(),
-                crate::fmt::printable(&c.name)
+                crate::fmt::printable(&c.name),
+                spaced(&c.ids)
             );
         }
         for reason in &r.passthrough.reasons {
@@ -100,6 +110,15 @@ pub fn render(rows: &[GpuRow]) -> String {
         }
     }
     s
+}
+
+/// ` [vendor:device]`, or nothing for a device missing from the list.
+fn spaced(ids: &str) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" {ids}")
+    }
 }
 
 fn release_problems(r: &GpuRow) -> Vec<String> {

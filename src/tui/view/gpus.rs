@@ -1,6 +1,6 @@
 //! GPUs: one row each with its verdict, then everything about the selected one.
 
-use phyllome_widgets::{badge, fit, Tone};
+use phyllome_widgets::{badge, fit, width as width_of, Tone};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -37,9 +37,9 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
         };
         // Where it stands (host driver, vfio-pci, in use by a VM, ...), not just its driver.
         let now = short_words(&device_state(&state.gpu.states, inv, &gpu.address));
-        let text = format!("{}  {}  {now}{role}", gpu.address, gpu_name(inv, gpu));
         let cursor = if i == selected { g.cursor } else { " " };
         let room = width.saturating_sub(2 + mark.width() + pad);
+        let text = gpu_row_text(inv, gpu, &now, role, room, g.ellipsis);
         let mut line = Line::from(vec![
             Span::raw(format!("{cursor} ")),
             mark,
@@ -64,6 +64,37 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect) {
     let detail_w = detail_area.width.saturating_sub(2) as usize;
     let detail = details(state, inv, gpus[selected], detail_w);
     scrolled(frame, detail_area, "Details", detail, 0, t);
+}
+
+/// `address  name [vendor:device]  state`: a long name is cut, never the IDs owners copy.
+fn gpu_row_text(
+    inv: &Inventory,
+    gpu: &Gpu,
+    now: &str,
+    role: &str,
+    room: usize,
+    ellipsis: &str,
+) -> String {
+    let head = format!("{}  ", gpu.address);
+    let tail = match ids(inv, gpu) {
+        Some(ids) => format!(" {ids}  {now}{role}"),
+        None => format!("  {now}{role}"),
+    };
+    let name_room = room.saturating_sub(width_of(&head) + width_of(&tail));
+    if name_room < 6 {
+        return fit(
+            &format!("{head}{}{tail}", gpu_name(inv, gpu)),
+            room,
+            ellipsis,
+        );
+    }
+    let name = fit(&gpu_name(inv, gpu), name_room, ellipsis);
+    fit(&format!("{head}{name}{tail}"), room, ellipsis)
+}
+
+/// The GPU's `[vendor:device]`, from its device entry.
+fn ids(inv: &Inventory, gpu: &Gpu) -> Option<String> {
+    inv.device(&gpu.address).map(crate::host::PciDevice::ids)
 }
 
 fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<'static>> {
@@ -105,10 +136,16 @@ fn details(state: &State, inv: &Inventory, gpu: &Gpu, width: usize) -> Vec<Line<
     };
     let v = &gpu.passthrough.verdict;
     let mut out = vec![
-        Line::from(vec![
-            Span::styled(format!(" {} ", gpu.address), p.title),
-            Span::raw(gpu.name.clone()),
-        ]),
+        {
+            let head = format!(" {} ", gpu.address);
+            let tail = ids(inv, gpu).map(|i| format!(" {i}")).unwrap_or_default();
+            let room = width.saturating_sub(width_of(&head) + width_of(&tail));
+            Line::from(vec![
+                Span::styled(head, p.title),
+                Span::raw(fit(&gpu.name, room.max(6), g.ellipsis)),
+                Span::raw(tail),
+            ])
+        },
         field(
             "verdict",
             w,

@@ -42,6 +42,8 @@ pub fn tree(state: &State) -> Tree {
             text.push_str(&m.label);
             text.push(' ');
             text.push_str(&m.detail);
+            text.push(' ');
+            text.push_str(&m.tail);
             members.push(m);
         }
         if !matches(&state.filter.text, &text) {
@@ -61,10 +63,11 @@ fn member(state: &State, inv: &Inventory, addr: &PciAddress) -> TreeMember {
     match inv.device(addr) {
         Some(d) => TreeMember {
             label: d.address.to_string(),
-            detail: format!(
-                "{}  {}  {}",
-                d.class_name,
-                short_name(d),
+            detail: format!("{}  {}", d.class_name, short_name(d)),
+            // The IDs owners paste into `vfio-pci.ids=` stay whole; a long name is cut instead.
+            tail: format!(
+                "{}  {}",
+                d.ids(),
                 super::super::gpus::short_words(&super::super::gpus::device_state(
                     &state.gpu.states,
                     inv,
