@@ -13,69 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ch_backend::RealCh;
 use serde_json::Value;
 
-use crate::support::cli::Cli;
 use crate::support::ui;
-use crate::support::CpuBusy;
-
-/// State and run dirs of one test, VMs on the real binary. Every VMM of the test is killed
-/// on drop, whatever the test's outcome.
-struct Env {
-    cli: Cli,
-    ch: RealCh,
-    /// The guests spin: no CPU figure of another test is measured meanwhile.
-    _cpu: CpuBusy,
-}
-
-impl std::ops::Deref for Env {
-    type Target = Cli;
-    fn deref(&self) -> &Cli {
-        &self.cli
-    }
-}
-
-impl Env {
-    fn new(ch: RealCh) -> Env {
-        Env {
-            cli: Cli::new().ch_bin(&ch.bin),
-            ch,
-            _cpu: crate::support::cpu_busy(),
-        }
-    }
-
-    /// A small VM: one vCPU, 128 MiB, Debian's kernel, one raw disk of its own.
-    fn define(&self, name: &str, extra: &str) {
-        let disk = self.tmp.path().join(format!("{name}.img"));
-        std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
-        let text = format!(
-            "{extra}\n[cpus]\nboot = 1\n\n[memory]\nsize = \"128M\"\n\n[boot]\nkernel = {:?}\n\
-             cmdline = \"console=ttyS0 panic=0\"\n\n[[disks]]\npath = {disk:?}\n",
-            self.ch.kernel
-        );
-        self.define_toml(name, &text);
-    }
-
-    fn pid(&self, name: &str) -> u32 {
-        std::fs::read_to_string(self.run.join("vms").join(name).join("vmm.pid"))
-            .expect("pidfile")
-            .trim()
-            .parse()
-            .expect("pid")
-    }
-}
-
-fn wait_gone(pid: u32, limit: Duration) -> bool {
-    let start = Instant::now();
-    while phyllome::vmm::launch::pid_running(pid) {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
+use crate::support::vmm::real_vms::{wait_gone, RealVms as Env};
 
 #[test]
 fn the_whole_lifecycle_on_the_real_vmm() {
@@ -89,7 +30,7 @@ fn the_whole_lifecycle_on_the_real_vmm() {
     let out = env.ok(&["vm", "start", "t1"]);
     let started = t0.elapsed();
     assert!(out.contains("Started"), "{out}");
-    let pid = env.pid("t1");
+    let pid = env.pid("t1").expect("pidfile");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert_eq!(
         exe.file_name(),
@@ -136,7 +77,7 @@ fn the_whole_lifecycle_on_the_real_vmm() {
 
     // Starts again after a stop, then goes at once when forced.
     env.ok(&["vm", "start", "t1"]);
-    let pid = env.pid("t1");
+    let pid = env.pid("t1").expect("pidfile");
     env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
     assert!(wait_gone(pid, Duration::from_secs(5)));
     assert_eq!(env.state("t1"), "Stopped");

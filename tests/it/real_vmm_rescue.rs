@@ -5,59 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::cli::Cli;
-use crate::support::vmm::backend::{self as ch_backend, RealCh};
-use crate::support::CpuBusy;
-
-struct Env {
-    cli: Cli,
-    ch: RealCh,
-    _cpu: CpuBusy,
-}
-
-impl std::ops::Deref for Env {
-    type Target = Cli;
-    fn deref(&self) -> &Cli {
-        &self.cli
-    }
-}
-
-impl Env {
-    fn new(ch: RealCh) -> Env {
-        Env {
-            cli: Cli::new().ch_bin(&ch.bin),
-            ch,
-            _cpu: crate::support::cpu_busy(),
-        }
-    }
-
-    /// One vCPU, 128 MiB, Debian's kernel, one raw disk.
-    fn define(&self, name: &str) {
-        let disk = self.path().join(format!("{name}.img"));
-        std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
-        let text = format!(
-            "[cpus]\nboot = 1\n\n[memory]\nsize = \"128M\"\n\n[boot]\nkernel = {:?}\n\
-             cmdline = \"console=ttyS0 panic=0\"\n\n[[disks]]\npath = {disk:?}\n",
-            self.ch.kernel
-        );
-        self.define_toml(name, &text);
-    }
-
-    fn events(&self, name: &str) -> Vec<String> {
-        ch_backend::events(&self.vm_dir(name).join("events.json"))
-    }
-}
-
-fn wait_gone(pid: u32) -> bool {
-    let start = Instant::now();
-    while phyllome::vmm::launch::pid_running(pid) {
-        if start.elapsed() > Duration::from_secs(10) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
+use crate::support::vmm::backend as ch_backend;
+use crate::support::vmm::real_vms::{wait_gone, RealVms as Env};
 
 #[test]
 fn reset_and_nmi_on_the_real_vmm() {
@@ -65,11 +14,11 @@ fn reset_and_nmi_on_the_real_vmm() {
         return;
     };
     let env = Env::new(ch);
-    env.define("t1");
+    env.define("t1", "");
     env.ok(&["vm", "start", "t1"]);
     let out = env.ok(&["vm", "reset", "t1", "--yes"]);
     assert!(out.contains("Reset t1"), "{out}");
-    let events = env.events("t1");
+    let events = env.events_until("t1", "vm:rebooted");
     assert!(events.contains(&"vm:rebooted".to_string()), "{events:?}");
     assert_eq!(env.state("t1"), "Running");
     let out = env.ok(&["vm", "nmi", "t1", "--yes"]);
@@ -87,7 +36,7 @@ fn a_frozen_real_vmm_is_forced_off() {
     };
     let mut env = Env::new(ch);
     env.cli.set("PHYLLOME_VMM_TIMEOUT", "1");
-    env.define("t1");
+    env.define("t1", "");
     env.ok(&["vm", "start", "t1"]);
     let pid = env.pid("t1").unwrap();
     phyllome::vmm::launch::signal(pid, rustix::process::Signal::STOP);
@@ -95,7 +44,10 @@ fn a_frozen_real_vmm_is_forced_off() {
     let out = env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
     eprintln!("force off of a SIGSTOPped real VMM: {:?}", t0.elapsed());
     assert!(out.contains("Stopped t1"), "{out}");
-    assert!(wait_gone(pid), "VMM {pid} still runs");
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "VMM {pid} still runs"
+    );
     assert!(!env.vm_dir("t1").exists());
 }
 
@@ -105,7 +57,7 @@ fn unlock_after_sigkill_of_the_real_vmm() {
         return;
     };
     let env = Env::new(ch);
-    env.define("t1");
+    env.define("t1", "");
     env.ok(&["vm", "start", "t1"]);
     let pid = env.pid("t1").unwrap();
     let refused = env.fails(&["vm", "unlock", "t1"]);
@@ -115,7 +67,7 @@ fn unlock_after_sigkill_of_the_real_vmm() {
     );
 
     phyllome::vmm::launch::signal(pid, rustix::process::Signal::KILL);
-    assert!(wait_gone(pid));
+    assert!(wait_gone(pid, Duration::from_secs(10)));
     let out = env.ok(&["vm", "unlock", "t1"]);
     assert!(
         out.contains("api.sock") && out.contains("serial.sock"),
@@ -133,7 +85,7 @@ fn rescue_boots_another_kernel_on_the_real_vmm() {
         return;
     };
     let env = Env::new(ch);
-    env.define("t1");
+    env.define("t1", "");
     let other = env.path().join("rescue-vmlinuz");
     std::fs::copy(&env.ch.kernel, &other).unwrap();
     let other = other.to_str().unwrap();
@@ -179,7 +131,7 @@ fn a_snapshot_the_real_vmm_cannot_take_fails_cleanly() {
         return;
     };
     let env = Env::new(ch);
-    env.define("t1");
+    env.define("t1", "");
     env.ok(&["vm", "start", "t1"]);
     let out = env.run(&["vm", "snapshot", "t1", "create"]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -7,3 +7,4 @@
 pub mod backend;
 pub mod double;
 pub mod openapi;
+pub mod real_vms;
