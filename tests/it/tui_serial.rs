@@ -10,7 +10,7 @@ use futures::StreamExt;
 use phyllome::serial::attach::Role;
 use phyllome::tui::serial::PaneMode;
 use phyllome::tui::vms::VmRow;
-use phyllome::tui::{run_on, update, Action, Effect, Keymap, State, Theme};
+use phyllome::tui::{run_on, Action, Effect, Keymap};
 use phyllome::vmm::manager::RunState;
 use ratatui::backend::{CrosstermBackend, TestBackend};
 use ratatui::layout::Rect;
@@ -28,34 +28,13 @@ hostile-begin\x1b]52;c;cm0gLXJmIC8K\x07\x1b]0;owned-title\x1b\\\x1b[6n\x1b[c\x1b
 \x1bP1$qm\x1b\\\x9b6n\xc2\x9d0;x\x07\x1b[?1000h\x1b[31mred\x1b[0m hostile-end\r\n\
 web login: ";
 
-fn row(name: &str, state: RunState) -> VmRow {
-    VmRow {
-        name: name.into(),
-        state,
-        defined: true,
-        autostart: false,
-        stop_timeout_secs: Some(60),
-        vcpus: Some(2),
-        memory_bytes: Some(4 << 30),
-        uptime_secs: Some(3600),
-        disks: 1,
-        nets: 1,
-        vfio: 0,
-        error: None,
-    }
-}
-
 fn pane_ui(cols: u16, rows: u16, ascii: bool, read_only: bool) -> Ui {
-    let keymap = Keymap::load(None, read_only).expect("keymap");
-    let mut state = State::new(&keymap, Theme::new(ascii, !ascii), read_only, cols, rows);
-    state.host_name = Some("tower".into());
-    state.load = phyllome::tui::state::Load::Loaded;
-    update(&mut state, Action::ViewVms);
-    update(
-        &mut state,
-        Action::VmsLoaded(Ok(vec![row("web", RunState::Running)])),
-    );
-    let mut ui = Ui::new(state, keymap);
+    let web = VmRow {
+        uptime_secs: Some(3600),
+        nets: 1,
+        ..ui::vm_row("web", RunState::Running)
+    };
+    let mut ui = ui::vms_view(cols, rows, ascii, read_only, vec![web]);
     ui.keys("c");
     assert_eq!(
         ui.effects,

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use phyllome::tui::vms::{Detail, LiveInfo, VmRow};
-use phyllome::tui::{update, Action, Effect, Keymap, State, Theme};
+use phyllome::tui::{Action, Effect, Keymap};
 use phyllome::vm::{load, EXAMPLE_TOML};
 use phyllome::vmm::manager::{RescuePayload, RunState, SnapshotInfo};
 use phyllome::vmm::worker::VmRequest;
@@ -15,32 +15,17 @@ use phyllome::vmm::worker::VmRequest;
 use crate::support;
 use crate::support::ui::Ui;
 
+/// A VM with a device passed through (a rescue boot leaves it out).
 fn row(name: &str, state: RunState) -> VmRow {
     VmRow {
-        name: name.into(),
-        state,
-        defined: true,
-        autostart: false,
-        stop_timeout_secs: Some(60),
-        vcpus: Some(2),
-        memory_bytes: Some(4 << 30),
-        uptime_secs: None,
-        disks: 1,
-        nets: 0,
         vfio: 1,
-        error: None,
+        ..support::ui::vm_row(name, state)
     }
 }
 
 fn ui(cols: u16, rows: u16, ascii: bool, desktop: RunState) -> Ui {
-    let keymap = Keymap::load(None, false).expect("keymap");
-    let mut state = State::new(&keymap, Theme::new(ascii, !ascii), false, cols, rows);
-    state.host_name = Some("tower".into());
-    state.load = phyllome::tui::state::Load::Loaded;
-    update(&mut state, Action::ViewVms);
-    let rows = vec![row("desktop", desktop), row("web", RunState::Stopped)];
-    update(&mut state, Action::VmsLoaded(Ok(rows)));
-    Ui::new(state, keymap)
+    let vms = vec![row("desktop", desktop), row("web", RunState::Stopped)];
+    support::ui::vms_view(cols, rows, ascii, false, vms)
 }
 
 fn snapshot(id: &str, at: u64, state: &str) -> SnapshotInfo {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use phyllome::disk::Inspection;
 use phyllome::tui::vms::{Detail, DiskView, LiveInfo, VmDisks, VmRow};
-use phyllome::tui::{run_on, update, Action, Keymap, State, Theme};
+use phyllome::tui::{run_on, Action, Keymap};
 use phyllome::vmm::manager::RunState;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -21,34 +21,12 @@ const DEF: &str = "[cpus]\nboot = 2\n\n[memory]\nsize = \"4G\"\n\n[boot]\n\
     [[disks]]\npath = \"/var/lib/phyllome/images/data.img\"\n\n\
     [[disks]]\npath = \"/var/lib/phyllome/images/gone.img\"\n";
 
-fn row(name: &str, state: RunState) -> VmRow {
-    VmRow {
-        name: name.into(),
-        state,
-        defined: true,
-        autostart: false,
-        stop_timeout_secs: Some(60),
-        vcpus: Some(2),
-        memory_bytes: Some(4 << 30),
-        uptime_secs: None,
-        disks: 3,
-        nets: 0,
-        vfio: 0,
-        error: None,
-    }
-}
-
 fn detail_ui(cols: u16, rows: u16, ascii: bool, state_: RunState) -> Ui {
-    let keymap = Keymap::load(None, false).expect("keymap");
-    let mut state = State::new(&keymap, Theme::new(ascii, !ascii), false, cols, rows);
-    state.host_name = Some("tower".into());
-    state.load = phyllome::tui::state::Load::Loaded;
-    update(&mut state, Action::ViewVms);
-    update(
-        &mut state,
-        Action::VmsLoaded(Ok(vec![row("desktop", state_)])),
-    );
-    let mut ui = Ui::new(state, keymap);
+    let desktop = VmRow {
+        disks: 3,
+        ..ui::vm_row("desktop", state_)
+    };
+    let mut ui = ui::vms_view(cols, rows, ascii, false, vec![desktop]);
     ui.keys("<enter>");
     let info = (state_ == RunState::Running).then_some(Ok(LiveInfo {
         state: state_,

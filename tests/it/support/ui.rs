@@ -16,7 +16,9 @@ use phyllome::ops::HostPaths;
 use phyllome::term::TermProfile;
 use phyllome::tui::input::translate;
 use phyllome::tui::keymap::Key;
-use phyllome::tui::{update, view, Action, ConsoleOptions, Effect, Keymap, State};
+use phyllome::tui::vms::VmRow;
+use phyllome::tui::{update, view, Action, ConsoleOptions, Effect, Keymap, State, Theme};
+use phyllome::vmm::manager::RunState;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
@@ -132,6 +134,37 @@ pub fn utf8_profile() -> TermProfile {
 
 /// The console on `host_root`, with its state and run directories under `dir`: read-write,
 /// on a UTF-8 xterm, no VMM binary.
+/// A defined VM's list row: 2 vCPUs, 4 GiB, one disk, no NIC or device; tests change what
+/// they show with `VmRow { nets: 1, ..vm_row(..) }`.
+pub fn vm_row(name: &str, state: RunState) -> VmRow {
+    VmRow {
+        name: name.into(),
+        state,
+        defined: true,
+        autostart: false,
+        stop_timeout_secs: Some(60),
+        vcpus: Some(2),
+        memory_bytes: Some(4 << 30),
+        uptime_secs: None,
+        disks: 1,
+        nets: 0,
+        vfio: 0,
+        error: None,
+    }
+}
+
+/// The console on its VMs view with `rows` listed, the host read long ago (colour unless
+/// ASCII).
+pub fn vms_view(cols: u16, rows: u16, ascii: bool, read_only: bool, vms: Vec<VmRow>) -> Ui {
+    let keymap = Keymap::load(None, read_only).expect("keymap");
+    let mut state = State::new(&keymap, Theme::new(ascii, !ascii), read_only, cols, rows);
+    state.host_name = Some("tower".into());
+    state.load = phyllome::tui::state::Load::Loaded;
+    update(&mut state, Action::ViewVms);
+    update(&mut state, Action::VmsLoaded(Ok(vms)));
+    Ui::new(state, keymap)
+}
+
 pub fn console(host_root: &Path, dir: &Path) -> ConsoleOptions {
     ConsoleOptions {
         paths: HostPaths {
