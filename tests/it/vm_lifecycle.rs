@@ -140,17 +140,6 @@ fn alive(pid: u32) -> bool {
     phyllome::vmm::launch::pid_running(pid)
 }
 
-fn wait_gone(pid: u32, limit: Duration) -> bool {
-    let start = Instant::now();
-    while alive(pid) {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 fn lifecycle(env: &Env, name: &str) {
     let out = env.ok(&["vm", "start", name]);
     assert!(out.contains("Started"), "{out}");
@@ -174,7 +163,7 @@ fn lifecycle(env: &Env, name: &str) {
     env.ok(&["vm", "stop", name, "--timeout", "3"]);
     assert_eq!(env.state(name), "Stopped");
     assert!(
-        wait_gone(pid, Duration::from_secs(5)),
+        crate::support::wait_gone(pid, Duration::from_secs(5)),
         "VMM {pid} still runs"
     );
     assert!(!env.vm_dir(name).exists(), "runtime dir left behind");
@@ -256,7 +245,7 @@ fn a_guest_ignoring_the_power_button_gets_its_stop_timeout_then_vm_shutdown() {
     );
     assert_eq!(env.state("slow"), "Stopped");
     assert!(
-        wait_gone(pid, Duration::from_secs(5)),
+        crate::support::wait_gone(pid, Duration::from_secs(5)),
         "VMM {pid} still runs"
     );
 }
@@ -404,8 +393,8 @@ fn vms_outlive_a_killed_cli_and_are_found_again() {
     );
     env.ok(&["vm", "stop", "a", "--force", "--yes"]);
     env.ok(&["vm", "stop", "b", "--force", "--yes"]);
-    assert!(wait_gone(pid_a, Duration::from_secs(5)));
-    assert!(wait_gone(pid_b, Duration::from_secs(5)));
+    assert!(crate::support::wait_gone(pid_a, Duration::from_secs(5)));
+    assert!(crate::support::wait_gone(pid_b, Duration::from_secs(5)));
 }
 
 #[test]
@@ -456,7 +445,7 @@ fn hung_vmm_socket_gives_a_timeout_not_a_hang() {
     // A hung VMM still goes away when forced.
     let pid = env.pid("t1").unwrap();
     env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
-    assert!(wait_gone(pid, Duration::from_secs(5)));
+    assert!(crate::support::wait_gone(pid, Duration::from_secs(5)));
     assert!(!env.vm_dir("t1").exists());
 }
 
@@ -601,7 +590,7 @@ fn a_dead_vmm_is_shown_stopped_and_cleaned() {
     env.ok(&["vm", "start", "t1"]);
     let pid = env.pid("t1").unwrap();
     kill(pid);
-    assert!(wait_gone(pid, Duration::from_secs(5)));
+    assert!(crate::support::wait_gone(pid, Duration::from_secs(5)));
     assert_eq!(env.list_state("t1").as_deref(), Some("Stopped"));
     assert!(!env.vm_dir("t1").exists(), "stale runtime dir kept");
     // And it starts again.

@@ -85,11 +85,10 @@ fn kill(pid: u32) {
 }
 
 fn wait_gone(pid: u32) {
-    let start = Instant::now();
-    while phyllome::vmm::launch::pid_running(pid) {
-        assert!(start.elapsed() < Duration::from_secs(5), "{pid} still runs");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        crate::support::wait_gone(pid, Duration::from_secs(5)),
+        "{pid} still runs"
+    );
 }
 
 pub(crate) fn after<'a>(routes: &'a [String], route: &str) -> &'a [String] {

@@ -10,7 +10,7 @@ use crate::support::fake_systemd;
 use crate::support::vmm::double as vmm_double;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_systemd::{Bus, FakeSystemd, UnitEnv};
 
@@ -59,17 +59,6 @@ impl Env {
 
 fn alive(pid: u32) -> bool {
     phyllome::vmm::launch::pid_running(pid)
-}
-
-fn wait_gone(pid: u32, limit: Duration) -> bool {
-    let start = Instant::now();
-    while alive(pid) {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 /// A bus with the fake manager on it, or None (after saying SKIPPED) without dbus-daemon.
@@ -201,7 +190,10 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
         "{:#?}",
         sd.calls()
     );
-    assert!(wait_gone(unit.main_pid, Duration::from_secs(5)));
+    assert!(crate::support::wait_gone(
+        unit.main_pid,
+        Duration::from_secs(5)
+    ));
     assert!(sd.wait_unit_gone("phyllome-vm-t1.service", Duration::from_secs(5)));
     // The keeper leaves with its VM.
     assert!(sd.wait_unit_gone("phyllome-serial-t1.service", Duration::from_secs(5)));
@@ -255,7 +247,10 @@ fn a_vmm_that_ignores_shutdown_is_killed_through_the_unit() {
         "{:#?}",
         sd.calls()
     );
-    assert!(wait_gone(pid, Duration::from_secs(5)), "the VMM survived");
+    assert!(
+        crate::support::wait_gone(pid, Duration::from_secs(5)),
+        "the VMM survived"
+    );
     assert!(sd.wait_unit_gone(unit, Duration::from_secs(5)));
 }
 
@@ -277,7 +272,7 @@ fn a_bus_that_does_not_answer_falls_back_to_a_detached_process() {
     );
     assert_eq!(env.info("fb")["state"], "Running");
     env.ok(&["vm", "stop", "fb", "--force", "--yes"]);
-    assert!(wait_gone(pid, Duration::from_secs(5)));
+    assert!(crate::support::wait_gone(pid, Duration::from_secs(5)));
 
     // The choice is logged. CLI commands install no log subscriber, so the line is checked
     // in this process, whose environment is set for it alone (the other tests pass theirs to

@@ -139,3 +139,15 @@ impl Drop for CpuAlone {
         CPU.1.notify_all();
     }
 }
+
+/// Whether process `pid` is gone within `limit` (a VMM, a supervisor, a keeper).
+pub fn wait_gone(pid: u32, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while phyllome::vmm::launch::pid_running(pid) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}

@@ -62,14 +62,4 @@ impl RealVms {
     }
 }
 
-/// Whether process `pid` is gone within `limit`.
-pub fn wait_gone(pid: u32, limit: Duration) -> bool {
-    let start = Instant::now();
-    while phyllome::vmm::launch::pid_running(pid) {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
+pub use crate::support::wait_gone;
