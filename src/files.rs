@@ -66,7 +66,8 @@ fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn kind_of(t: FileType) -> &'static str {
+/// What a file that is not a regular one is, in words for a message.
+pub(crate) fn kind_of(t: FileType) -> &'static str {
     match t {
         FileType::Directory => "a directory",
         FileType::Fifo => "a FIFO",

@@ -57,18 +57,6 @@ impl Notes {
     }
 }
 
-fn kind_of(t: FileType) -> &'static str {
-    match t {
-        FileType::Directory => "a directory",
-        FileType::Fifo => "a FIFO",
-        FileType::Socket => "a socket",
-        FileType::CharacterDevice => "a character device",
-        FileType::BlockDevice => "a block device",
-        FileType::Symlink => "a symbolic link",
-        _ => "not a regular file",
-    }
-}
-
 /// Opens `name` in `dir` for reading without following a final link and without blocking
 /// (a FIFO's open would wait for a writer).
 pub fn open_at(dir: impl AsFd, name: &Path) -> Result<OwnedFd, rustix::io::Errno> {
@@ -91,7 +79,7 @@ pub fn read_fd(fd: OwnedFd, path: &Path, cap: u64, notes: &Notes) -> Result<Vec<
     if kind != FileType::RegularFile {
         let err = SysError::NotRegular {
             path: path.display().to_string(),
-            kind: kind_of(kind),
+            kind: crate::files::kind_of(kind),
         };
         notes.push(path, err.to_string());
         return Err(err);
