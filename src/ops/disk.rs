@@ -229,6 +229,27 @@ fn attach(
     }
 }
 
+/// The partition (or the whole disk) holding a filesystem, on a read-only loop device: the
+/// device, its filesystem type and its partition number. Mount and fsck both start here.
+fn attach_filesystem(
+    paths: &HostPaths,
+    image: &Path,
+    partition: Option<u32>,
+) -> Result<(Attached, Option<String>, Option<u32>), DiskOpsError> {
+    let ins = readable(image)?;
+    let range = crate::disk::partition_range(&ins, partition)?;
+    let fs = filesystem(&ins, partition);
+    let number = partition.or_else(|| ins.partitions.first().map(|p| p.number));
+    if fs.is_none() {
+        return Err(DiskOpsError::NoFilesystem {
+            image: image.to_path_buf(),
+            what: number.map_or("the whole disk".into(), |n| format!("partition {n}")),
+        });
+    }
+    let a = attach(paths, image, &ins, range)?;
+    Ok((a, fs, number))
+}
+
 /// The inspection, refused when its contents could not be read.
 fn readable(image: &Path) -> Result<Inspection, DiskOpsError> {
     let ins = inspect(image)?;
@@ -272,17 +293,7 @@ pub fn mount(
     if tools::mount_source(dir).is_some() {
         return Err(DiskOpsError::AlreadyMounted(dir.to_path_buf()));
     }
-    let ins = readable(image)?;
-    let range = crate::disk::partition_range(&ins, partition)?;
-    let fs = filesystem(&ins, partition);
-    let number = partition.or_else(|| ins.partitions.first().map(|p| p.number));
-    if fs.is_none() {
-        return Err(DiskOpsError::NoFilesystem {
-            image: image.to_path_buf(),
-            what: number.map_or("the whole disk".into(), |n| format!("partition {n}")),
-        });
-    }
-    let a = attach(paths, image, &ins, range)?;
+    let (a, fs, number) = attach_filesystem(paths, image, partition)?;
     if let Err(e) = tools::mount_ro(&a.device, dir, fs.as_deref()) {
         a.release();
         return Err(e.into());
@@ -339,17 +350,7 @@ pub fn fsck(
 ) -> Result<FsckReport, DiskOpsError> {
     refuse_if_held(paths, image)?;
     need_root("fsck")?;
-    let ins = readable(image)?;
-    let range = crate::disk::partition_range(&ins, partition)?;
-    let fs = filesystem(&ins, partition);
-    let number = partition.or_else(|| ins.partitions.first().map(|p| p.number));
-    if fs.is_none() {
-        return Err(DiskOpsError::NoFilesystem {
-            image: image.to_path_buf(),
-            what: number.map_or("the whole disk".into(), |n| format!("partition {n}")),
-        });
-    }
-    let a = attach(paths, image, &ins, range)?;
+    let (a, fs, number) = attach_filesystem(paths, image, partition)?;
     let result = tools::fsck(&a.device, fs.as_deref());
     a.release();
     let (exit_code, output) = result?;
