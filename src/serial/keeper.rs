@@ -219,39 +219,11 @@ pub fn argv(
 /// directory), so it outlives the command that started the VM as the VMM does.
 pub fn spawn(argv: &[std::ffi::OsString], run_dir: &Path) -> Result<u32, std::io::Error> {
     use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::process::CommandExt;
     let log = std::fs::File::options()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(run_dir.join(super::KEEPER_LOG))?;
     let log2 = log.try_clone()?;
-    let (bin, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("empty command line"))?;
-    let mut cmd = match crate::vmm::launch::setsid_bin() {
-        Some(setsid) => {
-            let mut c = std::process::Command::new(setsid);
-            c.args(argv);
-            c
-        }
-        None => {
-            let mut c = std::process::Command::new(bin);
-            c.args(args).process_group(0);
-            c
-        }
-    };
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .current_dir(run_dir);
-    let mut child = cmd.spawn()?;
-    let pid = child.id();
-    // Reaped here while this process lives; afterwards init inherits it.
-    let _ = std::thread::Builder::new()
-        .name(format!("reap-{pid}"))
-        .spawn(move || {
-            let _ = child.wait();
-        });
-    Ok(pid)
+    crate::vmm::launch::spawn_in_session(argv, (log, log2), run_dir)
 }

@@ -76,7 +76,7 @@ pub fn vmm_argv(bin: &Path, rt: &VmRuntime) -> Vec<OsString> {
 
 /// `setsid` from util-linux, when present: it calls setsid(2) and execs in place (our child is
 /// not a group leader, so it does not fork and the pid stays the VMM's).
-pub(crate) fn setsid_bin() -> Option<PathBuf> {
+fn setsid_bin() -> Option<PathBuf> {
     ["/usr/bin/setsid", "/bin/setsid"]
         .into_iter()
         .map(PathBuf::from)
@@ -100,6 +100,24 @@ pub fn spawn_detached(argv: &[OsString], rt: &VmRuntime) -> Result<u32, LaunchEr
         path: rt.vmm_log.display().to_string(),
         source,
     })?;
+    spawn_in_session(argv, (log, log2), &rt.dir).map_err(|source| LaunchError::Spawn {
+        bin: PathBuf::from(&bin).display().to_string(),
+        source,
+    })
+}
+
+/// Runs `argv` in a session of its own (through util-linux's `setsid`, which execs in place so
+/// the pid stays the program's; else at least its own process group, out of the terminal's job
+/// control), standard output and error on the two handles of its log, in `dir`. A thread reaps it should it die
+/// while this process lives; afterwards init inherits it. Returns its pid.
+pub(crate) fn spawn_in_session(
+    argv: &[OsString],
+    (out, err): (File, File),
+    dir: &Path,
+) -> std::io::Result<u32> {
+    let (bin, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command line"))?;
     let mut cmd = match setsid_bin() {
         Some(setsid) => {
             let mut c = Command::new(setsid);
@@ -107,22 +125,17 @@ pub fn spawn_detached(argv: &[OsString], rt: &VmRuntime) -> Result<u32, LaunchEr
             c
         }
         None => {
-            // Without util-linux: at least its own process group, out of the terminal's
-            // job control.
             use std::os::unix::process::CommandExt;
-            let mut c = Command::new(&bin);
-            c.args(&argv[1..]).process_group(0);
+            let mut c = Command::new(bin);
+            c.args(args).process_group(0);
             c
         }
     };
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2))
-        .current_dir(&rt.dir);
-    let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
-        bin: PathBuf::from(&bin).display().to_string(),
-        source,
-    })?;
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .current_dir(dir);
+    let mut child = cmd.spawn()?;
     let pid = child.id();
     let _ = std::thread::Builder::new()
         .name(format!("reap-{pid}"))
