@@ -21,18 +21,8 @@ use ratatui::Terminal;
 
 fn row(name: &str, state: RunState) -> VmRow {
     VmRow {
-        name: name.into(),
-        state,
-        defined: true,
-        autostart: false,
-        stop_timeout_secs: Some(60),
-        vcpus: Some(2),
-        memory_bytes: Some(4 << 30),
-        uptime_secs: None,
-        disks: 1,
         nets: 1,
-        vfio: 0,
-        error: None,
+        ..ui::vm_row(name, state)
     }
 }
 
