@@ -13,6 +13,7 @@ pub mod names;
 pub mod pci;
 pub mod pci_address;
 pub mod readiness;
+pub mod state_storage;
 pub mod sysroot;
 pub mod writer;
 
@@ -103,7 +104,8 @@ impl Inventory {
                 g
             })
             .collect();
-        let checks = checks::run(&iommu, &kvm, &gpus, vfio_pci_available);
+        let mut checks = checks::run(&iommu, &kvm, &gpus, vfio_pci_available);
+        checks.extend(state_storage::run(root));
         // Files refused or cut on the way, also where the reader went on without them
         // (optional attributes); once per file.
         for note in root.take_notes() {
