@@ -2,7 +2,13 @@
 
 use super::model::{Check, CheckStatus, CpuVirt, Gpu, IommuInfo, KvmInfo, Vendor, Verdict};
 
-pub(super) fn check(id: &'static str, title: &str, status: CheckStatus, detail: String, fix: &str) -> Check {
+pub(super) fn check(
+    id: &'static str,
+    title: &str,
+    status: CheckStatus,
+    detail: String,
+    fix: &str,
+) -> Check {
     Check {
         id,
         title: title.to_string(),

@@ -191,7 +191,10 @@ mod tests {
             4 2 8:3 / /var rw - xfs /dev/sda3 rw\n";
         let mounts = parse(text);
         // /var/lib/phyllomeX is a sibling, not a parent; the xfs /var is stacked on the tmpfs.
-        assert_eq!(mount_of(&mounts, HOST_STATE_DIR).unwrap().source, "/dev/sda3");
+        assert_eq!(
+            mount_of(&mounts, HOST_STATE_DIR).unwrap().source,
+            "/dev/sda3"
+        );
         assert_eq!(mount_of(&mounts, "/etc").unwrap().source, "/dev/sda2");
     }
 

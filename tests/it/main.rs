@@ -38,6 +38,7 @@ mod real_vmm_rescue;
 mod refusals;
 mod serial;
 mod serial_support;
+mod state_storage;
 mod term_pty;
 mod tui_console_dashboard;
 mod tui_dashboard;
