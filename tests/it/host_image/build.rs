@@ -36,6 +36,8 @@ pub(super) struct Image {
     pub(super) initrd: PathBuf,
     pub(super) cmdline: String,
     pub(super) medium_key: PathBuf,
+    /// The hybrid ISO of the same root, for the BIOS and UEFI boots.
+    pub(super) iso: PathBuf,
 }
 
 pub(super) fn skip(reason: &str) {
@@ -127,7 +129,10 @@ pub(super) fn image_or_skip() -> Option<Image> {
         .env("OVERLAY", &overlay)
         .env("SSH_KEYS", &key)
         .env("CACHE_DIR", &cache)
-        .env("NO_ISO", "1")
+        // On the ISO's command line too: a panic ends qemu (-no-reboot) instead of waiting out
+        // the boot, and TCG under load can fail the kernel's timer check, as real hardware never
+        // does.
+        .env("CMDLINE_EXTRA", "panic=-1 no_timer_check")
         .output()
         .unwrap();
     let log = format!(
@@ -147,6 +152,7 @@ pub(super) fn image_or_skip() -> Option<Image> {
         initrd: out.join("initrd.img"),
         cmdline: cmdline.trim().to_owned(),
         medium_key,
+        iso: out.join("phyllome.iso"),
     })
 }
 

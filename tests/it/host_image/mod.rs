@@ -18,6 +18,7 @@
 mod build;
 mod butane;
 mod checks;
+mod iso;
 
 use build::{disks, image_or_skip};
 use checks::{gpu_of, managed_gpu, medium_and_data, mentions_group, ssh_lands_in_the_console};
@@ -28,6 +29,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const VM: &str = "e2e";
+/// One TCG guest at a time: the kernel+initrd test and the ISO boots take turns.
 static ONE_BOOT: Mutex<()> = Mutex::new(());
 
 #[test]

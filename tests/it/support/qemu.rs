@@ -225,7 +225,11 @@ impl Guest {
             "console=ttyS0,115200 intel_iommu=on iommu=pt panic=-1 loglevel=4 {}",
             opts.kernel_args.join(" ")
         );
-        Self::launch(dir, &kernel.vmlinuz, &initrd, append.trim_end(), opts)
+        Self::launch(
+            dir,
+            Some((&kernel.vmlinuz, &initrd, append.trim_end())),
+            opts,
+        )
     }
 
     /// Boots a prepared kernel and initrd (the host image) with `cmdline` plus
@@ -238,14 +242,25 @@ impl Guest {
         opts: &GuestOptions,
     ) -> Result<Self> {
         let append = format!("{cmdline} {}", opts.kernel_args.join(" "));
-        Self::launch(guest_dir()?, vmlinuz, initrd, append.trim_end(), opts)
+        Self::launch(
+            guest_dir()?,
+            Some((vmlinuz, initrd, append.trim_end())),
+            opts,
+        )
     }
 
+    /// Boots what `opts.qemu_args` give the firmware (a `-cdrom`, OVMF's pflash drives), as
+    /// a machine boots: no `-kernel`. The booted system must serve the ttyS1 command channel as
+    /// for [`Guest::boot_image`].
+    pub fn boot_media(opts: &GuestOptions) -> Result<Self> {
+        Self::launch(guest_dir()?, None, opts)
+    }
+
+    /// Starts qemu with `kernel` (vmlinuz, initrd, command line) given to it directly, or with
+    /// none: the firmware boots what `opts.qemu_args` attach.
     fn launch(
         dir: tempfile::TempDir,
-        vmlinuz: &Path,
-        initrd: &Path,
-        append: &str,
+        kernel: Option<(&Path, &Path, &str)>,
         opts: &GuestOptions,
     ) -> Result<Self> {
         let cpu = super::cpu_busy();
@@ -272,12 +287,14 @@ impl Guest {
                 "socket,id=s1,path={},server=on,wait=on",
                 s1.display()
             ))
-            .args(["-serial", "chardev:s1"])
-            .arg("-kernel")
-            .arg(vmlinuz)
-            .arg("-initrd")
-            .arg(initrd)
-            .args(["-append", append]);
+            .args(["-serial", "chardev:s1"]);
+        if let Some((vmlinuz, initrd, append)) = kernel {
+            cmd.arg("-kernel")
+                .arg(vmlinuz)
+                .arg("-initrd")
+                .arg(initrd)
+                .args(["-append", append]);
+        }
         if opts.gpu {
             cmd.args([
                 "-device",
