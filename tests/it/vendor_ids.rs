@@ -139,3 +139,33 @@ fn a_wide_console_shows_the_whole_name_and_the_ids() {
     let gpus = ui.screen();
     assert!(gpus.contains(&format!("{LONG} {GPU_IDS}")), "{gpus}");
 }
+
+#[test]
+fn a_group_line_naming_a_gpu_cuts_the_name_and_keeps_the_ids() {
+    for ascii in [false, true] {
+        let ellipsis = if ascii { "~" } else { "…" };
+        let mut ui = console(80, 24, ascii);
+        // Group 0, 1 and 2 hold one bridge each: the seventh row is group 14's own line.
+        ui.keys("2jjjjjj");
+        let screen = ui.screen();
+        assert!(
+            screen.contains("Group 14: 2 device(s), all go to the same guest"),
+            "{screen}"
+        );
+        let summary: Vec<&str> = screen
+            .lines()
+            .skip_while(|l| !l.contains("Details"))
+            .filter(|l| l.contains("0000:0b:00.0"))
+            .collect();
+        assert_eq!(summary.len(), 1, "{screen}");
+        let line = summary[0];
+        assert!(
+            line.contains(&format!("{ellipsis} {GPU_IDS}")),
+            "the name is cut before the whole IDs: {line}"
+        );
+        assert!(phyllome_widgets::width(line) <= 82, "{line}");
+        if !ascii {
+            crate::support::snap("tui_groups_gpu_group_long_name_80x24", &screen);
+        }
+    }
+}

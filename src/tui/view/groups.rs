@@ -1,6 +1,6 @@
 //! IOMMU groups: the group tree and the selected device's details.
 
-use phyllome_widgets::{badge, GroupTree, TreeGroup, TreeMember, TreeRow};
+use phyllome_widgets::{badge, fit, width as width_of, GroupTree, TreeGroup, TreeMember, TreeRow};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -197,10 +197,21 @@ fn group_lines(inv: &Inventory, id: u32, width: usize, t: &Theme) -> Vec<Line<'s
     let mut out = wrapped(&summary, 1, width, t.palette.normal);
     for gpu in gpus_in(inv, id) {
         let v = &gpu.passthrough.verdict;
+        let verdict = badge(verdict_tone(v), fmt::verdict(v), &t.glyphs, &t.palette);
+        // `name [vendor:device]` as `lspci -nn` prints it: a long name is cut, never the IDs.
+        let head = format!("  {}  ", gpu.address);
+        let ids = inv
+            .device(&gpu.address)
+            .map(|d| format!(" {}", d.ids()))
+            .unwrap_or_default();
+        let room =
+            width.saturating_sub(1 + width_of(&verdict.content) + width_of(&head) + width_of(&ids));
         out.push(Line::from(vec![
             Span::raw(" "),
-            badge(verdict_tone(v), fmt::verdict(v), &t.glyphs, &t.palette),
-            Span::raw(format!("  {}  {}", gpu.address, gpu_name(inv, gpu))),
+            verdict,
+            Span::raw(head),
+            Span::raw(fit(&gpu_name(inv, gpu), room.max(6), t.glyphs.ellipsis)),
+            Span::raw(ids),
         ]));
         for r in &gpu.passthrough.reasons {
             out.extend(wrapped(
