@@ -21,6 +21,8 @@ case $MODE in
         -append "$(cat "$OUT_DIR/cmdline")" ;;
     bios) set -- "$@" -cdrom "$OUT_DIR/phyllome.iso" ;;
     uefi)
+        [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] \
+            || { echo "boot-time.sh: no OVMF firmware (apt-get install ovmf)" >&2; exit 2; }
         vars=$(mktemp)
         cp /usr/share/OVMF/OVMF_VARS_4M.fd "$vars"
         set -- "$@" -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \

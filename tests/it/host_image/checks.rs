@@ -163,3 +163,16 @@ pub(super) fn medium_and_data(guest: &mut Guest, medium_pub: &Path) {
     let on_disk = guest.run_ok("ls /var/lib/phyllome/vms").unwrap();
     assert!(on_disk.contains("e2e.toml"), "{on_disk}");
 }
+
+/// The `vm_state_persistent` check as `phyllome host --json` reports it in the guest.
+pub(super) fn state_check(guest: &mut Guest) -> serde_json::Value {
+    let json = guest.run_ok("phyllome host --json").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "vm_state_persistent")
+        .unwrap_or_else(|| panic!("no vm_state_persistent check: {json}"))
+        .clone()
+}

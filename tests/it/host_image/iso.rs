@@ -9,7 +9,7 @@
 //! timeouts. Serial costs the suite a few minutes more; README has the figures.
 
 use super::build::{image_or_skip, skip, under_ci};
-use super::checks::{gpu_of, mentions_group};
+use super::checks::{gpu_of, mentions_group, state_check};
 
 use crate::support::qemu::{Guest, GuestOptions};
 
@@ -113,15 +113,7 @@ fn boot_iso(firmware: Firmware) {
         "/sys/firmware/efi on {firmware:?}"
     );
     // The CLI says the same as the console, from the real mount table.
-    let json = guest.run_ok("phyllome host --json").unwrap();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let check = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "vm_state_persistent")
-        .unwrap_or_else(|| panic!("no vm_state_persistent check: {json}"))
-        .clone();
+    let check = state_check(&mut guest);
     assert_eq!(check["status"], "warn", "{check}");
     assert!(
         check["detail"]

@@ -10,7 +10,8 @@
 //! for the boot medium (label `PHYLLOME`, carrying SSH keys) and the data disk (label
 //! `PHYLLOME-DATA`, holding the VM definitions).
 //!
-//! One boot per run: TCG on two shared cores takes minutes to bring systemd up.
+//! One boot of the kernel and initrd per run (the ISO's two boots are in `iso`): TCG on two
+//! shared cores takes minutes to bring systemd up.
 //! It says `SKIPPED:` with the reason when the image cannot be built or booted here (not root
 //! and no cached root, no qemu, a build that fails); under `CI` only a missing prerequisite
 //! (not root without a cache) may skip, and a failing build fails.
@@ -21,7 +22,9 @@ mod checks;
 mod iso;
 
 use build::{disks, image_or_skip};
-use checks::{gpu_of, managed_gpu, medium_and_data, mentions_group, ssh_lands_in_the_console};
+use checks::{
+    gpu_of, managed_gpu, medium_and_data, mentions_group, ssh_lands_in_the_console, state_check,
+};
 
 use crate::support::qemu::{lock_guest, Guest, GuestOptions};
 
@@ -107,6 +110,9 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
             .unwrap_or_default();
         panic!("/var/lib/phyllome is not the PHYLLOME-DATA disk: {mount:?}\n{why}");
     }
+    // On the data disk, the host's state check passes (the ISO boots, with none, see it warn).
+    let state = state_check(&mut guest);
+    assert_eq!(state["status"], "pass", "{state}");
     let root_mode = guest.run_ok("stat -c %a /").unwrap();
     assert_eq!(
         root_mode.trim(),
