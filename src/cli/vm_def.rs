@@ -7,6 +7,7 @@ use eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
 use super::vm::{DefineArgs, ExportFormat};
+use super::vm_docs;
 use super::CliError;
 use crate::host::PciAddress;
 use crate::ops::define::check as guard;
@@ -40,6 +41,7 @@ fn problems_text(problems: &[Problem]) -> String {
 
 pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
     let name = args.name.as_str();
+    vm_docs::begin(args.json, name, "define");
     crate::vm::check_name(name).map_err(CliError::Usage)?;
     let (source, text) = match &args.from {
         Some(file) => {
@@ -76,6 +78,9 @@ pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
     }
     let warnings = guard(paths, &store, &spec, args.force)?;
     store.save(name, &text, mode)?;
+    if args.json {
+        return vm_docs::done(&store, name, &[("replaced", replaced.into())], &warnings);
+    }
     let verb = if replaced { "Replaced" } else { "Defined" };
     crate::outln!("{verb} VM {name} ({})", store.path(name).display())?;
     print_warnings(&warnings);
@@ -214,7 +219,8 @@ fn parse_net_flag(s: &str) -> eyre::Result<Net> {
     Ok(Net { kind, mac, id })
 }
 
-pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
+pub fn edit(paths: &HostPaths, name: &str, force: bool, json: bool) -> eyre::Result<()> {
+    vm_docs::begin(json, name, "edit");
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
@@ -229,6 +235,9 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
         if text == original {
             crate::outln!("No change to VM {name}")?;
             tmp.remove();
+            if json {
+                return vm_docs::done(&store, name, &[("changed", false.into())], &[]);
+            }
             return Ok(());
         }
         // Checked against the host as a define is: a refusal saves nothing.
@@ -253,6 +262,9 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
                 }
                 store.save(name, &text, SaveMode::Update)?;
                 tmp.remove();
+                if json {
+                    return vm_docs::done(&store, name, &[("changed", true.into())], &warnings);
+                }
                 crate::outln!("Saved VM {name}")?;
                 print_warnings(&warnings);
                 return Ok(());
@@ -428,7 +440,13 @@ fn shell_quote(s: &str) -> String {
     out
 }
 
-pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -> eyre::Result<()> {
+pub fn import(
+    paths: &HostPaths,
+    file: &Path,
+    name: Option<&str>,
+    force: bool,
+    json: bool,
+) -> eyre::Result<()> {
     let name = match name {
         Some(n) => n.to_string(),
         None => {
@@ -439,6 +457,7 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -
             stem.strip_suffix(".json").unwrap_or(stem).to_string()
         }
     };
+    vm_docs::begin(json, &name, "import");
     crate::vm::check_name(&name)
         .map_err(|e| CliError::Usage(format!("{e}; give another with --name")))?;
     let text = crate::files::read_input(file, crate::files::TEXT_CAP)?;
@@ -451,6 +470,8 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -
             problems_text(&p.0)
         )
     })?;
+    // The conversion's own warnings (what CH settings have no field here) go to stderr, as
+    // the command line tells them; the document lists the host checks' warnings.
     for w in &imported.warnings {
         crate::noteln!("warning: {w}");
     }
@@ -474,17 +495,24 @@ pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -
             r?;
         }
     }
+    if json {
+        return vm_docs::done(&store, &name, &[], &warnings);
+    }
     crate::outln!("Imported VM {name} ({})", store.path(&name).display())?;
     print_warnings(&warnings);
     Ok(())
 }
 
 /// `vm autostart NAME on|off`: one field of the definition, comments and layout kept.
-pub fn autostart(paths: &HostPaths, name: &str, on: bool) -> eyre::Result<()> {
+pub fn autostart(paths: &HostPaths, name: &str, on: bool, json: bool) -> eyre::Result<()> {
+    vm_docs::begin(json, name, "autostart");
     let store = open_store(paths)?;
     store
         .edit(name, |doc| doc::set(doc, "autostart", value(on)))
         .wrap_err_with(|| format!("Cannot change VM {name}"))?;
+    if json {
+        return vm_docs::done(&store, name, &[("autostart", on.into())], &[]);
+    }
     let word = if on { "on" } else { "off" };
     crate::outln!("VM {name}: autostart {word}")?;
     Ok(())

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use eyre::{eyre, WrapErr};
 
+use serde_json::Value;
+
+use super::doc::{self, version};
 use super::vm::Confirm;
 use crate::fmt;
 use crate::ops::HostPaths;
@@ -32,15 +35,46 @@ fn out(text: &str) -> eyre::Result<()> {
     Ok(super::output::out(text)?)
 }
 
-fn json(value: &impl serde::Serialize) -> eyre::Result<()> {
-    Ok(super::output::json(value)?)
+/// Starts the `--json` document of an action on VM `name`.
+pub(super) fn begin_action(json: bool, name: &str, action: &str) {
+    doc::begin(
+        json,
+        version::VM_ACTION,
+        &[("vm", name.into()), ("action", action.into())],
+    );
+}
+
+/// The result of an action on VM `name`: its state and VMM pid as the manager sees them now
+/// (null when it cannot tell), then `extra`.
+pub(super) fn action_done(
+    m: &VmManager,
+    name: &str,
+    extra: serde_json::Map<String, Value>,
+) -> eyre::Result<()> {
+    let status = block_on(|| format!("Cannot show VM {name}"), m.info(name)).ok();
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "state".into(),
+        status
+            .as_ref()
+            .map_or(Value::Null, |s| Value::from(s.state.as_str())),
+    );
+    body.insert("pid".into(), status.and_then(|s| s.pid).into());
+    body.extend(extra);
+    Ok(doc::finish(version::VM_ACTION, &body)?)
+}
+
+#[derive(serde::Serialize)]
+struct VmList<'a> {
+    vms: &'a [VmStatus],
 }
 
 pub fn list(paths: &HostPaths, as_json: bool) -> eyre::Result<()> {
+    doc::begin(as_json, version::VM_LIST, &[]);
     let m = manager(paths)?;
     let rows = block_on(|| "Cannot list VMs".into(), m.list())?;
     if as_json {
-        return json(&rows);
+        return Ok(doc::finish(version::VM_LIST, &VmList { vms: &rows })?);
     }
     out(&table(&rows))
 }
@@ -80,6 +114,7 @@ fn table(rows: &[VmStatus]) -> String {
 }
 
 pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
+    doc::begin(as_json, version::VM_INFO, &[]);
     let m = manager(paths)?;
     let status = block_on(|| format!("Cannot show VM {name}"), m.info(name))?;
     let definition = crate::ops::vm::definition(paths, name);
@@ -91,7 +126,7 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
                 serde_json::to_value(def).unwrap_or_default(),
             );
         }
-        return json(&v);
+        return Ok(doc::finish(version::VM_INFO, &v)?);
     }
     let mut s = table(std::slice::from_ref(&status));
     if let Some(pid) = status.pid {
@@ -113,9 +148,13 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
     out(&s)
 }
 
-pub fn start(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn start(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "start");
     let m = manager(paths)?;
     let status = block_on(|| format!("Cannot start VM {name}"), m.start(name))?;
+    if json {
+        return action_done(&m, name, Default::default());
+    }
     let pid = status
         .pid
         .map(|p| format!(" (VMM pid {p})"))
@@ -129,7 +168,9 @@ pub fn stop(
     force: bool,
     timeout_secs: Option<u64>,
     confirm: &Confirm,
+    json: bool,
 ) -> eyre::Result<()> {
+    begin_action(json, name, "stop");
     let mode = if force {
         confirm.ask(&format!("Force off VM {name} (like pulling the plug)"))?;
         StopMode::Force
@@ -149,56 +190,98 @@ pub fn stop(
             timeout.as_secs()
         );
     }
+    if json {
+        let how = match outcome {
+            StopOutcome::PoweredOff => "powered_off",
+            StopOutcome::TimedOut => "timed_out",
+            StopOutcome::CutShort => "cut_short",
+            StopOutcome::Forced => "forced",
+            StopOutcome::VmmOnly => "vmm_only",
+        };
+        let mut extra = serde_json::Map::new();
+        extra.insert("outcome".into(), how.into());
+        return action_done(&m, name, extra);
+    }
     out(&format!("Stopped {name}\n"))
 }
 
 /// `vm reset` (alias `vm reboot`): `vm.reboot`, a hard reset the guest is not asked about.
-pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
+pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "reset");
     confirm.ask(&format!(
         "Reset VM {name} (at once, like its reset button; unsaved work in the guest is lost)"
     ))?;
     let m = manager(paths)?;
     block_on(|| format!("Cannot reset VM {name}"), m.reset(name))?;
+    if json {
+        return action_done(&m, name, Default::default());
+    }
     out(&format!("Reset {name}\n"))
 }
 
-pub fn pause(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn pause(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "pause");
     let m = manager(paths)?;
     block_on(|| format!("Cannot pause VM {name}"), m.pause(name))?;
+    if json {
+        return action_done(&m, name, Default::default());
+    }
     out(&format!("Paused {name}\n"))
 }
 
-pub fn resume(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn resume(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "resume");
     let m = manager(paths)?;
     block_on(|| format!("Cannot resume VM {name}"), m.resume(name))?;
+    if json {
+        return action_done(&m, name, Default::default());
+    }
     out(&format!("Resumed {name}\n"))
 }
 
-pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
+pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "delete");
     confirm.ask(&format!("Delete the definition of VM {name}"))?;
     let m = manager(paths)?;
     block_on(|| format!("Cannot delete VM {name}"), m.delete(name))?;
+    if json {
+        // Nothing is left to ask about: the definition is gone.
+        let mut body = serde_json::Map::new();
+        body.insert("deleted".into(), true.into());
+        return Ok(doc::finish(version::VM_ACTION, &body)?);
+    }
     out(&format!("Deleted {name}\n"))
 }
 
-pub fn autostart(paths: &HostPaths) -> eyre::Result<()> {
+pub fn autostart(paths: &HostPaths, json: bool) -> eyre::Result<()> {
+    doc::begin(json, version::AUTOSTART, &[]);
     let m = manager(paths)?;
     let results = block_on(|| "Cannot start the autostart VMs".into(), m.autostart())?;
     let mut failed = 0;
     let mut s = String::new();
+    let mut vms = Vec::new();
     if results.is_empty() {
         s.push_str("No VM is marked autostart\n");
     }
     for (name, r) in results {
         match r {
-            Ok(()) => s.push_str(&format!("{name}: running\n")),
+            Ok(()) => {
+                s.push_str(&format!("{name}: running\n"));
+                vms.push(serde_json::json!({"vm": name, "result": "running"}));
+            }
             Err(e) => {
                 failed += 1;
                 s.push_str(&format!("{name}: failed: {}\n", crate::error::Chain(&e)));
+                let error = doc::ErrorDoc::of(&e);
+                vms.push(serde_json::json!({"vm": name, "result": "failed", "error": error}));
             }
         }
     }
-    out(&s)?;
+    if json {
+        doc::finish(version::AUTOSTART, &serde_json::json!({ "vms": vms }))?;
+    } else {
+        out(&s)?;
+    }
     if failed > 0 {
         return Err(eyre!("{failed} VM(s) marked autostart did not start"));
     }
