@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::output::{self, OutputError};
@@ -48,10 +49,26 @@ pub mod version {
     pub const TOP_SAMPLE: u32 = 1;
 }
 
+/// A key's value, kept as encoded JSON so that the order of its own keys stays as written.
+enum Field {
+    One(Box<RawValue>),
+    /// Items appended one at a time ([`push`]).
+    Many(Vec<Box<RawValue>>),
+}
+
+impl Serialize for Field {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::One(v) => v.serialize(s),
+            Field::Many(items) => items.serialize(s),
+        }
+    }
+}
+
 /// The document a `--json` command has begun and not yet printed.
 struct Pending {
     version: u32,
-    fields: Vec<(String, Value)>,
+    fields: Vec<(String, Field)>,
 }
 
 static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
@@ -59,6 +76,13 @@ static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
 fn pending() -> std::sync::MutexGuard<'static, Option<Pending>> {
     // A panic while holding it leaves plain data behind, still usable.
     PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `value` encoded; a value that cannot be (a map with non-string keys) becomes null.
+fn raw(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value)
+        .or_else(|_| RawValue::from_string("null".into()))
+        .unwrap_or_default()
 }
 
 /// Starts the document of a `--json` command with the keys that say what it is about (`vm`,
@@ -69,7 +93,7 @@ pub fn begin(json: bool, version: u32, fields: &[(&str, Value)]) {
             version,
             fields: fields
                 .iter()
-                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .map(|(k, v)| ((*k).to_string(), Field::One(raw(v))))
                 .collect(),
         });
     }
@@ -81,8 +105,9 @@ pub fn active() -> bool {
 }
 
 /// Sets `key` of the pending document (kept in its place when it was there).
-pub fn set(key: &str, value: Value) {
+pub fn set(key: &str, value: &impl Serialize) {
     if let Some(p) = pending().as_mut() {
+        let value = Field::One(raw(value));
         match p.fields.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = value,
             None => p.fields.push((key.to_string(), value)),
@@ -91,18 +116,19 @@ pub fn set(key: &str, value: Value) {
 }
 
 /// Appends `value` to the array `key` of the pending document (made when missing).
-pub fn push(key: &str, value: Value) {
+pub fn push(key: &str, value: &impl Serialize) {
     if let Some(p) = pending().as_mut() {
+        let value = raw(value);
         match p.fields.iter_mut().find(|(k, _)| k == key) {
-            Some((_, Value::Array(items))) => items.push(value),
-            Some((_, other)) => *other = Value::Array(vec![value]),
-            None => p.fields.push((key.to_string(), Value::Array(vec![value]))),
+            Some((_, Field::Many(items))) => items.push(value),
+            Some((_, other)) => *other = Field::Many(vec![value]),
+            None => p.fields.push((key.to_string(), Field::Many(vec![value]))),
         }
     }
 }
 
 /// Keys in the order they were set.
-struct Fields<'a>(&'a [(String, Value)]);
+struct Fields<'a>(&'a [(String, Field)]);
 
 impl Serialize for Fields<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -210,6 +236,11 @@ pub fn finish(version: u32, body: &(impl Serialize + ?Sized)) -> Result<(), Outp
     output::write_to(&mut std::io::stdout().lock(), &text)
 }
 
+/// Prints the pending document as its keys were set (see [`set`], [`push`]).
+pub fn finish_pending() -> Result<(), OutputError> {
+    finish(0, &Empty {})
+}
+
 /// On failure: prints the pending document with `error`, when one is pending. The write's
 /// own failure has nowhere to go (the error is told on stderr as well).
 pub fn fail(error: &(dyn std::error::Error + 'static)) {
@@ -276,8 +307,8 @@ mod tests {
         assert_eq!(d.message, "Cannot stop VM web");
         assert_eq!(d.causes, ["the socket is gone"]);
         let fields = vec![
-            ("vm".to_string(), Value::from("web")),
-            ("steps".to_string(), Value::Array(vec![Value::from(1)])),
+            ("vm".to_string(), Field::One(raw(&"web"))),
+            ("steps".to_string(), Field::Many(vec![raw(&1)])),
         ];
         let text = encode(
             &Doc {

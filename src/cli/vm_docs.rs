@@ -1,7 +1,7 @@
 //! The `--json` documents of the commands that change a VM's definition (`vm define|edit|
 //! import|rollback|autostart`): which VM, what was done, where it was saved, the warnings.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::doc::{self, version};
 use crate::vm::{Problem, Store};
@@ -23,12 +23,11 @@ pub fn done(
     extra: &[(&str, Value)],
     warnings: &[Problem],
 ) -> eyre::Result<()> {
-    let mut body = Map::new();
-    body.insert("path".into(), store.path(name).display().to_string().into());
+    doc::set("path", &store.path(name));
     for (k, v) in extra {
-        body.insert((*k).into(), v.clone());
+        doc::set(k, v);
     }
-    let warnings: Vec<Value> = warnings.iter().map(|w| w.to_string().into()).collect();
-    body.insert("warnings".into(), warnings.into());
-    Ok(doc::finish(version::VM_DEFINITION, &body)?)
+    let warnings: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    doc::set("warnings", &warnings);
+    Ok(doc::finish_pending()?)
 }

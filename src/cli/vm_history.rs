@@ -9,12 +9,22 @@ use super::vm_def::{open_store, print_warnings};
 use crate::ops::HostPaths;
 use crate::vm::StoreError;
 
+#[derive(serde::Serialize)]
+struct History<'a> {
+    /// The definition is gone; its versions are kept for a rollback.
+    deleted: bool,
+    versions: &'a [crate::vm::history::Version],
+}
+
 pub fn history(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     doc::begin(json, version::VM_HISTORY, &[("vm", name.into())]);
     let store = open_store(paths)?;
     let versions = store.history(name)?;
     if json {
-        let body = serde_json::json!({ "deleted": !store.exists(name), "versions": versions });
+        let body = History {
+            deleted: !store.exists(name),
+            versions: &versions,
+        };
         return Ok(doc::finish(version::VM_HISTORY, &body)?);
     }
     if versions.is_empty() {

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::doc::{self, version};
 use super::vm::Confirm;
-use super::vm_run::{action_done, begin_action, block_on, manager};
+use super::vm_run::{action_done, action_state, begin_action, block_on, manager};
 use crate::fmt;
 use crate::ops::HostPaths;
-use crate::vmm::manager::RescueRequest;
+use crate::vmm::manager::{RescueRequest, SnapshotInfo};
 
 #[derive(Debug, Clone, Args)]
 pub struct RescueArgs {
@@ -77,8 +77,13 @@ fn out(text: &str) -> eyre::Result<()> {
     Ok(super::output::out(text)?)
 }
 
-fn to_value(v: &impl serde::Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// `snapshot create`'s one snapshot or `snapshot list`'s all.
+#[derive(serde::Serialize)]
+struct Snapshots<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a SnapshotInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshots: Option<&'a [SnapshotInfo]>,
 }
 
 pub fn nmi(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre::Result<()> {
@@ -89,7 +94,7 @@ pub fn nmi(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre
     let m = manager(paths)?;
     block_on(|| format!("Cannot send an NMI to VM {name}"), m.nmi(name))?;
     if json {
-        return action_done(&m, name, Default::default());
+        return action_done(&m, name);
     }
     out(&format!("Sent an NMI to {name}\n"))
 }
@@ -99,9 +104,9 @@ pub fn unlock(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     let done = block_on(|| format!("Cannot unlock VM {name}"), m.unlock(name))?;
     if json {
-        let mut extra = Map::new();
-        extra.insert("cleared".into(), done.cleared.into());
-        return action_done(&m, name, extra);
+        action_state(&m, name);
+        doc::set("cleared", &done.cleared);
+        return Ok(doc::finish_pending()?);
     }
     if done.cleared.is_empty() {
         return out(&format!("Nothing to clear: {name} left nothing behind\n"));
@@ -134,10 +139,10 @@ pub fn rescue(paths: &HostPaths, args: &RescueArgs) -> eyre::Result<()> {
         .ok()
         .map(|rt| rt.serial_socket);
     if args.json {
-        let mut extra = Map::new();
-        extra.insert("rescue_payload".into(), to_value(&status.rescue_payload));
-        extra.insert("serial".into(), to_value(&serial));
-        return action_done(&m, name, extra);
+        action_state(&m, name);
+        doc::set("rescue_payload", &status.rescue_payload);
+        doc::set("serial", &serial);
+        return Ok(doc::finish_pending()?);
     }
     let mut s = format!("Started {name} for rescue: {}", status.state);
     if let Some(pid) = status.pid {
@@ -190,7 +195,10 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 m.snapshot_create(name),
             )?;
             if json {
-                let body = serde_json::json!({ "snapshot": info });
+                let body = Snapshots {
+                    snapshot: Some(&info),
+                    snapshots: None,
+                };
                 return Ok(doc::finish(version::VM_SNAPSHOT, &body)?);
             }
             out(&format!(
@@ -205,7 +213,10 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 eyre::Report::new(e).wrap_err(format!("Cannot list the snapshots of VM {name}"))
             })?;
             if json {
-                let body = serde_json::json!({ "snapshots": list });
+                let body = Snapshots {
+                    snapshot: None,
+                    snapshots: Some(&list),
+                };
                 return Ok(doc::finish(version::VM_SNAPSHOT, &body)?);
             }
             if list.is_empty() {

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use eyre::{eyre, WrapErr};
 
-use serde_json::Value;
-
 use super::doc::{self, version};
 use super::vm::Confirm;
 use crate::fmt;
@@ -44,24 +42,18 @@ pub(super) fn begin_action(json: bool, name: &str, action: &str) {
     );
 }
 
-/// The result of an action on VM `name`: its state and VMM pid as the manager sees them now
-/// (null when it cannot tell), then `extra`.
-pub(super) fn action_done(
-    m: &VmManager,
-    name: &str,
-    extra: serde_json::Map<String, Value>,
-) -> eyre::Result<()> {
+/// The result of an action on VM `name`: its `state` and VMM `pid` as the manager sees them
+/// now (null when it cannot tell), set on the pending document; the caller may add keys.
+pub(super) fn action_state(m: &VmManager, name: &str) {
     let status = block_on(|| format!("Cannot show VM {name}"), m.info(name)).ok();
-    let mut body = serde_json::Map::new();
-    body.insert(
-        "state".into(),
-        status
-            .as_ref()
-            .map_or(Value::Null, |s| Value::from(s.state.as_str())),
-    );
-    body.insert("pid".into(), status.and_then(|s| s.pid).into());
-    body.extend(extra);
-    Ok(doc::finish(version::VM_ACTION, &body)?)
+    doc::set("state", &status.as_ref().map(|s| s.state.as_str()));
+    doc::set("pid", &status.and_then(|s| s.pid));
+}
+
+/// [`action_state`], then the document.
+pub(super) fn action_done(m: &VmManager, name: &str) -> eyre::Result<()> {
+    action_state(m, name);
+    Ok(doc::finish_pending()?)
 }
 
 #[derive(serde::Serialize)]
@@ -153,7 +145,7 @@ pub fn start(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     let status = block_on(|| format!("Cannot start VM {name}"), m.start(name))?;
     if json {
-        return action_done(&m, name, Default::default());
+        return action_done(&m, name);
     }
     let pid = status
         .pid
@@ -191,16 +183,9 @@ pub fn stop(
         );
     }
     if json {
-        let how = match outcome {
-            StopOutcome::PoweredOff => "powered_off",
-            StopOutcome::TimedOut => "timed_out",
-            StopOutcome::CutShort => "cut_short",
-            StopOutcome::Forced => "forced",
-            StopOutcome::VmmOnly => "vmm_only",
-        };
-        let mut extra = serde_json::Map::new();
-        extra.insert("outcome".into(), how.into());
-        return action_done(&m, name, extra);
+        action_state(&m, name);
+        doc::set("outcome", &outcome);
+        return Ok(doc::finish_pending()?);
     }
     out(&format!("Stopped {name}\n"))
 }
@@ -214,7 +199,7 @@ pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> e
     let m = manager(paths)?;
     block_on(|| format!("Cannot reset VM {name}"), m.reset(name))?;
     if json {
-        return action_done(&m, name, Default::default());
+        return action_done(&m, name);
     }
     out(&format!("Reset {name}\n"))
 }
@@ -224,7 +209,7 @@ pub fn pause(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     block_on(|| format!("Cannot pause VM {name}"), m.pause(name))?;
     if json {
-        return action_done(&m, name, Default::default());
+        return action_done(&m, name);
     }
     out(&format!("Paused {name}\n"))
 }
@@ -234,7 +219,7 @@ pub fn resume(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     block_on(|| format!("Cannot resume VM {name}"), m.resume(name))?;
     if json {
-        return action_done(&m, name, Default::default());
+        return action_done(&m, name);
     }
     out(&format!("Resumed {name}\n"))
 }
@@ -246,11 +231,25 @@ pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> e
     block_on(|| format!("Cannot delete VM {name}"), m.delete(name))?;
     if json {
         // Nothing is left to ask about: the definition is gone.
-        let mut body = serde_json::Map::new();
-        body.insert("deleted".into(), true.into());
-        return Ok(doc::finish(version::VM_ACTION, &body)?);
+        doc::set("deleted", &true);
+        return Ok(doc::finish_pending()?);
     }
     out(&format!("Deleted {name}\n"))
+}
+
+/// One VM of `autostart --json`.
+#[derive(serde::Serialize)]
+struct Started {
+    vm: String,
+    /// `running` or `failed`.
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<doc::ErrorDoc>,
+}
+
+#[derive(serde::Serialize)]
+struct Autostarted {
+    vms: Vec<Started>,
 }
 
 pub fn autostart(paths: &HostPaths, json: bool) -> eyre::Result<()> {
@@ -267,18 +266,25 @@ pub fn autostart(paths: &HostPaths, json: bool) -> eyre::Result<()> {
         match r {
             Ok(()) => {
                 s.push_str(&format!("{name}: running\n"));
-                vms.push(serde_json::json!({"vm": name, "result": "running"}));
+                vms.push(Started {
+                    vm: name,
+                    result: "running",
+                    error: None,
+                });
             }
             Err(e) => {
                 failed += 1;
                 s.push_str(&format!("{name}: failed: {}\n", crate::error::Chain(&e)));
-                let error = doc::ErrorDoc::of(&e);
-                vms.push(serde_json::json!({"vm": name, "result": "failed", "error": error}));
+                vms.push(Started {
+                    result: "failed",
+                    error: Some(doc::ErrorDoc::of(&e)),
+                    vm: name,
+                });
             }
         }
     }
     if json {
-        doc::finish(version::AUTOSTART, &serde_json::json!({ "vms": vms }))?;
+        doc::finish(version::AUTOSTART, &Autostarted { vms })?;
     } else {
         out(&s)?;
     }
