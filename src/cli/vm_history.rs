@@ -81,8 +81,7 @@ pub fn history_diff(
     let new = &versions[at];
     let Some(old) = at.checked_sub(1).map(|i| &versions[i]) else {
         if json {
-            let body = serde_json::json!({ "from": null, "to": new.number, "diff": "" });
-            return Ok(doc::finish(version::VM_HISTORY, &body)?);
+            return diff_done(None, new.number, "");
         }
         crate::outln!(
             "Version {} is the first of VM {name}; nothing before it to compare",
@@ -104,8 +103,7 @@ pub fn history_diff(
         )
         .to_string();
     if json {
-        let body = serde_json::json!({ "from": old.number, "to": new.number, "diff": text });
-        return Ok(doc::finish(version::VM_HISTORY, &body)?);
+        return diff_done(Some(old.number), new.number, &text);
     }
     if text.is_empty() {
         crate::outln!("Versions {} and {} are the same", old.number, new.number)?;
@@ -113,6 +111,14 @@ pub fn history_diff(
         crate::cli::output::out(&text)?;
     }
     Ok(())
+}
+
+/// `--diff --json`: the versions compared (`from` null for the first) and the unified diff.
+fn diff_done(from: Option<u32>, to: u32, diff: &str) -> eyre::Result<()> {
+    doc::set("from", &from);
+    doc::set("to", &to);
+    doc::set("diff", &diff);
+    Ok(doc::finish_pending()?)
 }
 
 pub fn rollback(

@@ -260,8 +260,9 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 m.snapshot_restore(name, &id),
             )?;
             if json {
-                let body = serde_json::json!({ "state": status.state.as_str(), "pid": status.pid });
-                return Ok(doc::finish(version::VM_SNAPSHOT, &body)?);
+                doc::set("state", &status.state.as_str());
+                doc::set("pid", &status.pid);
+                return Ok(doc::finish_pending()?);
             }
             out(&format!(
                 "Restored {name} from snapshot {id}: {}\n",
@@ -275,8 +276,8 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 m.snapshot_delete(name, &id),
             )?;
             if json {
-                let body = serde_json::json!({ "deleted": true });
-                return Ok(doc::finish(version::VM_SNAPSHOT, &body)?);
+                doc::set("deleted", &true);
+                return Ok(doc::finish_pending()?);
             }
             out(&format!("Deleted snapshot {id} of {name}\n"))
         }

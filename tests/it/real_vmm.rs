@@ -178,7 +178,7 @@ fn several_real_vms_are_listed_and_watched_at_once() {
     }
     let rows = env.json(&["vm", "list", "--json"]);
     for n in names {
-        let row = rows
+        let row = rows["vms"]
             .as_array()
             .unwrap()
             .iter()

@@ -1,8 +1,6 @@
 //! `phyllome gpu assign ADDRESS --to VM` and `phyllome gpu unassign ADDRESS`: the group's
 //! endpoints go into (or out of) the VM's definition; when the VM runs they move at once.
 
-use serde_json::json;
-
 use super::{moves, say};
 use crate::cli::doc::{self, version};
 use crate::ops::gpu;
@@ -43,8 +41,9 @@ pub fn assign(
     })?;
     if json {
         let assigned: Vec<String> = prepared.new.iter().map(|a| a.to_string()).collect();
-        let body = json!({ "assigned": assigned, "running": prepared.running });
-        doc::finish(version::GPU_MOVE, &body)?;
+        doc::set("assigned", &assigned);
+        doc::set("running", &prepared.running);
+        doc::finish_pending()?;
     }
     Ok(())
 }

@@ -3,8 +3,6 @@
 
 use std::io::IsTerminal;
 
-use serde_json::json;
-
 use super::say;
 use crate::cli::doc::{self, version};
 use crate::host::SysRoot;
@@ -108,10 +106,9 @@ fn dry_run_done(plan: &Plan) -> eyre::Result<()> {
 
 /// The result of a move that went through: where the devices are now.
 fn moved(now_on: &str) -> eyre::Result<()> {
-    Ok(doc::finish(
-        version::GPU_MOVE,
-        &json!({ "result": "done", "now_on": now_on }),
-    )?)
+    doc::set("result", &"done");
+    doc::set("now_on", &now_on);
+    Ok(doc::finish_pending()?)
 }
 
 fn addresses(plan: &Plan) -> String {
