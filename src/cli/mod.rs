@@ -1,5 +1,6 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
+pub mod confirm;
 pub mod disk;
 pub mod doc;
 pub mod docs;
@@ -12,6 +13,7 @@ pub mod top;
 pub mod vm;
 pub mod vm_def;
 pub mod vm_docs;
+pub mod vm_export;
 pub mod vm_history;
 pub mod vm_rescue;
 pub mod vm_run;

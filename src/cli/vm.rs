@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+pub use super::confirm::{Confirm, ConfirmError};
+
 #[derive(Debug, Subcommand)]
 pub enum VmCommand {
     /// Defined VMs with their state
@@ -243,14 +245,6 @@ pub enum ExportFormat {
     Cli,
 }
 
-/// Destructive commands ask on a terminal; scripts say `--yes`.
-#[derive(Debug, Clone, Args)]
-pub struct Confirm {
-    /// Do it without asking
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct DefineArgs {
     /// The new VM's name: letters, digits, `.`, `_`, `-`
@@ -302,59 +296,18 @@ pub struct DefineArgs {
     pub json: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfirmError {
-    #[error("Refusing to {0} without confirmation: no terminal to ask on; pass --yes")]
-    NoTerminal(String),
-    #[error("Not confirmed: {0} was left alone")]
-    Declined(String),
-    #[error("Cannot read the answer")]
-    Read(#[source] std::io::Error),
-}
-
-impl Confirm {
-    /// Asks "`what`? [y/N]" on the terminal unless `--yes` was given; without a terminal
-    /// and without `--yes` it refuses, so a script never blocks or acts by accident.
-    pub fn ask(&self, what: &str) -> Result<(), ConfirmError> {
-        use std::io::{BufRead, IsTerminal, Write};
-        if self.yes {
-            return Ok(());
-        }
-        if !std::io::stdin().is_terminal() {
-            // The question reads "Reboot VM web"; the refusal "Refusing to reboot VM web".
-            let mut chars = what.chars();
-            let what = chars
-                .next()
-                .map(|c| c.to_lowercase().chain(chars).collect())
-                .unwrap_or_default();
-            return Err(ConfirmError::NoTerminal(what));
-        }
-        crate::cli::output::note(&format!("{what}? [y/N] "));
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(ConfirmError::Read)?;
-        match answer.trim() {
-            "y" | "Y" | "yes" | "YES" => Ok(()),
-            _ => Err(ConfirmError::Declined(what.to_string())),
-        }
-    }
-}
-
 pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
-    use super::{vm_def, vm_history, vm_rescue, vm_run};
+    use super::{vm_def, vm_export, vm_history, vm_rescue, vm_run};
     match cmd {
         VmCommand::Define(args) => vm_def::define(paths, *args),
         VmCommand::Edit { name, force, json } => vm_def::edit(paths, &name, force, json),
-        VmCommand::Export { name, format } => vm_def::export(paths, &name, format),
+        VmCommand::Export { name, format } => vm_export::export(paths, &name, format),
         VmCommand::Import {
             file,
             name,
             force,
             json,
-        } => vm_def::import(paths, &file, name.as_deref(), force, json),
+        } => vm_export::import(paths, &file, name.as_deref(), force, json),
         VmCommand::History {
             name,
             diff: None,

@@ -149,3 +149,14 @@ fn assign_and_unassign_say_which_devices_moved_where() {
     assert_eq!((&d["vm"], &d["running"]), (&"win".into(), &false.into()));
     assert_eq!(d["devices"], serde_json::json!([GPU, AUDIO]));
 }
+
+#[test]
+fn boot_config_is_versioned_and_names_the_device() {
+    let cli = Cli::new().host(presets::desktop());
+    let d = doc(&cli.ok(&["gpu", "boot-config", GPU, "--json"]));
+    assert_eq!(keys(&d), ["schema_version", "address", "config"]);
+    assert_eq!(d["config"]["group"], 14);
+    // Install without --yes and no terminal: refused, as a document, nothing written.
+    let d = failed(&cli, &["gpu", "boot-config", GPU, "--install", "--json"], 4);
+    assert_eq!(d["address"], GPU);
+}

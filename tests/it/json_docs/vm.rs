@@ -132,6 +132,32 @@ fn definition_commands_report_path_version_and_warnings() {
     assert!(back["warnings"].is_array());
     assert_eq!(cli.list()[0]["autostart"], false);
 
+    // A VmConfig back in under another name; `edit` needs a terminal, which the document says.
+    let config = cli.path().join("web.json");
+    std::fs::write(&config, cli.ok(&["vm", "export", "web"])).unwrap();
+    let file = config.to_str().unwrap();
+    let imported = doc(&cli.ok(&["vm", "import", file, "--name", "copy", "--json"]));
+    assert_eq!(
+        (&imported["vm"], &imported["action"]),
+        (&"copy".into(), &"import".into())
+    );
+    assert!(
+        imported["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("vms/copy.toml"),
+        "{imported:?}"
+    );
+    let d = failed(&cli, &["vm", "edit", "web", "--json"], 1);
+    assert!(
+        d["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a terminal"),
+        "{d:?}"
+    );
+    act(&cli, "delete", "copy", &["--yes"]);
+
     // The boot unit's command: each VM with its result.
     act(&cli, "autostart", "web", &["on"]);
     let all = doc(&cli.ok(&["autostart", "--json"]));
