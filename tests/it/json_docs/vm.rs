@@ -193,6 +193,11 @@ fn snapshots_report_what_was_taken() {
     assert_eq!(created["snapshot"]["id"], "1", "{created:?}");
     let listed = snap(&["list"]);
     assert_eq!(listed["snapshots"][0]["id"], "1");
+    act(&cli, "stop", "t1", &["--force", "--yes"]);
+    let restored = snap(&["restore", "1", "--yes"]);
+    assert_eq!(restored["id"], "1");
+    assert_eq!(restored["state"], "Running", "{restored:?}");
+    assert!(restored["pid"].is_u64(), "{restored:?}");
     let deleted = snap(&["delete", "1", "--yes"]);
     assert_eq!(
         (&deleted["id"], &deleted["deleted"]),
