@@ -94,7 +94,7 @@ pub fn nmi(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre
     let m = manager(paths)?;
     block_on(|| format!("Cannot send an NMI to VM {name}"), m.nmi(name))?;
     if json {
-        return action_done(&m, name);
+        return action_done(paths, &m, name);
     }
     out(&format!("Sent an NMI to {name}\n"))
 }
@@ -104,7 +104,7 @@ pub fn unlock(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     let done = block_on(|| format!("Cannot unlock VM {name}"), m.unlock(name))?;
     if json {
-        action_state(&m, name);
+        action_state(paths, &m, name);
         doc::set("cleared", &done.cleared);
         return Ok(doc::finish_pending()?);
     }
@@ -139,7 +139,7 @@ pub fn rescue(paths: &HostPaths, args: &RescueArgs) -> eyre::Result<()> {
         .ok()
         .map(|rt| rt.serial_socket);
     if args.json {
-        action_state(&m, name);
+        action_state(paths, &m, name);
         doc::set("rescue_payload", &status.rescue_payload);
         doc::set("serial", &serial);
         return Ok(doc::finish_pending()?);

@@ -11,6 +11,7 @@ use super::vm::Confirm;
 use crate::fmt;
 use crate::ops::HostPaths;
 use crate::vmm::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
+use crate::vmm::runtime::SupervisorKind;
 
 pub(super) fn manager(paths: &HostPaths) -> eyre::Result<VmManager> {
     Ok(crate::ops::vm::manager(paths)?)
@@ -42,17 +43,29 @@ pub(super) fn begin_action(json: bool, name: &str, action: &str) {
     );
 }
 
-/// The result of an action on VM `name`: its `state` and VMM `pid` as the manager sees them
-/// now (null when it cannot tell), set on the pending document; the caller may add keys.
-pub(super) fn action_state(m: &VmManager, name: &str) {
+/// The result of an action on VM `name`: its `state`, VMM `pid` and systemd `unit` as the
+/// manager and the launch record see them now (null when they cannot tell, or no VMM runs),
+/// set on the pending document; the caller may add keys.
+pub(super) fn action_state(paths: &HostPaths, m: &VmManager, name: &str) {
     let status = block_on(|| format!("Cannot show VM {name}"), m.info(name)).ok();
+    let pid = status.as_ref().and_then(|s| s.pid);
     doc::set("state", &status.as_ref().map(|s| s.state.as_str()));
-    doc::set("pid", &status.and_then(|s| s.pid));
+    doc::set("pid", &pid);
+    let meta = paths
+        .run_root()
+        .ok()
+        .and_then(|r| r.vm(name).ok())
+        .and_then(|rt| rt.read_meta());
+    let unit = match meta.map(|m| m.supervisor) {
+        Some(SupervisorKind::Systemd { unit }) if pid.is_some() => Some(unit),
+        _ => None,
+    };
+    doc::set("unit", &unit);
 }
 
 /// [`action_state`], then the document.
-pub(super) fn action_done(m: &VmManager, name: &str) -> eyre::Result<()> {
-    action_state(m, name);
+pub(super) fn action_done(paths: &HostPaths, m: &VmManager, name: &str) -> eyre::Result<()> {
+    action_state(paths, m, name);
     Ok(doc::finish_pending()?)
 }
 
@@ -145,7 +158,7 @@ pub fn start(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     let status = block_on(|| format!("Cannot start VM {name}"), m.start(name))?;
     if json {
-        return action_done(&m, name);
+        return action_done(paths, &m, name);
     }
     let pid = status
         .pid
@@ -183,7 +196,7 @@ pub fn stop(
         );
     }
     if json {
-        action_state(&m, name);
+        action_state(paths, &m, name);
         doc::set("outcome", &outcome);
         return Ok(doc::finish_pending()?);
     }
@@ -199,7 +212,7 @@ pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> e
     let m = manager(paths)?;
     block_on(|| format!("Cannot reset VM {name}"), m.reset(name))?;
     if json {
-        return action_done(&m, name);
+        return action_done(paths, &m, name);
     }
     out(&format!("Reset {name}\n"))
 }
@@ -209,7 +222,7 @@ pub fn pause(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     block_on(|| format!("Cannot pause VM {name}"), m.pause(name))?;
     if json {
-        return action_done(&m, name);
+        return action_done(paths, &m, name);
     }
     out(&format!("Paused {name}\n"))
 }
@@ -219,7 +232,7 @@ pub fn resume(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
     let m = manager(paths)?;
     block_on(|| format!("Cannot resume VM {name}"), m.resume(name))?;
     if json {
-        return action_done(&m, name);
+        return action_done(paths, &m, name);
     }
     out(&format!("Resumed {name}\n"))
 }

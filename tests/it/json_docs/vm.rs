@@ -38,8 +38,10 @@ fn lifecycle_actions_report_the_resulting_state_and_pid() {
     let started = act(&cli, "start", "t1", &[]);
     assert_eq!(
         keys(&started),
-        ["schema_version", "vm", "action", "state", "pid"]
+        ["schema_version", "vm", "action", "state", "pid", "unit"]
     );
+    // Launched as a detached process here (PHYLLOME_SUPERVISOR=process): no unit.
+    assert_eq!(started["unit"], Value::Null);
     assert_eq!(started["state"], "Running");
     let pid = started["pid"].as_u64().expect("the VMM's pid");
     assert_eq!(cli.pid("t1").map(u64::from), Some(pid));
