@@ -47,6 +47,8 @@ pub mod version {
     pub const DISK_ACTION: u32 = 1;
     /// Each line of `top --batch --json`.
     pub const TOP_SAMPLE: u32 = 1;
+    /// Each line of `vm log --json`.
+    pub const VM_LOG_LINE: u32 = 1;
 }
 
 /// A key's value, kept as encoded JSON so that the order of its own keys stays as written.
@@ -69,6 +71,8 @@ impl Serialize for Field {
 struct Pending {
     version: u32,
     fields: Vec<(String, Field)>,
+    /// A JSON Lines stream: a failure is told on one line too.
+    lines: bool,
 }
 
 static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
@@ -88,6 +92,16 @@ fn raw(value: &impl Serialize) -> Box<RawValue> {
 /// Starts the document of a `--json` command with the keys that say what it is about (`vm`,
 /// `action`, …), in order. Does nothing when `json` is false, so callers pass their flag.
 pub fn begin(json: bool, version: u32, fields: &[(&str, Value)]) {
+    start(json, version, fields, false);
+}
+
+/// [`begin`] for a JSON Lines stream (`vm log --json`): the command writes its lines with
+/// [`line`]; a failure is one more line, `fields` and `error`.
+pub fn begin_lines(json: bool, version: u32, fields: &[(&str, Value)]) {
+    start(json, version, fields, true);
+}
+
+fn start(json: bool, version: u32, fields: &[(&str, Value)], lines: bool) {
     if json {
         *pending() = Some(Pending {
             version,
@@ -95,8 +109,29 @@ pub fn begin(json: bool, version: u32, fields: &[(&str, Value)]) {
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), Field::One(raw(v))))
                 .collect(),
+            lines,
         });
     }
+}
+
+/// One line of a stream begun with [`begin_lines`]: `schema_version`, its keys, `body`'s.
+pub fn line(body: &(impl Serialize + ?Sized)) -> Result<(), OutputError> {
+    let text = {
+        let p = pending();
+        let Some(p) = p.as_ref() else {
+            return Ok(());
+        };
+        encode(
+            &Doc {
+                schema_version: p.version,
+                fields: Fields(&p.fields),
+                body,
+                error: None,
+            },
+            false,
+        )?
+    };
+    output::write_to(&mut std::io::stdout().lock(), &text)
 }
 
 /// Whether a `--json` document is pending: text for people must then stay off stdout.
@@ -254,7 +289,7 @@ pub fn fail(error: &(dyn std::error::Error + 'static)) {
             body: &Empty {},
             error: Some(ErrorDoc::of(error)),
         },
-        true,
+        !p.lines,
     ) {
         let _ = output::write_to(&mut std::io::stdout().lock(), &text);
     }

@@ -15,6 +15,7 @@ pub mod vm_def;
 pub mod vm_docs;
 pub mod vm_export;
 pub mod vm_history;
+pub mod vm_log;
 pub mod vm_rescue;
 pub mod vm_run;
 pub mod vm_serial;

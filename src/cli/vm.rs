@@ -194,6 +194,9 @@ pub enum VmCommand {
         /// Only the last N lines
         #[arg(long, short = 'n', value_name = "N")]
         lines: Option<usize>,
+        /// JSON Lines for scripts: one object per line of output
+        #[arg(long)]
+        json: bool,
     },
     /// Holds a running VM's serial socket, logs it and serves viewers (launched by `vm start`)
     #[command(hide = true)]
@@ -364,7 +367,8 @@ pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
             name,
             follow,
             lines,
-        } => super::vm_serial::log(paths, &name, follow, lines),
+            json,
+        } => super::vm_serial::log(paths, &name, follow, lines, json),
         VmCommand::SerialKeeper { name, log_max } => {
             super::vm_serial::keeper(paths, &name, log_max)
         }

@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 use crate::support::cli::{text, Cli};
 
 /// Commands that print no document of phyllome's, reviewed one by one: documentation for
-/// shells and `man`, the serial console and log (the guest's own bytes), the export in
-/// Cloud Hypervisor's formats, the full-screen `top` (its `--batch --json` is checked below).
-const NO_JSON: &[&str] = &["completions", "man", "vm console", "vm log", "vm export"];
+/// shells and `man`, the interactive serial console, the export in Cloud Hypervisor's formats.
+/// (`top` and `vm log` take `--json` for their JSON Lines streams.)
+const NO_JSON: &[&str] = &["completions", "man", "vm console", "vm export"];
 
 /// Every visible leaf command, as its words after `phyllome`, with whether it takes `--json`.
 fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<(String, bool)>) {
@@ -57,6 +57,7 @@ fn every_command_that_reports_takes_json() {
         "gpu detach",
         "disk umount",
         "autostart",
+        "vm log",
     ] {
         assert!(all.iter().any(|(n, j)| n == name && *j), "{name}: {all:?}");
     }
