@@ -60,7 +60,7 @@ pub fn log(
     };
     print(&text)?;
     if !follow {
-        drop(print);
+        // The closure's borrow of `json_lines` ends with its last use above.
         return json_lines.end();
     }
     // Until interrupted (or the reader of stdout goes away).
