@@ -267,7 +267,7 @@ fn bench_scale(s: &Setup, n: usize, seconds: u64) {
         let out = env.ok(&["vm", "list", "--json"]);
         lists.push(t.elapsed());
         let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        let running = rows
+        let running = rows["vms"]
             .as_array()
             .map_or(0, |r| r.iter().filter(|v| v["state"] == "Running").count());
         assert_eq!(running, n, "all {n} VMs running");

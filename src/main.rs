@@ -37,7 +37,7 @@ fn run(args: Cli) -> eyre::Result<()> {
         Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
         Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
         Some(Command::Disk(cmd)) => cli::disk::run(&paths, cmd),
-        Some(Command::Autostart) => cli::vm_run::autostart(&paths),
+        Some(Command::Autostart { json }) => cli::vm_run::autostart(&paths, json),
         Some(Command::Completions { shell }) => Ok(cli::docs::completions(shell)?),
         Some(Command::Man { dir }) => {
             for page in cli::docs::man_pages(&dir)? {

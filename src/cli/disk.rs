@@ -17,7 +17,7 @@ pub enum DiskCommand {
     Inspect {
         /// A raw or qcow2 image, or a block device
         path: PathBuf,
-        /// One JSON document for scripts (`schema_version` 1)
+        /// One JSON document for scripts
         #[arg(long)]
         json: bool,
     },
@@ -38,6 +38,9 @@ pub enum DiskCommand {
     Umount {
         /// The directory `disk mount` mounted on
         dir: PathBuf,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Check a partition's filesystem without changing it (`fsck -n`; root)
     Fsck {
@@ -58,11 +61,13 @@ pub enum DiskCommand {
 pub struct FsckFailed(pub i32);
 
 pub fn run(paths: &HostPaths, cmd: DiskCommand) -> eyre::Result<()> {
+    use super::doc::{self, version};
     match cmd {
         DiskCommand::Inspect { path, json } => {
+            doc::begin(json, version::DISK_INSPECT, &[]);
             let ins = ops::inspect(&path)?;
             if json {
-                output::json(&ins)?;
+                doc::finish(version::DISK_INSPECT, &ins)?;
             } else {
                 output::out(&render(&ins))?;
             }
@@ -73,9 +78,10 @@ pub fn run(paths: &HostPaths, cmd: DiskCommand) -> eyre::Result<()> {
             dir,
             json,
         } => {
+            doc::begin(json, version::DISK_ACTION, &[("action", "mount".into())]);
             let m = ops::mount(paths, &path, partition, &dir)?;
             if json {
-                output::json(&m)?;
+                doc::finish(version::DISK_ACTION, &m)?;
             } else {
                 let part = m
                     .partition
@@ -90,8 +96,13 @@ pub fn run(paths: &HostPaths, cmd: DiskCommand) -> eyre::Result<()> {
                 crate::outln!("unmount with: phyllome disk umount {}", m.dir.display())?;
             }
         }
-        DiskCommand::Umount { dir } => {
+        DiskCommand::Umount { dir, json } => {
+            doc::begin(json, version::DISK_ACTION, &[("action", "umount".into())]);
             let u = ops::umount(paths, &dir)?;
+            if json {
+                doc::finish(version::DISK_ACTION, &u)?;
+                return Ok(());
+            }
             let dev = u
                 .device
                 .map(|d| format!("; detached {}", d.display()))
@@ -104,9 +115,10 @@ pub fn run(paths: &HostPaths, cmd: DiskCommand) -> eyre::Result<()> {
             partition,
             json,
         } => {
+            doc::begin(json, version::DISK_ACTION, &[("action", "fsck".into())]);
             let r = ops::fsck(paths, &path, partition)?;
             if json {
-                output::json(&r)?;
+                doc::finish(version::DISK_ACTION, &r)?;
             } else {
                 output::out(&r.output)?;
                 crate::outln!(

@@ -31,6 +31,9 @@ pub enum GpuCommand {
         /// Confirm without asking, also when it takes the GPU showing the host console
         #[arg(long, short = 'y')]
         yes: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Give a GPU's group back to its host drivers, and the host console back to it
     Reattach {
@@ -39,6 +42,9 @@ pub enum GpuCommand {
         /// Print the plan and change nothing
         #[arg(long)]
         dry_run: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Record a GPU (its whole group) in a VM's definition; when the VM runs, detach and
     /// hot-plug it now
@@ -51,11 +57,17 @@ pub enum GpuCommand {
         /// Confirm without asking, also when it takes the GPU showing the host console
         #[arg(long, short = 'y')]
         yes: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a GPU from the VM that has it; when the VM runs, unplug and release it now
     Unassign {
         /// PCI address of the GPU or any function of its group, e.g. 0000:0b:00.0 (see `phyllome gpu list`)
         address: String,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Claim a GPU's group for vfio-pci at boot: kernel arguments, files and commands, with
     /// their undo (a preview unless --install or --uninstall)
@@ -87,10 +99,20 @@ pub fn run(paths: &HostPaths, cmd: GpuCommand) -> eyre::Result<()> {
             address,
             dry_run,
             yes,
-        } => moves::detach(paths, &address, dry_run, yes),
-        GpuCommand::Reattach { address, dry_run } => moves::reattach(paths, &address, dry_run),
-        GpuCommand::Assign { address, to, yes } => assign::assign(paths, &address, &to, yes),
-        GpuCommand::Unassign { address } => assign::unassign(paths, &address),
+            json,
+        } => moves::detach(paths, &address, dry_run, yes, json),
+        GpuCommand::Reattach {
+            address,
+            dry_run,
+            json,
+        } => moves::reattach(paths, &address, dry_run, json),
+        GpuCommand::Assign {
+            address,
+            to,
+            yes,
+            json,
+        } => assign::assign(paths, &address, &to, yes, json),
+        GpuCommand::Unassign { address, json } => assign::unassign(paths, &address, json),
         GpuCommand::BootConfig {
             address,
             install,
@@ -99,6 +121,11 @@ pub fn run(paths: &HostPaths, cmd: GpuCommand) -> eyre::Result<()> {
             yes,
             json,
         } => {
+            super::doc::begin(
+                json,
+                super::doc::version::GPU_BOOT_CONFIG,
+                &[("address", address.as_str().into())],
+            );
             let mode = match (install, uninstall, check) {
                 (true, _, _) => boot::BootMode::Install,
                 (_, true, _) => boot::BootMode::Uninstall,

@@ -8,9 +8,11 @@ use crate::host::{CheckStatus, Inventory, Verdict};
 use crate::ops::HostPaths;
 
 pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
+    use super::doc::{self, version};
+    doc::begin(json, version::HOST, &[]);
     let inventory = crate::ops::host::read(paths)?.inventory;
     if json {
-        output::json(&inventory)?;
+        doc::finish(version::HOST, &inventory)?;
     } else {
         output::out(&render_text(&inventory))?;
     }

@@ -1,6 +1,8 @@
 //! The command line: `phyllome` opens the console, subcommands serve scripts over SSH.
 
+pub mod confirm;
 pub mod disk;
+pub mod doc;
 pub mod docs;
 pub mod exit;
 pub mod gpu;
@@ -10,7 +12,10 @@ pub mod report;
 pub mod top;
 pub mod vm;
 pub mod vm_def;
+pub mod vm_docs;
+pub mod vm_export;
 pub mod vm_history;
+pub mod vm_log;
 pub mod vm_rescue;
 pub mod vm_run;
 pub mod vm_serial;
@@ -97,7 +102,11 @@ pub enum Command {
     #[command(subcommand)]
     Disk(disk::DiskCommand),
     /// Start every VM marked autostart (for a boot-time unit)
-    Autostart,
+    Autostart {
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// Watch every VM's CPU, memory, disk and network (`--batch [--json]` for scripts)
     Top(top::TopArgs),
     /// Print the completion script for a shell (e.g. `phyllome completions bash > /etc/bash_completion.d/phyllome`)

@@ -27,15 +27,21 @@ pub fn write_to(w: &mut impl Write, text: &str) -> Result<(), OutputError> {
 
 /// `text` on standard output for people: a control character that came with data (a file
 /// name, a sysfs value, a VMM's message) is escaped by [`crate::fmt::printable_text`] here,
-/// the last step before the terminal, whatever line forgot to.
+/// the last step before the terminal, whatever line forgot to. While a `--json` document is
+/// pending ([`super::doc`]) the text is dropped: standard output then carries the document alone.
 pub fn out(text: &str) -> Result<(), OutputError> {
+    if super::doc::active() {
+        return Ok(());
+    }
     write_to(
         &mut std::io::stdout().lock(),
         &crate::fmt::printable_text(text),
     )
 }
 
-/// One pretty JSON document and a newline, exact (JSON escapes what it must itself).
+/// One pretty JSON value and a newline, exact (JSON escapes what it must itself). Not for
+/// phyllome's own documents, which [`super::doc`] writes with their `schema_version`; this is
+/// for formats that belong to others (`vm export`'s Cloud Hypervisor VmConfig).
 pub fn json(value: &impl serde::Serialize) -> Result<(), OutputError> {
     let mut text = serde_json::to_string_pretty(value).map_err(OutputError::Encode)?;
     text.push('\n');

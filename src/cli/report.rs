@@ -74,6 +74,8 @@ pub fn fail(report: &eyre::Report) -> ExitCode {
     if code == Code::Ok {
         return code.into();
     }
+    // A `--json` command still gives its one document, with the error in it.
+    super::doc::fail(error);
     let stderr = std::io::stderr();
     let color = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut text = render(error, color);

@@ -126,10 +126,13 @@ pub fn json_line(model: &Model) -> String {
         host: model.host.stats.as_ref(),
         vms: model.vms.values().map(|h| &h.stats).collect(),
     };
-    let mut s = serde_json::to_string(&sample)
-        .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()));
-    s.push('\n');
-    s
+    let v = super::doc::version::TOP_SAMPLE;
+    super::doc::to_line(v, &sample).unwrap_or_else(|e| {
+        format!(
+            "{{\"schema_version\":{v},\"error\":{{\"message\":{:?},\"causes\":[]}}}}\n",
+            e.to_string()
+        )
+    })
 }
 
 pub fn text_block(model: &Model) -> String {

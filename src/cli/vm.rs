@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+pub use super::confirm::{Confirm, ConfirmError};
+
 #[derive(Debug, Subcommand)]
 pub enum VmCommand {
     /// Defined VMs with their state
@@ -22,11 +24,17 @@ pub enum VmCommand {
         /// Save even over an existing serial file or with memory above the host's
         #[arg(long)]
         force: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Start a VM (its VMM outlives the console)
     Start {
         /// The VM, as `phyllome vm list` names it
         name: String,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Stop a VM: ACPI power button, then vm.shutdown when its grace period runs out
     Stop {
@@ -41,6 +49,9 @@ pub enum VmCommand {
         timeout: Option<u64>,
         #[command(flatten)]
         confirm: Confirm,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Reset a VM at once (vm.reboot): the guest is not asked, like a reset button
     #[command(visible_alias = "reboot")]
@@ -49,6 +60,9 @@ pub enum VmCommand {
         name: String,
         #[command(flatten)]
         confirm: Confirm,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Send a VM a non-maskable interrupt (vm.nmi), e.g. to make a hung guest dump its state
     Nmi {
@@ -56,12 +70,18 @@ pub enum VmCommand {
         name: String,
         #[command(flatten)]
         confirm: Confirm,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Clear what a crashed VMM left (runtime directory, lock, devices still held);
     /// refused while anything of the VM still runs
     Unlock {
         /// The VM, as `phyllome vm list` names it
         name: String,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Start a stopped VM once with a rescue payload, its disks read-only, no PCI devices
     Rescue(super::vm_rescue::RescueArgs),
@@ -76,11 +96,17 @@ pub enum VmCommand {
     Pause {
         /// The VM, as `phyllome vm list` names it
         name: String,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Resume a paused VM
     Resume {
         /// The VM, as `phyllome vm list` names it
         name: String,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a VM's definition (it must be stopped)
     Delete {
@@ -88,6 +114,9 @@ pub enum VmCommand {
         name: String,
         #[command(flatten)]
         confirm: Confirm,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// A VM's definition and, when it runs, what Cloud Hypervisor reports
     Info {
@@ -115,6 +144,9 @@ pub enum VmCommand {
         /// Save even over an existing serial file or with memory above the host's
         #[arg(long)]
         force: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Earlier versions of a VM's definition
     History {
@@ -123,6 +155,9 @@ pub enum VmCommand {
         /// Show what version N changed from the one before it (default: the current one)
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
         diff: Option<u32>,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Whether `phyllome autostart` (the boot unit) starts this VM
     Autostart {
@@ -131,6 +166,9 @@ pub enum VmCommand {
         /// `on` or `off`
         #[arg(value_enum)]
         switch: Switch,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Runs a VMM and gives its VFIO devices back when it exits (launched by `vm start`)
     #[command(hide = true)]
@@ -156,6 +194,9 @@ pub enum VmCommand {
         /// Only the last N lines
         #[arg(long, short = 'n', value_name = "N")]
         lines: Option<usize>,
+        /// JSON Lines for scripts: one object per line of output
+        #[arg(long)]
+        json: bool,
     },
     /// Holds a running VM's serial socket, logs it and serves viewers (launched by `vm start`)
     #[command(hide = true)]
@@ -178,6 +219,9 @@ pub enum VmCommand {
         /// Restore it even over an existing serial file or with memory above the host's
         #[arg(long)]
         force: bool,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -202,14 +246,6 @@ pub enum Switch {
 pub enum ExportFormat {
     Json,
     Cli,
-}
-
-/// Destructive commands ask on a terminal; scripts say `--yes`.
-#[derive(Debug, Clone, Args)]
-pub struct Confirm {
-    /// Do it without asking
-    #[arg(long, short = 'y')]
-    pub yes: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -258,96 +294,81 @@ pub struct DefineArgs {
     /// Save even over an existing serial file or with memory above the host's
     #[arg(long)]
     pub force: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfirmError {
-    #[error("Refusing to {0} without confirmation: no terminal to ask on; pass --yes")]
-    NoTerminal(String),
-    #[error("Not confirmed: {0} was left alone")]
-    Declined(String),
-    #[error("Cannot read the answer")]
-    Read(#[source] std::io::Error),
-}
-
-impl Confirm {
-    /// Asks "`what`? [y/N]" on the terminal unless `--yes` was given; without a terminal
-    /// and without `--yes` it refuses, so a script never blocks or acts by accident.
-    pub fn ask(&self, what: &str) -> Result<(), ConfirmError> {
-        use std::io::{BufRead, IsTerminal, Write};
-        if self.yes {
-            return Ok(());
-        }
-        if !std::io::stdin().is_terminal() {
-            // The question reads "Reboot VM web"; the refusal "Refusing to reboot VM web".
-            let mut chars = what.chars();
-            let what = chars
-                .next()
-                .map(|c| c.to_lowercase().chain(chars).collect())
-                .unwrap_or_default();
-            return Err(ConfirmError::NoTerminal(what));
-        }
-        crate::cli::output::note(&format!("{what}? [y/N] "));
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(ConfirmError::Read)?;
-        match answer.trim() {
-            "y" | "Y" | "yes" | "YES" => Ok(()),
-            _ => Err(ConfirmError::Declined(what.to_string())),
-        }
-    }
+    /// One JSON document for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(paths: &crate::ops::HostPaths, cmd: VmCommand) -> eyre::Result<()> {
-    use super::{vm_def, vm_run};
+    use super::{vm_def, vm_export, vm_history, vm_rescue, vm_run};
     match cmd {
         VmCommand::Define(args) => vm_def::define(paths, *args),
-        VmCommand::Edit { name, force } => vm_def::edit(paths, &name, force),
-        VmCommand::Export { name, format } => vm_def::export(paths, &name, format),
-        VmCommand::Import { file, name, force } => {
-            vm_def::import(paths, &file, name.as_deref(), force)
-        }
-        VmCommand::History { name, diff: None } => super::vm_history::history(paths, &name),
+        VmCommand::Edit { name, force, json } => vm_def::edit(paths, &name, force, json),
+        VmCommand::Export { name, format } => vm_export::export(paths, &name, format),
+        VmCommand::Import {
+            file,
+            name,
+            force,
+            json,
+        } => vm_export::import(paths, &file, name.as_deref(), force, json),
+        VmCommand::History {
+            name,
+            diff: None,
+            json,
+        } => vm_history::history(paths, &name, json),
         VmCommand::History {
             name,
             diff: Some(n),
-        } => super::vm_history::history_diff(paths, &name, (n > 0).then_some(n)),
-        VmCommand::Autostart { name, switch } => {
-            vm_def::autostart(paths, &name, switch == Switch::On)
+            json,
+        } => vm_history::history_diff(paths, &name, (n > 0).then_some(n), json),
+        VmCommand::Autostart { name, switch, json } => {
+            vm_def::autostart(paths, &name, switch == Switch::On, json)
         }
         VmCommand::Rollback {
             name,
             to,
             confirm,
             force,
-        } => super::vm_history::rollback(paths, &name, to, &confirm, force),
+            json,
+        } => vm_history::rollback(paths, &name, to, &confirm, force, json),
         VmCommand::List { json } => vm_run::list(paths, json),
         VmCommand::Info { name, json } => vm_run::info(paths, &name, json),
-        VmCommand::Start { name } => vm_run::start(paths, &name),
+        VmCommand::Start { name, json } => vm_run::start(paths, &name, json),
         VmCommand::Stop {
             name,
             force,
             timeout,
             confirm,
-        } => vm_run::stop(paths, &name, force, timeout, &confirm),
-        VmCommand::Reset { name, confirm } => vm_run::reboot(paths, &name, &confirm),
-        VmCommand::Nmi { name, confirm } => super::vm_rescue::nmi(paths, &name, &confirm),
-        VmCommand::Unlock { name } => super::vm_rescue::unlock(paths, &name),
-        VmCommand::Rescue(args) => super::vm_rescue::rescue(paths, &args),
-        VmCommand::Snapshot { name, action } => super::vm_rescue::snapshot(paths, &name, action),
-        VmCommand::Pause { name } => vm_run::pause(paths, &name),
-        VmCommand::Resume { name } => vm_run::resume(paths, &name),
-        VmCommand::Delete { name, confirm } => vm_run::delete(paths, &name, &confirm),
+            json,
+        } => vm_run::stop(paths, &name, force, timeout, &confirm, json),
+        VmCommand::Reset {
+            name,
+            confirm,
+            json,
+        } => vm_run::reboot(paths, &name, &confirm, json),
+        VmCommand::Nmi {
+            name,
+            confirm,
+            json,
+        } => vm_rescue::nmi(paths, &name, &confirm, json),
+        VmCommand::Unlock { name, json } => vm_rescue::unlock(paths, &name, json),
+        VmCommand::Rescue(args) => vm_rescue::rescue(paths, &args),
+        VmCommand::Snapshot { name, action } => vm_rescue::snapshot(paths, &name, action),
+        VmCommand::Pause { name, json } => vm_run::pause(paths, &name, json),
+        VmCommand::Resume { name, json } => vm_run::resume(paths, &name, json),
+        VmCommand::Delete {
+            name,
+            confirm,
+            json,
+        } => vm_run::delete(paths, &name, &confirm, json),
         VmCommand::Supervise { name, vmm } => super::gpu::supervise(paths, &name, &vmm),
         VmCommand::Console { name } => super::vm_serial::console(paths, &name),
         VmCommand::Log {
             name,
             follow,
             lines,
-        } => super::vm_serial::log(paths, &name, follow, lines),
+            json,
+        } => super::vm_serial::log(paths, &name, follow, lines, json),
         VmCommand::SerialKeeper { name, log_max } => {
             super::vm_serial::keeper(paths, &name, log_max)
         }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use eyre::{bail, eyre, WrapErr};
 use toml_edit::{value, DocumentMut};
 
-use super::vm::{DefineArgs, ExportFormat};
+use super::vm::DefineArgs;
+use super::vm_docs;
 use super::CliError;
 use crate::host::PciAddress;
 use crate::ops::define::check as guard;
@@ -34,12 +35,13 @@ fn bad_flag(flag: &'static str, e: impl std::error::Error + Send + Sync + 'stati
     }
 }
 
-fn problems_text(problems: &[Problem]) -> String {
+pub(super) fn problems_text(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("  {p}\n")).collect()
 }
 
 pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
     let name = args.name.as_str();
+    vm_docs::begin(args.json, name, "define");
     crate::vm::check_name(name).map_err(CliError::Usage)?;
     let (source, text) = match &args.from {
         Some(file) => {
@@ -76,6 +78,9 @@ pub fn define(paths: &HostPaths, args: DefineArgs) -> eyre::Result<()> {
     }
     let warnings = guard(paths, &store, &spec, args.force)?;
     store.save(name, &text, mode)?;
+    if args.json {
+        return vm_docs::done(&store, name, &[("replaced", replaced.into())], &warnings);
+    }
     let verb = if replaced { "Replaced" } else { "Defined" };
     crate::outln!("{verb} VM {name} ({})", store.path(name).display())?;
     print_warnings(&warnings);
@@ -214,7 +219,8 @@ fn parse_net_flag(s: &str) -> eyre::Result<Net> {
     Ok(Net { kind, mac, id })
 }
 
-pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
+pub fn edit(paths: &HostPaths, name: &str, force: bool, json: bool) -> eyre::Result<()> {
+    vm_docs::begin(json, name, "edit");
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "vm edit needs a terminal for the editor; in scripts use `phyllome vm define {name} --from FILE.toml --replace`"
@@ -229,6 +235,9 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
         if text == original {
             crate::outln!("No change to VM {name}")?;
             tmp.remove();
+            if json {
+                return vm_docs::done(&store, name, &[("changed", false.into())], &[]);
+            }
             return Ok(());
         }
         // Checked against the host as a define is: a refusal saves nothing.
@@ -253,6 +262,9 @@ pub fn edit(paths: &HostPaths, name: &str, force: bool) -> eyre::Result<()> {
                 }
                 store.save(name, &text, SaveMode::Update)?;
                 tmp.remove();
+                if json {
+                    return vm_docs::done(&store, name, &[("changed", true.into())], &warnings);
+                }
                 crate::outln!("Saved VM {name}")?;
                 print_warnings(&warnings);
                 return Ok(());
@@ -330,161 +342,16 @@ fn run_editor(path: &Path) -> eyre::Result<()> {
     Ok(())
 }
 
-/// Where the supervisor will put VM `name`'s sockets (the same rule as `vmm`).
-fn runtime_paths(paths: &HostPaths, name: &str) -> crate::vm::RuntimePaths {
-    let root = paths.run_dir.clone().unwrap_or_else(|| {
-        let as_root = std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-            .unwrap_or(false);
-        match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(d) if !as_root && !d.is_empty() => PathBuf::from(d).join("phyllome"),
-            _ => PathBuf::from("/run/phyllome"),
-        }
-    });
-    crate::vm::RuntimePaths::in_dir(&root.join("vms").join(name))
-}
-
-pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> eyre::Result<()> {
-    let store = open_store(paths)?;
-    let spec = store.get(name)?;
-    let rt = runtime_paths(paths, name);
-    let macvtaps = crate::vm::macvtap_nets(&spec);
-    match format {
-        ExportFormat::Json => {
-            let config = crate::vm::to_vm_config(&spec, &rt);
-            super::output::json(&config)?;
-            for n in &macvtaps {
-                crate::noteln!(
-                    "note: macvtap {} is not in the JSON (a file cannot carry its descriptor); add it after create: ch-remote add-net fd=N{} with /dev/tapN open",
-                    n.kind.interface(),
-                    n.mac.map(|m| format!(",mac={m}")).unwrap_or_default()
-                );
-            }
-        }
-        ExportFormat::Cli => {
-            let args = crate::vm::to_cli_args(&spec, &rt);
-            if let Some(a) = args.iter().find(|a| a.contains('\0')) {
-                bail!(
-                    "VM {name} cannot be written as a command line: {} holds a NUL character, which no argument can carry; remove it from the definition (or use --format json)",
-                    crate::fmt::printable(a)
-                );
-            }
-            let mut line = String::from("cloud-hypervisor");
-            for pair in args.chunks(2) {
-                line.push_str(" \\\n  ");
-                line.push_str(
-                    &pair
-                        .iter()
-                        .map(|a| shell_quote(a))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                );
-            }
-            for (i, n) in macvtaps.iter().enumerate() {
-                let ifname = n.kind.interface();
-                line.push_str(&format!(
-                    " \\\n  {}<>/dev/tap$(cat /sys/class/net/{}/ifindex)",
-                    i + 3,
-                    shell_quote(ifname)
-                ));
-            }
-            crate::outln!("{line}")?;
-        }
-    }
-    Ok(())
-}
-
-/// A word the shell reads back as `s`: bare when plain, in single quotes, or in `$'...'`
-/// with escapes when it holds a control character (which must never reach the terminal
-/// raw). A NUL cannot be in any argument, so it is refused before this.
-fn shell_quote(s: &str) -> String {
-    use std::fmt::Write as _;
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        return s.to_string();
-    }
-    if !s.chars().any(char::is_control) {
-        return format!("'{}'", s.replace('\'', "'\\''"));
-    }
-    let mut out = String::from("$'");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '\u{1b}' => out.push_str("\\e"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "\\x{b:02x}");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-pub fn import(paths: &HostPaths, file: &Path, name: Option<&str>, force: bool) -> eyre::Result<()> {
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => {
-            let stem = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            stem.strip_suffix(".json").unwrap_or(stem).to_string()
-        }
-    };
-    crate::vm::check_name(&name)
-        .map_err(|e| CliError::Usage(format!("{e}; give another with --name")))?;
-    let text = crate::files::read_input(file, crate::files::TEXT_CAP)?;
-    let config: serde_json::Value =
-        serde_json::from_str(&text).wrap_err_with(|| format!("{} is not JSON", file.display()))?;
-    let imported = crate::vm::from_vm_config(&config, &name).map_err(|p| {
-        eyre!(
-            "{} cannot be imported:\n{}",
-            file.display(),
-            problems_text(&p.0)
-        )
-    })?;
-    for w in &imported.warnings {
-        crate::noteln!("warning: {w}");
-    }
-    let mut doc = doc::to_document(&imported.spec);
-    doc.decor_mut().set_prefix(format!(
-        "# Imported from {} by `phyllome vm import`.\n",
-        file.display()
-    ));
-    let store = open_store(paths)?;
-    if store.exists(&name) {
-        bail!(
-            "VM {name:?} already exists; import under another name with --name, or delete it first"
-        );
-    }
-    let warnings = guard(paths, &store, &imported.spec, force)?;
-    match store.save(&name, &doc.to_string(), SaveMode::Create) {
-        Err(StoreError::Exists(n)) => bail!(
-            "VM {n:?} already exists; import under another name with --name, or delete it first"
-        ),
-        r => {
-            r?;
-        }
-    }
-    crate::outln!("Imported VM {name} ({})", store.path(&name).display())?;
-    print_warnings(&warnings);
-    Ok(())
-}
-
 /// `vm autostart NAME on|off`: one field of the definition, comments and layout kept.
-pub fn autostart(paths: &HostPaths, name: &str, on: bool) -> eyre::Result<()> {
+pub fn autostart(paths: &HostPaths, name: &str, on: bool, json: bool) -> eyre::Result<()> {
+    vm_docs::begin(json, name, "autostart");
     let store = open_store(paths)?;
     store
         .edit(name, |doc| doc::set(doc, "autostart", value(on)))
         .wrap_err_with(|| format!("Cannot change VM {name}"))?;
+    if json {
+        return vm_docs::done(&store, name, &[("autostart", on.into())], &[]);
+    }
     let word = if on { "on" } else { "off" };
     crate::outln!("VM {name}: autostart {word}")?;
     Ok(())

@@ -3,14 +3,30 @@
 
 use crate::ops::define::check as guard;
 
+use super::doc::{self, version};
 use super::vm::Confirm;
 use super::vm_def::{open_store, print_warnings};
 use crate::ops::HostPaths;
 use crate::vm::StoreError;
 
-pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+#[derive(serde::Serialize)]
+struct History<'a> {
+    /// The definition is gone; its versions are kept for a rollback.
+    deleted: bool,
+    versions: &'a [crate::vm::history::Version],
+}
+
+pub fn history(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    doc::begin(json, version::VM_HISTORY, &[("vm", name.into())]);
     let store = open_store(paths)?;
     let versions = store.history(name)?;
+    if json {
+        let body = History {
+            deleted: !store.exists(name),
+            versions: &versions,
+        };
+        return Ok(doc::finish(version::VM_HISTORY, &body)?);
+    }
     if versions.is_empty() {
         crate::outln!(
             "VM {name} has no saved versions yet (its file was not written by phyllome)"
@@ -39,7 +55,13 @@ pub fn history(paths: &HostPaths, name: &str) -> eyre::Result<()> {
 
 /// `vm history NAME --diff [N]`: a unified diff of version N (default: the current one)
 /// against the version before it.
-pub fn history_diff(paths: &HostPaths, name: &str, number: Option<u32>) -> eyre::Result<()> {
+pub fn history_diff(
+    paths: &HostPaths,
+    name: &str,
+    number: Option<u32>,
+    json: bool,
+) -> eyre::Result<()> {
+    doc::begin(json, version::VM_HISTORY, &[("vm", name.into())]);
     let store = open_store(paths)?;
     let versions = store.history(name)?;
     let at = match number {
@@ -58,6 +80,9 @@ pub fn history_diff(paths: &HostPaths, name: &str, number: Option<u32>) -> eyre:
     };
     let new = &versions[at];
     let Some(old) = at.checked_sub(1).map(|i| &versions[i]) else {
+        if json {
+            return diff_done(None, new.number, "");
+        }
         crate::outln!(
             "Version {} is the first of VM {name}; nothing before it to compare",
             new.number
@@ -77,6 +102,9 @@ pub fn history_diff(paths: &HostPaths, name: &str, number: Option<u32>) -> eyre:
             &format!("{name} version {}", new.number),
         )
         .to_string();
+    if json {
+        return diff_done(Some(old.number), new.number, &text);
+    }
     if text.is_empty() {
         crate::outln!("Versions {} and {} are the same", old.number, new.number)?;
     } else {
@@ -85,13 +113,23 @@ pub fn history_diff(paths: &HostPaths, name: &str, number: Option<u32>) -> eyre:
     Ok(())
 }
 
+/// `--diff --json`: the versions compared (`from` null for the first) and the unified diff.
+fn diff_done(from: Option<u32>, to: u32, diff: &str) -> eyre::Result<()> {
+    doc::set("from", &from);
+    doc::set("to", &to);
+    doc::set("diff", &diff);
+    Ok(doc::finish_pending()?)
+}
+
 pub fn rollback(
     paths: &HostPaths,
     name: &str,
     to: Option<u32>,
     confirm: &Confirm,
     force: bool,
+    json: bool,
 ) -> eyre::Result<()> {
+    super::vm_docs::begin(json, name, "rollback");
     let store = open_store(paths)?;
     let target = store.rollback_target(name, to)?;
     // An old version is checked against the host of today, as a define is; one that does
@@ -104,6 +142,9 @@ pub fn rollback(
         "Replace VM {name}'s definition with version {target}"
     ))?;
     store.rollback(name, Some(target))?;
+    if json {
+        return super::vm_docs::done(&store, name, &[("version", target.into())], &warnings);
+    }
     crate::outln!("VM {name} is back at version {target}")?;
     print_warnings(&warnings);
     Ok(())

@@ -4,11 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use serde_json::Value;
+
+use super::doc::{self, version};
 use super::vm::Confirm;
-use super::vm_run::{block_on, manager};
+use super::vm_run::{action_done, action_state, begin_action, block_on, manager};
 use crate::fmt;
 use crate::ops::HostPaths;
-use crate::vmm::manager::RescueRequest;
+use crate::vmm::manager::{RescueRequest, SnapshotInfo};
 
 #[derive(Debug, Clone, Args)]
 pub struct RescueArgs {
@@ -29,12 +32,19 @@ pub struct RescueArgs {
     /// Attach the VM's disks writable (default: read-only)
     #[arg(long)]
     pub rw: bool,
+    /// One JSON document for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum SnapshotAction {
     /// Pause the VM, write its state into the state directory, resume it
-    Create,
+    Create {
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// The VM's snapshots
     List {
         /// One JSON document for scripts
@@ -47,6 +57,9 @@ pub enum SnapshotAction {
         id: String,
         #[command(flatten)]
         confirm: Confirm,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a snapshot
     Delete {
@@ -54,6 +67,9 @@ pub enum SnapshotAction {
         id: String,
         #[command(flatten)]
         confirm: Confirm,
+        /// One JSON document for scripts
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -61,18 +77,37 @@ fn out(text: &str) -> eyre::Result<()> {
     Ok(super::output::out(text)?)
 }
 
-pub fn nmi(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
+/// `snapshot create`'s one snapshot or `snapshot list`'s all.
+#[derive(serde::Serialize)]
+struct Snapshots<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a SnapshotInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshots: Option<&'a [SnapshotInfo]>,
+}
+
+pub fn nmi(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "nmi");
     confirm.ask(&format!(
         "Send VM {name} a non-maskable interrupt (a guest set up for it crashes to dump its state)"
     ))?;
     let m = manager(paths)?;
     block_on(|| format!("Cannot send an NMI to VM {name}"), m.nmi(name))?;
+    if json {
+        return action_done(paths, &m, name);
+    }
     out(&format!("Sent an NMI to {name}\n"))
 }
 
-pub fn unlock(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn unlock(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "unlock");
     let m = manager(paths)?;
     let done = block_on(|| format!("Cannot unlock VM {name}"), m.unlock(name))?;
+    if json {
+        action_state(paths, &m, name);
+        doc::set("cleared", &done.cleared);
+        return Ok(doc::finish_pending()?);
+    }
     if done.cleared.is_empty() {
         return out(&format!("Nothing to clear: {name} left nothing behind\n"));
     }
@@ -85,6 +120,7 @@ pub fn unlock(paths: &HostPaths, name: &str) -> eyre::Result<()> {
 
 pub fn rescue(paths: &HostPaths, args: &RescueArgs) -> eyre::Result<()> {
     let name = &args.name;
+    begin_action(args.json, name, "rescue");
     let req = RescueRequest {
         kernel: args.kernel.clone(),
         initramfs: args.initramfs.clone(),
@@ -97,6 +133,17 @@ pub fn rescue(paths: &HostPaths, args: &RescueArgs) -> eyre::Result<()> {
         || format!("Cannot start VM {name} for rescue"),
         m.rescue(name, &req),
     )?;
+    let serial = paths
+        .run_root()
+        .and_then(|r| Ok(r.vm(name)?))
+        .ok()
+        .map(|rt| rt.serial_socket);
+    if args.json {
+        action_state(paths, &m, name);
+        doc::set("rescue_payload", &status.rescue_payload);
+        doc::set("serial", &serial);
+        return Ok(doc::finish_pending()?);
+    }
     let mut s = format!("Started {name} for rescue: {}", status.state);
     if let Some(pid) = status.pid {
         s.push_str(&format!(" (VMM pid {pid})"));
@@ -121,21 +168,39 @@ pub fn rescue(paths: &HostPaths, args: &RescueArgs) -> eyre::Result<()> {
             "  disks: read-only\n"
         });
     }
-    if let Ok(rt) = paths.run_root().and_then(|r| Ok(r.vm(name)?)) {
-        s.push_str(&format!("  serial: {}\n", rt.serial_socket.display()));
+    if let Some(serial) = serial {
+        s.push_str(&format!("  serial: {}\n", serial.display()));
     }
     s.push_str("  the next `vm start` boots it as defined\n");
     out(&s)
 }
 
 pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::Result<()> {
+    let (verb, json, id) = match &action {
+        SnapshotAction::Create { json } => ("create", *json, None),
+        SnapshotAction::List { json } => ("list", *json, None),
+        SnapshotAction::Restore { json, id, .. } => ("restore", *json, Some(id)),
+        SnapshotAction::Delete { json, id, .. } => ("delete", *json, Some(id)),
+    };
+    let mut head = vec![("vm", Value::from(name)), ("action", verb.into())];
+    if let Some(id) = id {
+        head.push(("id", id.as_str().into()));
+    }
+    doc::begin(json, version::VM_SNAPSHOT, &head);
     let m = manager(paths)?;
     match action {
-        SnapshotAction::Create => {
+        SnapshotAction::Create { json } => {
             let info = block_on(
                 || format!("Cannot snapshot VM {name}"),
                 m.snapshot_create(name),
             )?;
+            if json {
+                let body = Snapshots {
+                    snapshot: Some(&info),
+                    snapshots: None,
+                };
+                return Ok(doc::finish(version::VM_SNAPSHOT, &body)?);
+            }
             out(&format!(
                 "Snapshot {} of {name}: {} in {}\n",
                 info.id,
@@ -148,7 +213,11 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 eyre::Report::new(e).wrap_err(format!("Cannot list the snapshots of VM {name}"))
             })?;
             if json {
-                return Ok(super::output::json(&list)?);
+                let body = Snapshots {
+                    snapshot: None,
+                    snapshots: Some(&list),
+                };
+                return Ok(doc::finish(version::VM_SNAPSHOT, &body)?);
             }
             if list.is_empty() {
                 return out(&format!(
@@ -171,7 +240,7 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
             }
             out(&s)
         }
-        SnapshotAction::Restore { id, confirm } => {
+        SnapshotAction::Restore { id, confirm, json } => {
             let disks = m
                 .snapshot_list(name)
                 .ok()
@@ -190,17 +259,26 @@ pub fn snapshot(paths: &HostPaths, name: &str, action: SnapshotAction) -> eyre::
                 || format!("Cannot restore VM {name} from snapshot {id}"),
                 m.snapshot_restore(name, &id),
             )?;
+            if json {
+                doc::set("state", &status.state.as_str());
+                doc::set("pid", &status.pid);
+                return Ok(doc::finish_pending()?);
+            }
             out(&format!(
                 "Restored {name} from snapshot {id}: {}\n",
                 status.state
             ))
         }
-        SnapshotAction::Delete { id, confirm } => {
+        SnapshotAction::Delete { id, confirm, json } => {
             confirm.ask(&format!("Delete snapshot {id} of VM {name}"))?;
             block_on(
                 || format!("Cannot delete snapshot {id} of VM {name}"),
                 m.snapshot_delete(name, &id),
             )?;
+            if json {
+                doc::set("deleted", &true);
+                return Ok(doc::finish_pending()?);
+            }
             out(&format!("Deleted snapshot {id} of {name}\n"))
         }
     }

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use eyre::{eyre, WrapErr};
 
+use super::doc::{self, version};
 use super::vm::Confirm;
 use crate::fmt;
 use crate::ops::HostPaths;
 use crate::vmm::manager::{ManagerError, StopMode, StopOutcome, VmManager, VmStatus};
+use crate::vmm::runtime::SupervisorKind;
 
 pub(super) fn manager(paths: &HostPaths) -> eyre::Result<VmManager> {
     Ok(crate::ops::vm::manager(paths)?)
@@ -32,15 +34,52 @@ fn out(text: &str) -> eyre::Result<()> {
     Ok(super::output::out(text)?)
 }
 
-fn json(value: &impl serde::Serialize) -> eyre::Result<()> {
-    Ok(super::output::json(value)?)
+/// Starts the `--json` document of an action on VM `name`.
+pub(super) fn begin_action(json: bool, name: &str, action: &str) {
+    doc::begin(
+        json,
+        version::VM_ACTION,
+        &[("vm", name.into()), ("action", action.into())],
+    );
+}
+
+/// The result of an action on VM `name`: its `state`, VMM `pid` and systemd `unit` as the
+/// manager and the launch record see them now (null when they cannot tell, or no VMM runs),
+/// set on the pending document; the caller may add keys.
+pub(super) fn action_state(paths: &HostPaths, m: &VmManager, name: &str) {
+    let status = block_on(|| format!("Cannot show VM {name}"), m.info(name)).ok();
+    let pid = status.as_ref().and_then(|s| s.pid);
+    doc::set("state", &status.as_ref().map(|s| s.state.as_str()));
+    doc::set("pid", &pid);
+    let meta = paths
+        .run_root()
+        .ok()
+        .and_then(|r| r.vm(name).ok())
+        .and_then(|rt| rt.read_meta());
+    let unit = match meta.map(|m| m.supervisor) {
+        Some(SupervisorKind::Systemd { unit }) if pid.is_some() => Some(unit),
+        _ => None,
+    };
+    doc::set("unit", &unit);
+}
+
+/// [`action_state`], then the document.
+pub(super) fn action_done(paths: &HostPaths, m: &VmManager, name: &str) -> eyre::Result<()> {
+    action_state(paths, m, name);
+    Ok(doc::finish_pending()?)
+}
+
+#[derive(serde::Serialize)]
+struct VmList<'a> {
+    vms: &'a [VmStatus],
 }
 
 pub fn list(paths: &HostPaths, as_json: bool) -> eyre::Result<()> {
+    doc::begin(as_json, version::VM_LIST, &[]);
     let m = manager(paths)?;
     let rows = block_on(|| "Cannot list VMs".into(), m.list())?;
     if as_json {
-        return json(&rows);
+        return Ok(doc::finish(version::VM_LIST, &VmList { vms: &rows })?);
     }
     out(&table(&rows))
 }
@@ -80,6 +119,7 @@ fn table(rows: &[VmStatus]) -> String {
 }
 
 pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
+    doc::begin(as_json, version::VM_INFO, &[]);
     let m = manager(paths)?;
     let status = block_on(|| format!("Cannot show VM {name}"), m.info(name))?;
     let definition = crate::ops::vm::definition(paths, name);
@@ -91,7 +131,7 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
                 serde_json::to_value(def).unwrap_or_default(),
             );
         }
-        return json(&v);
+        return Ok(doc::finish(version::VM_INFO, &v)?);
     }
     let mut s = table(std::slice::from_ref(&status));
     if let Some(pid) = status.pid {
@@ -113,9 +153,13 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
     out(&s)
 }
 
-pub fn start(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn start(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "start");
     let m = manager(paths)?;
     let status = block_on(|| format!("Cannot start VM {name}"), m.start(name))?;
+    if json {
+        return action_done(paths, &m, name);
+    }
     let pid = status
         .pid
         .map(|p| format!(" (VMM pid {p})"))
@@ -129,7 +173,9 @@ pub fn stop(
     force: bool,
     timeout_secs: Option<u64>,
     confirm: &Confirm,
+    json: bool,
 ) -> eyre::Result<()> {
+    begin_action(json, name, "stop");
     let mode = if force {
         confirm.ask(&format!("Force off VM {name} (like pulling the plug)"))?;
         StopMode::Force
@@ -149,56 +195,112 @@ pub fn stop(
             timeout.as_secs()
         );
     }
+    if json {
+        action_state(paths, &m, name);
+        doc::set("outcome", &outcome);
+        return Ok(doc::finish_pending()?);
+    }
     out(&format!("Stopped {name}\n"))
 }
 
 /// `vm reset` (alias `vm reboot`): `vm.reboot`, a hard reset the guest is not asked about.
-pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
+pub fn reboot(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "reset");
     confirm.ask(&format!(
         "Reset VM {name} (at once, like its reset button; unsaved work in the guest is lost)"
     ))?;
     let m = manager(paths)?;
     block_on(|| format!("Cannot reset VM {name}"), m.reset(name))?;
+    if json {
+        return action_done(paths, &m, name);
+    }
     out(&format!("Reset {name}\n"))
 }
 
-pub fn pause(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn pause(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "pause");
     let m = manager(paths)?;
     block_on(|| format!("Cannot pause VM {name}"), m.pause(name))?;
+    if json {
+        return action_done(paths, &m, name);
+    }
     out(&format!("Paused {name}\n"))
 }
 
-pub fn resume(paths: &HostPaths, name: &str) -> eyre::Result<()> {
+pub fn resume(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "resume");
     let m = manager(paths)?;
     block_on(|| format!("Cannot resume VM {name}"), m.resume(name))?;
+    if json {
+        return action_done(paths, &m, name);
+    }
     out(&format!("Resumed {name}\n"))
 }
 
-pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm) -> eyre::Result<()> {
+pub fn delete(paths: &HostPaths, name: &str, confirm: &Confirm, json: bool) -> eyre::Result<()> {
+    begin_action(json, name, "delete");
     confirm.ask(&format!("Delete the definition of VM {name}"))?;
     let m = manager(paths)?;
     block_on(|| format!("Cannot delete VM {name}"), m.delete(name))?;
+    if json {
+        // Nothing is left to ask about: the definition is gone.
+        doc::set("deleted", &true);
+        return Ok(doc::finish_pending()?);
+    }
     out(&format!("Deleted {name}\n"))
 }
 
-pub fn autostart(paths: &HostPaths) -> eyre::Result<()> {
+/// One VM of `autostart --json`.
+#[derive(serde::Serialize)]
+struct Started {
+    vm: String,
+    /// `running` or `failed`.
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<doc::ErrorDoc>,
+}
+
+#[derive(serde::Serialize)]
+struct Autostarted {
+    vms: Vec<Started>,
+}
+
+pub fn autostart(paths: &HostPaths, json: bool) -> eyre::Result<()> {
+    doc::begin(json, version::AUTOSTART, &[]);
     let m = manager(paths)?;
     let results = block_on(|| "Cannot start the autostart VMs".into(), m.autostart())?;
     let mut failed = 0;
     let mut s = String::new();
+    let mut vms = Vec::new();
     if results.is_empty() {
         s.push_str("No VM is marked autostart\n");
     }
     for (name, r) in results {
         match r {
-            Ok(()) => s.push_str(&format!("{name}: running\n")),
+            Ok(()) => {
+                s.push_str(&format!("{name}: running\n"));
+                vms.push(Started {
+                    vm: name,
+                    result: "running",
+                    error: None,
+                });
+            }
             Err(e) => {
                 failed += 1;
                 s.push_str(&format!("{name}: failed: {}\n", crate::error::Chain(&e)));
+                vms.push(Started {
+                    result: "failed",
+                    error: Some(doc::ErrorDoc::of(&e)),
+                    vm: name,
+                });
             }
         }
     }
-    out(&s)?;
+    if json {
+        doc::finish(version::AUTOSTART, &Autostarted { vms })?;
+    } else {
+        out(&s)?;
+    }
     if failed > 0 {
         return Err(eyre!("{failed} VM(s) marked autostart did not start"));
     }

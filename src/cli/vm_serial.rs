@@ -31,14 +31,26 @@ pub fn keeper(paths: &HostPaths, name: &str, log_max: Option<u64>) -> eyre::Resu
         .wrap_err_with(|| format!("The serial keeper of VM {name} failed"))
 }
 
-/// `vm log NAME [--follow] [--lines N]`.
-pub fn log(paths: &HostPaths, name: &str, follow: bool, lines: Option<usize>) -> eyre::Result<()> {
+/// `vm log NAME [--follow] [--lines N] [--json]`.
+pub fn log(
+    paths: &HostPaths,
+    name: &str,
+    follow: bool,
+    lines: Option<usize>,
+    json: bool,
+) -> eyre::Result<()> {
+    use super::doc::{self, version};
+    doc::begin_lines(json, version::VM_LOG_LINE, &[("vm", name.into())]);
     // Following, as `tail -f`: the last 10 lines unless told otherwise.
     let lines = lines.or(follow.then_some(10));
     let (text, mut follower) = ops::log_tail(paths, name, lines, follow)
         .wrap_err_with(|| format!("Cannot read the serial log of VM {name}"))?;
     let mut filter = SafeFilter::new();
+    let mut json_lines = super::vm_log::Lines::default();
     let mut print = |raw: &[u8]| -> eyre::Result<()> {
+        if json {
+            return json_lines.push(raw);
+        }
         let mut safe = Vec::with_capacity(raw.len());
         filter.push(raw, &mut safe);
         if !safe.is_empty() {
@@ -48,7 +60,8 @@ pub fn log(paths: &HostPaths, name: &str, follow: bool, lines: Option<usize>) ->
     };
     print(&text)?;
     if !follow {
-        return Ok(());
+        // The closure's borrow of `json_lines` ends with its last use above.
+        return json_lines.end();
     }
     // Until interrupted (or the reader of stdout goes away).
     loop {

@@ -19,9 +19,6 @@ pub use fs::Filesystem;
 pub use image::{Format, Image, Qcow2Info};
 pub use table::{Partition, TableKind};
 
-/// The version of [`Inspection`]'s JSON; raised when a key changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
-
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
     #[error("Cannot open the image {path}")]
@@ -67,7 +64,6 @@ pub fn clean_lines(s: &str) -> String {
 /// What `disk inspect` reports about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inspection {
-    pub schema_version: u32,
     pub path: PathBuf,
     /// `raw` or `qcow2`.
     pub format: Format,
@@ -96,7 +92,6 @@ pub struct Inspection {
 pub fn inspect(path: &Path) -> Result<Inspection, DiskError> {
     let img = Image::open(path)?;
     let mut out = Inspection {
-        schema_version: SCHEMA_VERSION,
         path: path.to_path_buf(),
         format: img.format(),
         virtual_size: img.size(),

@@ -70,7 +70,7 @@ fn a_hostile_file_name_in_the_state_dir_is_escaped() {
     assert_clean("vm info", &text(&info.stdout));
     assert_clean("vm info's error", &text(&info.stderr));
     let json = cli.json(&["vm", "list", "--json"]);
-    let names: Vec<&str> = json
+    let names: Vec<&str> = json["vms"]
         .as_array()
         .expect("rows")
         .iter()

@@ -60,7 +60,7 @@ impl Host {
 
     fn list_json(&self) -> Vec<Value> {
         let v: Value = serde_json::from_str(&self.ok(&["gpu", "list", "--json"])).unwrap();
-        v.as_array().cloned().unwrap()
+        v["gpus"].as_array().cloned().unwrap()
     }
 }
 

@@ -27,6 +27,7 @@ mod host_image;
 mod host_inventory;
 mod hostile_files;
 mod hostile_inputs;
+mod json_docs;
 mod managed_vfio;
 mod monitor_model;
 mod monitor_samplers;

@@ -86,7 +86,7 @@ impl Env {
 
     fn gpu_state(&self) -> Value {
         let v: Value = serde_json::from_str(&self.ok(&["gpu", "list", "--json"])).unwrap();
-        v[0]["state"].clone()
+        v["gpus"][0]["state"].clone()
     }
 
     /// Waits until `done` holds, panicking with the device log after `limit`.

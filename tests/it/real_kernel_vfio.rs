@@ -226,7 +226,7 @@ fn detach_reattach_and_rollback_in_a_real_kernel() {
     let list = phyllome(&mut guest, "gpu list --json");
     assert_eq!(list.code, 0);
     let json: serde_json::Value = serde_json::from_str(&list.stdout).expect("gpu list JSON");
-    let row = json
+    let row = json["gpus"]
         .as_array()
         .and_then(|rows| rows.iter().find(|r| r["address"] == t.gpu.as_str()))
         .unwrap_or_else(|| panic!("gpu list does not show {}: {json}", t.gpu));

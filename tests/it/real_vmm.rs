@@ -55,8 +55,21 @@ fn the_whole_lifecycle_on_the_real_vmm() {
         err.contains("InvalidStateTransition(Paused, Paused)"),
         "{err}"
     );
-    env.ok(&["vm", "resume", "t1"]);
-    assert_eq!(env.state("t1"), "Running");
+    // The same refusal as a document: CH's messages become its causes, the exit code stays 5.
+    let refused = env.run(&["vm", "pause", "t1", "--json"]);
+    assert_eq!(refused.status.code(), Some(5));
+    let doc: Value = serde_json::from_slice(&refused.stdout).expect("one document");
+    let causes = doc["error"]["causes"].to_string();
+    assert!(
+        causes.contains("InvalidStateTransition(Paused, Paused)"),
+        "{doc:#}"
+    );
+    let resumed = env.json(&["vm", "resume", "t1", "--json"]);
+    assert_eq!(
+        (&resumed["schema_version"], &resumed["state"]),
+        (&1.into(), &"Running".into())
+    );
+    assert_eq!(resumed["pid"], pid, "{resumed:#}");
     env.ok(&["vm", "reboot", "t1", "--yes"]);
     assert_eq!(env.state("t1"), "Running");
 
@@ -178,7 +191,7 @@ fn several_real_vms_are_listed_and_watched_at_once() {
     }
     let rows = env.json(&["vm", "list", "--json"]);
     for n in names {
-        let row = rows
+        let row = rows["vms"]
             .as_array()
             .unwrap()
             .iter()

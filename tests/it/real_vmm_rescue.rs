@@ -157,6 +157,6 @@ fn a_snapshot_the_real_vmm_cannot_take_fails_cleanly() {
     assert!(left.is_empty(), "left behind: {left:?}");
     assert_eq!(env.state("t1"), "Running", "not resumed");
     let list = env.json(&["vm", "snapshot", "t1", "list", "--json"]);
-    assert_eq!(list, serde_json::json!([]));
+    assert_eq!(list["snapshots"], serde_json::json!([]));
     env.ok(&["vm", "stop", "t1", "--force", "--yes"]);
 }

@@ -159,6 +159,15 @@ fn the_log_rotates_and_vm_log_reads_lines_and_follows() {
     cli.set("PHYLLOME_SERIAL_LOG_MAX", "400");
     let missing = cli.run(&["vm", "log", "t1"]);
     assert_eq!(missing.status.code(), Some(3), "no such VM");
+    // With --json the failure is one line too, the exit code the same.
+    let missing = cli.run(&["vm", "log", "t1", "--json"]);
+    assert_eq!(missing.status.code(), Some(3), "no such VM");
+    let told = String::from_utf8_lossy(&missing.stdout);
+    assert_eq!(told.lines().count(), 1, "{told}");
+    assert!(
+        told.starts_with("{\"schema_version\":1,\"vm\":\"t1\",\"error\":"),
+        "{told}"
+    );
     double_vm(&cli, "t1");
     let mut v = Viewer::attach(&cli.vm_dir("t1"));
     for i in 0..40 {
@@ -184,6 +193,18 @@ fn the_log_rotates_and_vm_log_reads_lines_and_follows() {
         lines[0].starts_with("line-38") && lines[1].starts_with("line-39"),
         "{out:?}"
     );
+    // JSON Lines: one object per line of output, without its line ending.
+    let json = cli.ok(&["vm", "log", "t1", "--lines", "2", "--json"]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert!(
+        json.starts_with("{\"schema_version\":1,\"vm\":\"t1\",\"line\":\"line-38 x"),
+        "{json}"
+    );
+    assert_eq!(lines[1]["line"], format!("line-39 {}", "x".repeat(20)));
     // The oldest lines went with the rotation.
     assert!(!cli.ok(&["vm", "log", "t1"]).contains("line-00"));
 

@@ -56,7 +56,8 @@ fn host_and_gpu_list_show_the_ids_after_the_names_and_json_is_unchanged() {
 
     // JSON keeps its keys: the IDs are `vendor_id`/`device_id` of `host --json`, and `gpu list
     // --json` rows have no new field.
-    let rows: Value = serde_json::from_str(&cli.ok(&["gpu", "list", "--json"])).expect("json");
+    let list: Value = serde_json::from_str(&cli.ok(&["gpu", "list", "--json"])).expect("json");
+    let rows = &list["gpus"];
     assert!(rows[0].get("ids").is_none(), "{rows}");
     assert!(rows[0]["companions"][0].get("ids").is_none(), "{rows}");
     let inv: Value = serde_json::from_str(&cli.ok(&["host", "--json"])).expect("json");

@@ -166,7 +166,7 @@ fn a_missing_macvtap_interface_is_refused_before_anything_runs() {
     assert!(processes_naming(&env.vm_dir("gone").join("api.sock")).is_empty());
     assert!(!env.vm_dir("gone").join("vmm.pid").exists());
     let list: Value = serde_json::from_str(&env.ok(&["vm", "list", "--json"])).unwrap();
-    let row = list
+    let row = list["vms"]
         .as_array()
         .unwrap()
         .iter()

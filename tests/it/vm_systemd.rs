@@ -98,8 +98,11 @@ fn vmm_runs_as_a_transient_unit_and_outlives_the_cli() {
     };
     let env = Env::new(&bus.address);
     env.define("t1");
-    let out = env.ok(&["vm", "start", "t1"]);
-    assert!(out.contains("Started"), "{out}");
+    // The result names the unit the VMM runs in.
+    let out = env.ok(&["vm", "start", "t1", "--json"]);
+    let started: serde_json::Value = serde_json::from_str(&out).expect("one document");
+    assert_eq!(started["state"], "Running", "{out}");
+    assert_eq!(started["unit"], "phyllome-vm-t1.service", "{out}");
 
     // What systemd was asked: one transient service for the VMM, with systemd's property
     // types, and one for its serial keeper.

@@ -70,7 +70,7 @@ pub fn run(
             missing_from_cmdline: missing.as_deref(),
             changed: changed.clone(),
         };
-        say(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        crate::cli::doc::finish(crate::cli::doc::version::GPU_BOOT_CONFIG, &report)?;
     } else {
         say(&text(config, mode, &changed, missing.as_deref()))?;
     }

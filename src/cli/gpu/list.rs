@@ -141,13 +141,19 @@ fn release_problems(r: &GpuRow) -> Vec<String> {
     out
 }
 
+#[derive(Serialize)]
+struct GpuList<'a> {
+    gpus: &'a [GpuRow],
+}
+
 pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
+    use crate::cli::doc::{self, version};
+    doc::begin(json, version::GPU_LIST, &[]);
     let host = crate::ops::host::read(paths)?;
     let marks = reset_marks(paths, &host.root);
     let rows = rows(&host.inventory, &live_records(paths), marks.as_ref());
     if json {
-        let text = serde_json::to_string_pretty(&rows)?;
-        say(&format!("{text}\n"))?;
+        doc::finish(version::GPU_LIST, &GpuList { gpus: &rows })?;
     } else {
         say(&render(&rows))?;
     }

@@ -146,11 +146,19 @@ pub fn holder(
 
 /// Removes `address`'s group from the VM that has it; when the VM runs, unplugs and
 /// releases it first. Progress lines go to `out`.
+/// What `unassign` did: the VM the devices left, and whether it ran (they were unplugged).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unassigned {
+    pub vm: String,
+    pub devices: Vec<PciAddress>,
+    pub running: bool,
+}
+
 pub fn unassign(
     paths: &HostPaths,
     address: &str,
     out: &mut dyn FnMut(&str),
-) -> Result<(), GpuError> {
+) -> Result<Unassigned, GpuError> {
     let host = crate::ops::host::read(paths)?;
     let address = device_address(&host.inventory, address)?;
     let store = paths.store()?;
@@ -158,7 +166,8 @@ pub fn unassign(
         return Err(GpuError::NotAssigned(address));
     };
     let state = run_state(paths, &vm)?;
-    match is_live(state) {
+    let running = is_live(state);
+    match running {
         Some(true) => hotplug::unplug(paths, &vm, &entries, out)?,
         Some(false) => {}
         None => {
@@ -191,5 +200,9 @@ pub fn unassign(
         "VM {vm} no longer passes through {}\n",
         join(&gone)
     ));
-    Ok(())
+    Ok(Unassigned {
+        vm,
+        devices: gone,
+        running: running == Some(true),
+    })
 }

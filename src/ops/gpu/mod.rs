@@ -11,7 +11,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use assign::{finish, holder, prepare, unassign, Prepared};
+pub use assign::{finish, holder, prepare, unassign, Prepared, Unassigned};
 pub use boot::{boot_config, Boot};
 pub use hotplug::{hot_plug, unplug, Detach};
 pub use moves::{apply, confirm, detach_plan, forget_failed_release, reattach_plan, refuse_in_use};

@@ -204,7 +204,7 @@ impl Cli {
 
     /// `vm list --json`.
     pub fn list(&self) -> Vec<Value> {
-        self.json(&["vm", "list", "--json"])
+        self.json(&["vm", "list", "--json"])["vms"]
             .as_array()
             .cloned()
             .unwrap_or_default()
