@@ -43,6 +43,7 @@ mod tui_console_dashboard;
 mod tui_dashboard;
 mod tui_gpu_flow;
 mod tui_gpu_loop;
+mod tui_host;
 mod tui_hung_vmm;
 mod tui_linux_console;
 mod tui_loop;

@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::host::SysRoot;
+use crate::vfio::error_chain;
 
 use super::{Address, Family, Link, Route};
 
@@ -27,7 +28,7 @@ pub fn read(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
             }
             Err(e) => warnings.push(format!(
                 "rtnetlink: {}; links and routes from sysfs and procfs instead",
-                crate::vfio::error_chain(&e)
+                error_chain(&e)
             )),
         }
     } else {
@@ -45,7 +46,7 @@ fn from_files(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
     let names = match root.list("sys/class/net") {
         Ok(n) => n,
         Err(e) => {
-            warnings.push(format!("links unknown: sys/class/net: {e}"));
+            warnings.push(format!("links unknown: {}", error_chain(&e)));
             Vec::new()
         }
     };
@@ -58,18 +59,16 @@ fn from_files(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
                 }
             }
         }
-        Err(e) => warnings.push(format!("IPv6 addresses unknown: proc/net/if_inet6: {e}")),
+        Err(e) => warnings.push(format!("IPv6 addresses unknown: {}", error_chain(&e))),
     }
     let mut default_routes = Vec::new();
     match root.read("proc/net/route") {
         Ok(text) => default_routes.extend(parse_route(&text)),
-        Err(e) => warnings.push(format!("IPv4 default route unknown: proc/net/route: {e}")),
+        Err(e) => warnings.push(format!("IPv4 default route unknown: {}", error_chain(&e))),
     }
     match root.read("proc/net/ipv6_route") {
         Ok(text) => default_routes.extend(parse_ipv6_route(&text)),
-        Err(e) => warnings.push(format!(
-            "IPv6 default route unknown: proc/net/ipv6_route: {e}"
-        )),
+        Err(e) => warnings.push(format!("IPv6 default route unknown: {}", error_chain(&e))),
     }
     Network {
         links,
@@ -170,18 +169,12 @@ pub fn parse_route(text: &str) -> Vec<Route> {
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (dev, dest, gw, flags, metric, mask) = (
-                f.first()?,
-                f.get(1)?,
-                f.get(2)?,
-                f.get(3)?,
-                f.get(6)?,
-                f.get(7)?,
-            );
+            let (dev, dest, gw, flags) = (f.first()?, f.get(1)?, f.get(2)?, f.get(3)?);
             let hex = |s: &str| u32::from_str_radix(s, 16).ok();
             let flags = hex(flags)?;
-            if hex(dest)? != 0 || hex(mask)? != 0 || flags & RTF_UP == 0 || flags & RTF_REJECT != 0
-            {
+            // A copy cut after the flags still says which route goes everywhere.
+            let mask = f.get(7).map_or(Some(0), |m| hex(m))?;
+            if hex(dest)? != 0 || mask != 0 || flags & RTF_UP == 0 || flags & RTF_REJECT != 0 {
                 return None;
             }
             let gateway = (flags & RTF_GATEWAY != 0)
@@ -191,7 +184,7 @@ pub fn parse_route(text: &str) -> Vec<Route> {
                 family: Family::Ipv4,
                 gateway,
                 dev: Some(dev.to_string()),
-                metric: metric.parse().ok(),
+                metric: f.get(6).and_then(|m| m.parse().ok()),
             })
         })
         .collect()
@@ -262,6 +255,15 @@ mod tests {
         if cfg!(target_endian = "little") {
             assert_eq!(gw, "192.0.2.1");
         }
+    }
+
+    #[test]
+    fn a_route_table_cut_after_the_flags_still_names_the_default() {
+        let got =
+            parse_route("Iface\tDestination\tGateway\tFlags\nenp3s0\t00000000\t0101A8C0\t0003\n");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].dev.as_deref(), Some("enp3s0"));
+        assert_eq!(got[0].metric, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod gpu_flow;
 pub mod gpus;
 pub mod graph;
 pub mod groups;
+pub mod host;
 pub mod kvm;
 pub mod layout;
 pub mod overview;
@@ -47,6 +48,8 @@ pub fn render(state: &State, frame: &mut Frame) {
     match (&state.inventory, &state.load) {
         // The VM screens and the dashboard do not need the host inventory.
         _ if state.view == View::Dashboard => dashboard::render_console(state, frame, chrome.body),
+        // Neither does the Host view: it reads its own status.
+        _ if state.view == View::Host => host::render(state, frame, chrome.body),
         _ if state.view == View::Vms => match (&state.vms.form, &state.vms.detail_of) {
             (Some(form), _) => vm_form::render(state, form, frame, chrome.body),
             (None, Some(_)) => vm_detail::render(state, frame, chrome.body),
@@ -57,7 +60,7 @@ pub fn render(state: &State, frame: &mut Frame) {
             View::Groups => groups::render(state, frame, chrome.body),
             View::Gpus => gpus::render(state, frame, chrome.body),
             View::Kvm => kvm::render(state, frame, chrome.body),
-            View::Vms | View::Dashboard => {}
+            View::Vms | View::Dashboard | View::Host => {}
         },
         (None, Load::Failed(e)) => {
             message(frame, chrome.body, &format!("Cannot read the host: {e}"))
@@ -152,6 +155,7 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
             View::Kvm => "KVM",
             View::Vms => "VMs",
             View::Dashboard => "Dashboard",
+            View::Host => "Host",
         };
         // Brackets mark the current view so it reads without reverse video.
         if v == state.view {
@@ -230,6 +234,8 @@ fn footer(state: &State, layers: &[Modal], frame: &mut Frame, area: Rect) {
         &state.dash_chart_hints
     } else if state.view == View::Dashboard {
         &state.dash_hints
+    } else if state.view == View::Host {
+        &state.host_hints
     } else {
         &state.hints
     };
