@@ -7,7 +7,7 @@ use phyllome::fixture::presets;
 use phyllome::ops::host_status::{
     Address, Family, HostStatus, Journal, JournalLine, Link, Route, TimeStatus,
 };
-use phyllome::tui::{run_on, update, Action, Effect, Keymap, State, Theme, View};
+use phyllome::tui::{run_on, Action, Effect, Keymap, State, Theme, View};
 use phyllome_widgets::Glyphs;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;

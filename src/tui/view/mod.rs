@@ -157,7 +157,7 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
         right.push("read-only".to_string());
     }
     let right = right.join("  ");
-    let fits = |l: &Line| l.width() + right.len() + 1 <= area.width as usize;
+    let fits = |l: &Line| l.width() + right.len() < area.width as usize;
     let mut left = Line::from(lead.clone());
     left.spans.extend(view_tabs(state, false));
     // Too narrow for everything: the host's name goes first, then the space around the
