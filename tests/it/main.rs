@@ -33,6 +33,7 @@ mod monitor_model;
 mod monitor_samplers;
 mod monitor_vmm_double;
 mod real_kernel;
+mod real_kernel_host_status;
 mod real_kernel_vfio;
 mod real_vmm;
 mod real_vmm_rescue;
