@@ -316,3 +316,23 @@ async fn the_loop_reads_a_fixture_hosts_status() {
     assert!(screen.contains("6.1.0-fixture"), "{screen}");
     assert!(screen.contains("journal not available"), "{screen}");
 }
+
+#[test]
+fn a_host_with_many_links_says_what_did_not_fit_and_keeps_the_journal() {
+    let mut status = fixed_status(10);
+    for i in 0..20 {
+        let mut l = status.links[2].clone();
+        l.name = format!("tap{i}");
+        status.links.push(l);
+    }
+    let ui = host_view(80, 24, Theme::new(true, false), status);
+    let screen = ui.screen();
+    assert!(
+        screen.contains("more lines: phyllome host status"),
+        "{screen}"
+    );
+    assert_eq!(phyllome::tui::view::host::journal_rows(&ui.state), 5);
+    assert!(screen.contains("04:10:09"), "{screen}");
+    assert!(screen.contains("04:10:05"), "{screen}");
+    assert!(!screen.contains("04:10:04"), "{screen}");
+}

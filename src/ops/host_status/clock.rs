@@ -94,6 +94,12 @@ fn timesyncd_synchronized(root: &SysRoot) -> Option<bool> {
 /// What `timedatectl` shows as "System clock synchronized" (the kernel's own flag, whichever
 /// NTP client set it), from systemd-timedated on the system bus.
 fn timedated_synchronized() -> Option<bool> {
+    // A thread of its own: a runtime cannot be started on a thread that runs async code, and
+    // callers may be anywhere (the CLI's main thread, the console's blocking pool).
+    std::thread::scope(|s| s.spawn(ask_timedated).join().ok().flatten())
+}
+
+fn ask_timedated() -> Option<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,6 +133,26 @@ fn timedated_synchronized() -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asking the bus works from async code too (its own thread and runtime), never a
+    /// panic for a runtime within a runtime.
+    #[test]
+    fn timedated_can_be_asked_from_inside_a_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            timedated_synchronized();
+        });
+        let asked = rt.block_on(async {
+            tokio::task::spawn_blocking(|| {
+                timedated_synchronized();
+            })
+            .await
+        });
+        assert!(asked.is_ok(), "{asked:?}");
+    }
 
     #[test]
     fn zone_names_from_links() {
