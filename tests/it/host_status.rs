@@ -402,6 +402,7 @@ fn an_empty_root_says_every_part_is_unknown() {
         "kernel release unknown",
         "uptime unknown",
         "load unknown",
+        "links unknown: no sys/class/net",
     ] {
         assert!(warnings.contains(part), "{part}: {warnings}");
     }

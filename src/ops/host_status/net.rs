@@ -43,7 +43,15 @@ pub fn read(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
 
 /// What sysfs and procfs under the root can tell: links, IPv6 addresses, default routes.
 fn from_files(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
+    // Every kernel has `sys/class/net` (with `lo` at least): without it, links are unknown.
     let names = match root.list("sys/class/net") {
+        Ok(n) if n.is_empty() && !root.exists("sys/class/net") => {
+            warnings.push(format!(
+                "links unknown: no sys/class/net under {}",
+                root.root().display()
+            ));
+            n
+        }
         Ok(n) => n,
         Err(e) => {
             warnings.push(format!("links unknown: {}", error_chain(&e)));
