@@ -336,3 +336,42 @@ fn a_host_with_many_links_says_what_did_not_fit_and_keeps_the_journal() {
     assert!(screen.contains("04:10:05"), "{screen}");
     assert!(!screen.contains("04:10:04"), "{screen}");
 }
+
+/// The real binary on a terminal (a pty, `TERM=linux` as on tty1): `7` opens the Host view,
+/// its background read fills it, `q` goes back and quits.
+#[test]
+fn the_binary_on_a_linux_console_opens_the_host_view() {
+    use crate::support::pty::{wait_exit, Pty};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("host");
+    presets::desktop().write(&root).unwrap();
+    std::fs::write(root.join("proc/sys/kernel/hostname"), "pty-host\n").unwrap();
+    let mut pty = Pty::open();
+    let slave = pty.slave();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phyllome"))
+        .arg("--host-root")
+        .arg(&root)
+        .args(["--size", "80x24", "--log"])
+        .arg(dir.path().join("console.log"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .env("TERM", "linux")
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    pty.wait_for("GPU passthrough");
+    pty.send(b"7");
+    pty.wait_for("[Host]");
+    pty.wait_for("6.1.0-fixture");
+    let seen = pty.wait_for("journal not available");
+    assert!(seen.contains("pty-host"), "{seen}");
+    pty.send(b"q");
+    pty.send(b"q");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}
