@@ -215,7 +215,7 @@ fn the_journal_fits_the_height_and_scrolls_back() {
     let screen = ui.screen();
     assert!(!screen.contains("04:10:39"), "{screen}");
     assert!(screen.contains("04:10:31"), "{screen}");
-    assert!(screen.contains("Journal, 1 lines back"), "{screen}");
+    assert!(screen.contains("Journal (UTC), 1 lines back"), "{screen}");
     ui.keys("g");
     let screen = ui.screen();
     assert!(screen.contains("04:10:00"), "{screen}");

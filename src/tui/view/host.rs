@@ -231,10 +231,11 @@ fn link_local(a: &Address) -> bool {
 fn journal(state: &State, frame: &mut Frame, area: Rect) {
     let (t, h) = (&state.theme, &state.host);
     let (g, p) = (&t.glyphs, &t.palette);
+    // Journal times are UTC (the clock line above says the local offset).
     let title = if h.scroll > 0 {
-        format!(" Journal, {} lines back ", h.scroll)
+        format!(" Journal (UTC), {} lines back ", h.scroll)
     } else {
-        " Journal ".to_string()
+        " Journal (UTC) ".to_string()
     };
     let block = g.block().title(Line::styled(title, p.title));
     let inner = block.inner(area);
