@@ -26,6 +26,8 @@ mod gpu_confirm_pty;
 mod host_image;
 mod host_inventory;
 mod host_status;
+mod host_status_ntp;
+mod host_status_root;
 mod hostile_files;
 mod hostile_inputs;
 mod managed_vfio;
