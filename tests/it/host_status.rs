@@ -2,7 +2,7 @@
 //! `journalctl`. `host_status_root` reads fixture roots and bad input, `host_status_ntp` the
 //! clock's state from timedated.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -35,6 +35,51 @@ fn family(ip_family: &str) -> &'static str {
     }
 }
 
+/// A link as both `ip` and `host status` can say it.
+#[derive(Debug, PartialEq, Eq)]
+struct LinkView {
+    mtu: Option<u64>,
+    state: String,
+    mac: Option<String>,
+    /// Only while the link is up (a link that is down has no carrier to speak of).
+    carrier: Option<bool>,
+    addrs: BTreeSet<(String, String, u64)>,
+}
+
+/// `ip -j addr` by link name.
+fn ip_links(json: &str) -> BTreeMap<String, LinkView> {
+    let ip: Value = serde_json::from_str(json).unwrap();
+    ip.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let flags = l["flags"].as_array().unwrap();
+            let up = flags.iter().any(|f| f == "UP");
+            let lower_up = flags.iter().any(|f| f == "LOWER_UP");
+            let addrs = l["addr_info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        family(a["family"].as_str().unwrap()).to_string(),
+                        a["local"].as_str().unwrap().to_string(),
+                        a["prefixlen"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let view = LinkView {
+                mtu: l["mtu"].as_u64(),
+                state: l["operstate"].as_str().unwrap().to_lowercase(),
+                mac: l["address"].as_str().map(String::from),
+                carrier: up.then_some(lower_up),
+                addrs,
+            };
+            (l["ifname"].as_str().unwrap().to_string(), view)
+        })
+        .collect()
+}
+
 fn epoch(rfc3339: &str) -> i64 {
     rfc3339
         .parse::<jiff::Timestamp>()
@@ -50,7 +95,7 @@ fn proc_uptime() -> u64 {
 #[test]
 fn this_machine_as_ip_hostname_uname_and_date_see_it() {
     let cli = Cli::new();
-    let Some(ip_addr) = need("ip", &["-j", "addr"], "iproute2") else {
+    let Some(ip_before) = need("ip", &["-j", "addr"], "iproute2") else {
         return;
     };
     let up_before = proc_uptime();
@@ -77,59 +122,56 @@ fn this_machine_as_ip_hostname_uname_and_date_see_it() {
     assert!(up_before <= uptime && uptime <= up_after, "{uptime}");
     assert_eq!(s["load"].as_array().unwrap().len(), 3);
 
-    // Every link `ip` shows, with its state, MAC, MTU and every address.
-    let ip: Value = serde_json::from_str(&ip_addr).unwrap();
-    let ours = s["links"].as_array().unwrap();
-    assert_eq!(ours.len(), ip.as_array().unwrap().len(), "{raw}\n{ip_addr}");
-    for l in ip.as_array().unwrap() {
-        let name = l["ifname"].as_str().unwrap();
+    // Every link `ip` shows, with its state, MAC, MTU, carrier and every address. Links that
+    // changed while we read (another program's tap, say) are left out of the comparison.
+    let ip_after = tool("ip", &["-j", "addr"]).unwrap();
+    let before = ip_links(&ip_before);
+    let after = ip_links(&ip_after);
+    let ours: BTreeMap<String, LinkView> = s["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let name = l["name"].as_str().unwrap().to_string();
+            let addrs = l["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        a["family"].as_str().unwrap().to_string(),
+                        a["address"].as_str().unwrap().to_string(),
+                        a["prefix"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let view = LinkView {
+                mtu: l["mtu"].as_u64(),
+                state: l["state"].as_str().unwrap().to_string(),
+                mac: l["mac"].as_str().map(String::from),
+                carrier: l["carrier"].as_bool(),
+                addrs,
+            };
+            (name, view)
+        })
+        .collect();
+    let mut compared = 0;
+    for (name, view) in &before {
+        if after.get(name) != Some(view) {
+            continue;
+        }
+        compared += 1;
         let mine = ours
-            .iter()
-            .find(|m| m["name"] == name)
+            .get(name)
             .unwrap_or_else(|| panic!("{name} missing: {raw}"));
-        assert_eq!(mine["mtu"], l["mtu"], "{name}");
-        assert_eq!(
-            mine["state"],
-            l["operstate"].as_str().unwrap().to_lowercase(),
-            "{name}"
+        assert_eq!(mine, view, "{name}");
+    }
+    assert!(compared > 0, "no link held still: {ip_before}");
+    for name in ours.keys() {
+        assert!(
+            before.contains_key(name) || after.contains_key(name),
+            "{name} is not a link `ip` knows"
         );
-        if let Some(mac) = l["address"].as_str() {
-            assert_eq!(mine["mac"], mac, "{name}");
-        }
-        let up = l["flags"].as_array().unwrap().iter().any(|f| f == "UP");
-        let lower_up = l["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f == "LOWER_UP");
-        if up {
-            assert_eq!(mine["carrier"], lower_up, "{name}");
-        }
-        let theirs: BTreeSet<(String, String, u64)> = l["addr_info"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    family(a["family"].as_str().unwrap()).to_string(),
-                    a["local"].as_str().unwrap().to_string(),
-                    a["prefixlen"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        let mine_addrs: BTreeSet<(String, String, u64)> = mine["addresses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    a["family"].as_str().unwrap().to_string(),
-                    a["address"].as_str().unwrap().to_string(),
-                    a["prefix"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(mine_addrs, theirs, "{name}");
     }
 
     // The default routes `ip route` lists, both families.
