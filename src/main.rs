@@ -33,7 +33,7 @@ fn run(args: Cli) -> eyre::Result<()> {
     }
     let paths = args.global.paths();
     match args.command {
-        Some(Command::Host { json }) => cli::host::run(&paths, json),
+        Some(Command::Host { json, action }) => cli::host::dispatch(&paths, json, action),
         Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
         Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
         Some(Command::Disk(cmd)) => cli::disk::run(&paths, cmd),

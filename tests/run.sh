@@ -20,6 +20,12 @@ fi
 if [ ! -f /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ovmf
 fi
+# `host status` is compared with `ip`, and reads a journal file systemd-journal-remote writes.
+if { ! command -v ip >/dev/null 2>&1 || [ ! -x /lib/systemd/systemd-journal-remote ]; } \
+    && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        iproute2 systemd-journal-remote
+fi
 # The real VMM: the v54.0.0 binary shipped beside the checkout, unless CH_BIN names another.
 # Its tests run when it is there and /dev/kvm opens, and print SKIPPED with the reason otherwise.
 CH_BIN=${CH_BIN:-$(cd .. && pwd)/shared/cloud-hypervisor/bin/cloud-hypervisor}

@@ -1,11 +1,30 @@
-//! `phyllome host`: the inventory as text for people or JSON for scripts.
+//! `phyllome host`: the inventory as text for people or JSON for scripts; `host status`
+//! and the other host subcommands.
 
 use std::fmt::Write as _;
+
+use clap::Subcommand;
 
 use super::output;
 use crate::fmt::printable;
 use crate::host::{CheckStatus, Inventory, Verdict};
 use crate::ops::HostPaths;
+
+/// `phyllome host SUBCOMMAND`; without one, `phyllome host` prints the inventory.
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Host name, kernel, uptime and load, links with their addresses, default routes, time
+    /// and NTP, the last journal lines
+    Status(super::host_status::StatusArgs),
+}
+
+/// `phyllome host [--json] [SUBCOMMAND]`.
+pub fn dispatch(paths: &HostPaths, json: bool, action: Option<HostCommand>) -> eyre::Result<()> {
+    match action {
+        None => run(paths, json),
+        Some(HostCommand::Status(args)) => super::host_status::run(paths, json, &args),
+    }
+}
 
 pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
     use super::doc::{self, version};

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod exit;
 pub mod gpu;
 pub mod host;
+pub mod host_status;
 pub mod output;
 pub mod report;
 pub mod top;
@@ -91,6 +92,8 @@ pub enum Command {
         /// One JSON document for scripts
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<host::HostCommand>,
     },
     /// Define, start, stop and change VMs
     #[command(subcommand)]

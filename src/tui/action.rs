@@ -33,6 +33,7 @@ pub enum Action {
     ViewKvm,
     ViewVms,
     ViewDashboard,
+    ViewHost,
     /// Enter: the selected VM's detail view.
     Open,
     VmStart,
@@ -202,6 +203,9 @@ pub enum Action {
     /// A result of the GPU screen's background work (review, step, outcome, states).
     #[serde(skip)]
     Gpu(Box<super::gpus::GpuMsg>),
+    /// The Host view's status, read in the background (or why it could not be).
+    #[serde(skip)]
+    HostStatusLoaded(Box<Result<crate::ops::host_status::HostStatus, String>>),
     /// A sample from the dashboard's sampling task.
     #[serde(skip)]
     MonitorSample(Box<MonitorSample>),
@@ -308,6 +312,7 @@ impl Action {
                 | Action::ViewKvm
                 | Action::ViewVms
                 | Action::ViewDashboard
+                | Action::ViewHost
         )
     }
 

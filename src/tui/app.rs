@@ -181,6 +181,7 @@ where
                     gpus.run(super::gpus::GpuJob::LoadStates);
                 }
                 Effect::Gpu(job) => gpus.run(job),
+                Effect::LoadHostStatus => load_host_status(&tx, opts),
                 Effect::SerialOpen { vm, mode } => serial.open(vm, mode),
                 Effect::SerialSend(bytes) => serial.send(bytes),
                 Effect::SerialClose => serial.close(),
@@ -287,5 +288,23 @@ fn load(tx: &mpsc::UnboundedSender<Action>, opts: &ConsoleOptions) {
         };
         // The loop may have ended meanwhile; nobody is left to tell.
         let _ = tx.send(action);
+    });
+}
+
+/// Reads the Host view's status on a blocking thread (files, netlink, `journalctl`, the bus)
+/// and sends it back as an action.
+fn load_host_status(tx: &mpsc::UnboundedSender<Action>, opts: &ConsoleOptions) {
+    let tx = tx.clone();
+    let paths = opts.paths.clone();
+    tokio::spawn(async move {
+        let task = tokio::task::spawn_blocking(move || {
+            crate::ops::host_status::status(&paths, super::host::JOURNAL_LINES)
+                .map_err(|e| crate::vfio::error_chain(&e))
+        });
+        let result = task
+            .await
+            .unwrap_or_else(|e| Err(format!("reading the host's status failed: {e}")));
+        // The loop may have ended meanwhile; nobody is left to tell.
+        let _ = tx.send(Action::HostStatusLoaded(Box::new(result)));
     });
 }

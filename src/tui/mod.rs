@@ -8,6 +8,7 @@ pub mod action;
 pub mod app;
 pub mod gpu_runtime;
 pub mod gpus;
+pub mod host;
 pub mod input;
 pub mod keymap;
 pub mod modal;

@@ -16,16 +16,19 @@ pub enum View {
     Kvm,
     Vms,
     Dashboard,
+    /// The host's status page: name, addresses, time, the journal.
+    Host,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Overview,
         View::Groups,
         View::Gpus,
         View::Kvm,
         View::Vms,
         View::Dashboard,
+        View::Host,
     ];
 
     pub fn title(self) -> &'static str {
@@ -36,6 +39,7 @@ impl View {
             View::Kvm => "KVM",
             View::Vms => "VMs",
             View::Dashboard => "Dashboard",
+            View::Host => "Host",
         }
     }
 
@@ -113,6 +117,8 @@ pub struct State {
     /// Bottom bar of the VM screens: their actions first.
     pub vm_hints: Vec<KeyHint>,
     pub vms: VmsState,
+    /// Bottom bar of the Host view: refresh and scrolling the journal first.
+    pub host_hints: Vec<KeyHint>,
     /// Bottom bar of the GPU screen: its operations first.
     pub gpu_hints: Vec<KeyHint>,
     /// The GPU screen's operation under way, boot preview and device states.
@@ -127,6 +133,8 @@ pub struct State {
     pub dash_chart_hints: Vec<KeyHint>,
     /// `phyllome top`: the dashboard alone (see [`State::open_top`]).
     pub top: bool,
+    /// The Host view's status page, read in the background.
+    pub host: super::host::HostView,
     /// The serial pane, when open (over the VM screens).
     pub serial: Option<super::serial::SerialPane>,
     pub quit: bool,
@@ -162,6 +170,22 @@ impl State {
                 h
             },
             vms: VmsState::default(),
+            host_hints: {
+                let mut h = keymap.hints_where(|a| matches!(a, Action::Back | Action::Refresh));
+                let first = |a: Action| {
+                    keymap
+                        .bindings()
+                        .iter()
+                        .find(|b| b.action == a)
+                        .and_then(|b| b.keys.first())
+                        .map(|k| k.to_string())
+                };
+                if let (Some(up), Some(down)) = (first(Action::Up), first(Action::Down)) {
+                    h.push(KeyHint::new(format!("{up}/{down}"), "journal", false));
+                }
+                h.extend(keymap.hints_where(|a| a.switches_view() || *a == Action::Help));
+                h
+            },
             gpu_hints: {
                 let mut h = keymap.hints_where(|a| {
                     a.is_gpu_action()
@@ -196,6 +220,7 @@ impl State {
                 h
             },
             top: false,
+            host: Default::default(),
             serial: None,
             quit: false,
         }

@@ -12,6 +12,7 @@ use crate::vmm::worker::VmRequest;
 pub mod dashboard;
 pub mod form;
 pub mod gpus;
+pub mod host;
 pub mod serial;
 pub mod vms;
 
@@ -48,6 +49,8 @@ pub enum Effect {
     SerialSend(Vec<u8>),
     /// Close the serial pane's line.
     SerialClose,
+    /// Read the host's status page in the background (the Host view).
+    LoadHostStatus,
     /// Start the dashboard's sampling task (once; it then runs until the console quits).
     StartMonitor,
     /// Tell the sampling task its new interval.
@@ -81,10 +84,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             if vms::on_vm_screen(state) {
                 out.extend(vms::refresh(state));
             }
+            if state.view == View::Host {
+                out.extend(host::refresh(state));
+            }
             out
         }
         Action::Redraw => vec![Effect::Redraw, Effect::QueryTerminalSize],
-        Action::VmTick(now) => vms::tick(state, now),
+        Action::VmTick(now) => {
+            let effects = vms::tick(state, now);
+            host::tick(state, effects)
+        }
         Action::VmGraceStarted { name, at } => vms::grace_started(state, &name, at),
         Action::VmsLoaded(result) => vms::loaded(state, result),
         Action::VmDone { op, name, result } => vms::done(state, &op, name, result),
@@ -100,6 +109,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         } => form::refused(state, name, problems, forceable),
         Action::Gpu(msg) => gpus::message(state, *msg),
         Action::MonitorSample(sample) => dashboard::sample(state, *sample),
+        Action::HostStatusLoaded(result) => host::loaded(state, *result),
         a @ (Action::SerialAttached { .. }
         | Action::SerialOutput { .. }
         | Action::SerialClosed { .. }) => serial::message(state, a),
@@ -211,6 +221,7 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
         Action::ViewKvm => state.view = View::Kvm,
         Action::ViewVms => state.view = View::Vms,
         Action::ViewDashboard => state.view = View::Dashboard,
+        Action::ViewHost => state.view = View::Host,
         Action::Filter => {
             let vm_list = state.view == View::Vms && state.vms.detail_of.is_none();
             let dash_list = state.view == View::Dashboard && state.dash.detail.is_none();
@@ -237,6 +248,9 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
     }
     if state.view == View::Dashboard && before != View::Dashboard {
         return dashboard::opened(state);
+    }
+    if state.view == View::Host && before != View::Host {
+        return host::refresh(state);
     }
     Vec::new()
 }
@@ -297,6 +311,7 @@ fn move_cursor(state: &mut State, action: &Action) {
         }
         // The dashboard's keys go to `dashboard::navigate` before this.
         View::Dashboard => {}
+        View::Host => host::move_cursor(state, action),
         View::Overview | View::Kvm => {
             let page = body_rows(state).max(1);
             let max = text_lines(state).saturating_sub(page);
@@ -327,6 +342,7 @@ fn clamp(state: &mut State) {
     let vm_rows = state.vms.visible(&state.filter.text).len();
     state.vms.selected = state.vms.selected.min(vm_rows.saturating_sub(1));
     state.dash.clamp(&state.filter.text);
+    host::clamp(state);
     if state.vms.detail_of.is_some() {
         let width = state.cols.saturating_sub(2) as usize;
         let lines = view::vm_detail::lines(state, width).len();

@@ -16,7 +16,7 @@ use support::qemu::{lock_guest, Guest, GuestOptions, KernelCache, SharedGuest, P
 static GUEST: SharedGuest = SharedGuest::new();
 
 /// The shared guest with phyllome inside, or `None` when the kernel is not prepared (skip).
-fn guest() -> Option<Arc<Mutex<Guest>>> {
+pub(crate) fn guest() -> Option<Arc<Mutex<Guest>>> {
     let kernel = KernelCache::require()?;
     let guest = GUEST
         .get(&kernel, &GuestOptions::with_phyllome())

@@ -64,7 +64,7 @@ fn six_opens_the_dashboard_and_starts_sampling_once() {
 fn samples_off_screen_feed_the_history_but_draw_nothing() {
     let mut ui = dashboard_ui(80, 24, false);
     ui.keys("6<tab>");
-    assert_eq!(ui.state.view, View::Overview);
+    assert_eq!(ui.state.view, View::Host);
     assert_eq!(feed(&mut ui, 3, 5), vec![Effect::NoRedraw]);
     assert_eq!(ui.state.dash.model.vms.len(), 3);
     ui.keys("6");

@@ -92,13 +92,14 @@ fn views_cycle_both_ways() {
         View::Kvm,
         View::Vms,
         View::Dashboard,
+        View::Host,
         View::Overview,
     ] {
         update(&mut s, Action::NextView);
         assert_eq!(s.view, expected);
     }
     update(&mut s, Action::PrevView);
-    assert_eq!(s.view, View::Dashboard);
+    assert_eq!(s.view, View::Host);
 }
 
 #[test]

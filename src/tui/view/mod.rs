@@ -6,6 +6,7 @@ pub mod gpu_flow;
 pub mod gpus;
 pub mod graph;
 pub mod groups;
+pub mod host;
 pub mod kvm;
 pub mod layout;
 pub mod overview;
@@ -47,6 +48,8 @@ pub fn render(state: &State, frame: &mut Frame) {
     match (&state.inventory, &state.load) {
         // The VM screens and the dashboard do not need the host inventory.
         _ if state.view == View::Dashboard => dashboard::render_console(state, frame, chrome.body),
+        // Neither does the Host view: it reads its own status.
+        _ if state.view == View::Host => host::render(state, frame, chrome.body),
         _ if state.view == View::Vms => match (&state.vms.form, &state.vms.detail_of) {
             (Some(form), _) => vm_form::render(state, form, frame, chrome.body),
             (None, Some(_)) => vm_detail::render(state, frame, chrome.body),
@@ -57,7 +60,7 @@ pub fn render(state: &State, frame: &mut Frame) {
             View::Groups => groups::render(state, frame, chrome.body),
             View::Gpus => gpus::render(state, frame, chrome.body),
             View::Kvm => kvm::render(state, frame, chrome.body),
-            View::Vms | View::Dashboard => {}
+            View::Vms | View::Dashboard | View::Host => {}
         },
         (None, Load::Failed(e)) => {
             message(frame, chrome.body, &format!("Cannot read the host: {e}"))
@@ -137,29 +140,13 @@ fn message(frame: &mut Frame, area: Rect, text: &str) {
 fn header(state: &State, frame: &mut Frame, area: Rect) {
     let (g, p) = (&state.theme.glyphs, &state.theme.palette);
     let host = state.host_name.as_deref().unwrap_or("host");
-    let mut spans = vec![
+    let lead = vec![
         Span::styled(" phyllome ", p.title),
         Span::styled(g.separator, p.dim),
         Span::raw(format!(" {host} ")),
         Span::styled(g.separator, p.dim),
         Span::raw(" "),
     ];
-    for v in View::ALL {
-        let name = match v {
-            View::Overview => "Overview",
-            View::Groups => "Groups",
-            View::Gpus => "GPUs",
-            View::Kvm => "KVM",
-            View::Vms => "VMs",
-            View::Dashboard => "Dashboard",
-        };
-        // Brackets mark the current view so it reads without reverse video.
-        if v == state.view {
-            spans.push(Span::styled(format!("[{name}]"), p.selected));
-        } else {
-            spans.push(Span::raw(format!(" {name} ")));
-        }
-    }
     let mut right = Vec::new();
     match &state.load {
         Load::Loading => right.push("reading...".to_string()),
@@ -170,17 +157,53 @@ fn header(state: &State, frame: &mut Frame, area: Rect) {
         right.push("read-only".to_string());
     }
     let right = right.join("  ");
-    let mut left = Line::from(spans);
-    // Too narrow for everything: the host's name goes before the status on the right does
-    // ("read-only" must always show).
-    if left.width() + right.len() + 1 > area.width as usize {
+    let fits = |l: &Line| l.width() + right.len() < area.width as usize;
+    let mut left = Line::from(lead.clone());
+    left.spans.extend(view_tabs(state, false));
+    // Too narrow for everything: the host's name goes first, then the space around the
+    // views' names, before the status on the right does ("read-only" must always show).
+    if !fits(&left) {
         left.spans.drain(2..4);
+    }
+    if !fits(&left) {
+        left = Line::from(lead);
+        left.spans.drain(2..4);
+        left.spans.extend(view_tabs(state, true));
     }
     let pad = (area.width as usize).saturating_sub(left.width() + right.len() + 1);
     let mut line = left;
     line.spans.push(Span::raw(" ".repeat(pad)));
     line.spans.push(Span::styled(right, p.warn));
     frame.render_widget(line, area);
+}
+
+/// The views' names, the current one in brackets; `compact` puts one space between them.
+fn view_tabs(state: &State, compact: bool) -> Vec<Span<'static>> {
+    let p = &state.theme.palette;
+    let mut spans = Vec::new();
+    for v in View::ALL {
+        let name = match v {
+            View::Overview => "Overview",
+            View::Groups => "Groups",
+            View::Gpus => "GPUs",
+            View::Kvm => "KVM",
+            View::Vms => "VMs",
+            View::Dashboard => "Dashboard",
+            View::Host => "Host",
+        };
+        if compact && !spans.is_empty() {
+            spans.push(Span::raw(" "));
+        }
+        // Brackets mark the current view so it reads without reverse video.
+        if v == state.view {
+            spans.push(Span::styled(format!("[{name}]"), p.selected));
+        } else if compact {
+            spans.push(Span::raw(name));
+        } else {
+            spans.push(Span::raw(format!(" {name} ")));
+        }
+    }
+    spans
 }
 
 /// `phyllome top`'s title line: no views to list, the VM whose charts are open.
@@ -230,6 +253,8 @@ fn footer(state: &State, layers: &[Modal], frame: &mut Frame, area: Rect) {
         &state.dash_chart_hints
     } else if state.view == View::Dashboard {
         &state.dash_hints
+    } else if state.view == View::Host {
+        &state.host_hints
     } else {
         &state.hints
     };
