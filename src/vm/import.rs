@@ -260,9 +260,21 @@ impl Importer {
         self.rest(
             c,
             "cpus",
-            &["boot_vcpus", "max_vcpus", "topology", "kvm_hyperv"],
+            &[
+                "boot_vcpus",
+                "max_vcpus",
+                "topology",
+                "kvm_hyperv",
+                "affinity",
+            ],
             &defaults,
         );
+        if let Some(a) = c.get("affinity") {
+            match super::numa::pin_from_affinity(a) {
+                Ok(pin) => cpus.pin = pin,
+                Err(why) => self.err("cpus.affinity", why),
+            }
+        }
         let boot = self.uint(c, "cpus", "boot_vcpus").unwrap_or(1);
         cpus.boot = u32::try_from(boot).unwrap_or(u32::MAX);
         cpus.max = self
@@ -313,9 +325,24 @@ impl Importer {
         self.rest(
             m,
             "memory",
-            &["size", "hugepages", "hugepage_size", "shared"],
+            &["size", "hugepages", "hugepage_size", "shared", "zones"],
             &defaults,
         );
+        if let Some(zone) = self.zone(m) {
+            // One zone on a host node is phyllome's `host_numa_node`: its flags are the VM's.
+            let at = "memory.zones[0]";
+            match self.uint(zone, at, "size") {
+                Some(n) => mem.size = ByteSize(n),
+                None => self.err("memory.zones[0].size", "missing"),
+            }
+            mem.hugepages = self.boolean(zone, at, "hugepages");
+            mem.hugepage_size = self.uint(zone, at, "hugepage_size").map(ByteSize);
+            mem.shared = self.boolean(zone, at, "shared");
+            mem.host_numa_node = self
+                .uint(zone, "memory.zones[0]", "host_numa_node")
+                .and_then(|n| u32::try_from(n).ok());
+            return;
+        }
         match self.uint(m, "memory", "size") {
             Some(n) => mem.size = ByteSize(n),
             None => self.err("memory.size", "missing"),
@@ -323,6 +350,42 @@ impl Importer {
         mem.hugepages = self.boolean(m, "memory", "hugepages");
         mem.hugepage_size = self.uint(m, "memory", "hugepage_size").map(ByteSize);
         mem.shared = self.boolean(m, "memory", "shared");
+    }
+
+    /// The one memory zone phyllome can carry (with `memory.size` 0), if `m` has zones.
+    fn zone<'a>(&mut self, m: &'a Map<String, Value>) -> Option<&'a Map<String, Value>> {
+        let zones = m.get("zones").filter(|z| !z.is_null())?;
+        let at = "memory.zones";
+        let (Some([zone]), Some(0)) = (
+            zones.as_array().map(Vec::as_slice),
+            m.get("size").and_then(Value::as_u64),
+        ) else {
+            if zones.as_array().is_some_and(Vec::is_empty) {
+                return None;
+            }
+            self.err(at, "phyllome carries one memory zone on a host node (memory.size 0 and one zone); split the VM's memory by hand");
+            return None;
+        };
+        let zone = self.object(zone, "memory.zones[0]")?;
+        let defaults = [
+            ("mergeable", json!(false)),
+            ("prefault", json!(false)),
+            ("reserve", json!(false)),
+        ];
+        self.rest(
+            zone,
+            "memory.zones[0]",
+            &[
+                "size",
+                "hugepages",
+                "hugepage_size",
+                "shared",
+                "host_numa_node",
+                "id",
+            ],
+            &defaults,
+        );
+        Some(zone)
     }
 
     fn list<T>(
