@@ -56,6 +56,7 @@ mod vfio_ops;
 mod vfio_plan;
 mod vm_lifecycle;
 mod vm_macvtap;
+mod vm_numa;
 mod vm_rescue;
 mod vm_snapshots;
 mod vm_spec;
