@@ -29,15 +29,42 @@ fn errors(text: &str) -> Vec<String> {
 #[test]
 fn pin_lists_and_nodes_are_checked_by_field() {
     let cases = [
-        (def("boot = 2\npin = \"2-x\"", ""), "cpus.pin: \"2-x\" is not a CPU list; write e.g. 2-7"),
-        (def("boot = 2\npin = \"5-3\"", ""), "cpus.pin: \"5-3\" is not a CPU list"),
-        (def("boot = 2\npin = 3", ""), "cpus.pin: expected a string, found the number 3"),
-        (def("boot = 4\npin = \"2-3\"", ""), "cpus.pin: 2 host CPUs for 4 vCPUs (cpus.boot); give exactly one per vCPU"),
-        (def("boot = 2\nmax = 4\npin = \"2-3\"", ""), "cpus.pin: 2 host CPUs for 4 vCPUs (cpus.max)"),
-        (def("boot = 2\npin = \"1-3\"", ""), "cpus.pin: 3 host CPUs for 2 vCPUs (cpus.boot)"),
-        (def("boot = 3\npin = \"1,2,1\"", ""), "cpus.pin: CPU 1 is listed twice"),
-        (def("boot = 1", "host_numa_node = -1"), "memory.host_numa_node: -1 is out of range; write 0 to 1023"),
-        (def("boot = 1", "host_numa_node = \"1\""), "memory.host_numa_node: expected a whole number, found the string \"1\""),
+        (
+            def("boot = 2\npin = \"2-x\"", ""),
+            "cpus.pin: \"2-x\" is not a CPU list; write e.g. 2-7",
+        ),
+        (
+            def("boot = 2\npin = \"5-3\"", ""),
+            "cpus.pin: \"5-3\" is not a CPU list",
+        ),
+        (
+            def("boot = 2\npin = 3", ""),
+            "cpus.pin: expected a string, found the number 3",
+        ),
+        (
+            def("boot = 4\npin = \"2-3\"", ""),
+            "cpus.pin: 2 host CPUs for 4 vCPUs (cpus.boot); give exactly one per vCPU",
+        ),
+        (
+            def("boot = 2\nmax = 4\npin = \"2-3\"", ""),
+            "cpus.pin: 2 host CPUs for 4 vCPUs (cpus.max)",
+        ),
+        (
+            def("boot = 2\npin = \"1-3\"", ""),
+            "cpus.pin: 3 host CPUs for 2 vCPUs (cpus.boot)",
+        ),
+        (
+            def("boot = 3\npin = \"1,2,1\"", ""),
+            "cpus.pin: CPU 1 is listed twice",
+        ),
+        (
+            def("boot = 1", "host_numa_node = -1"),
+            "memory.host_numa_node: -1 is out of range; write 0 to 1023",
+        ),
+        (
+            def("boot = 1", "host_numa_node = \"1\""),
+            "memory.host_numa_node: expected a whole number, found the string \"1\"",
+        ),
     ];
     for (text, want) in cases {
         let got = errors(&text);
@@ -46,7 +73,11 @@ fn pin_lists_and_nodes_are_checked_by_field() {
             "{text}\nwanted {want}\ngot {got:#?}"
         );
     }
-    let ok = load(&def("boot = 4\npin = \"3,0-1,7\"", "host_numa_node = 1"), "t").unwrap();
+    let ok = load(
+        &def("boot = 4\npin = \"3,0-1,7\"", "host_numa_node = 1"),
+        "t",
+    )
+    .unwrap();
     assert_eq!(ok.cpus.pin.as_ref().unwrap().0, [3, 0, 1, 7]);
     assert_eq!(ok.memory.host_numa_node, Some(1));
 }
@@ -137,7 +168,8 @@ fn import_refuses_affinity_and_zones_it_cannot_carry_by_name() {
     );
     // What `vm.info` reports for a pinned VM on node 0 (recorded from v54) comes in whole.
     let mut info = base.clone();
-    info["cpus"]["affinity"] = json!([{"vcpu": 0, "host_cpus": [1]}, {"vcpu": 1, "host_cpus": [0]}]);
+    info["cpus"]["affinity"] =
+        json!([{"vcpu": 0, "host_cpus": [1]}, {"vcpu": 1, "host_cpus": [0]}]);
     info["memory"] = json!({"size": 0, "mergeable": false, "hotplug_method": "Acpi",
         "shared": false, "hugepages": false, "prefault": false, "reserve": false, "thp": true,
         "zones": [{"id": "mem0", "size": 134217728, "shared": false, "hugepages": false,
@@ -161,7 +193,11 @@ fn gpu_vm(cpus: &str, memory: &str) -> String {
 fn cpus_and_nodes_the_host_lacks_are_refused() {
     let cli = two_nodes();
     let file = cli.path().join("vm.toml");
-    std::fs::write(&file, gpu_vm("boot = 2\npin = \"15-16\"", "host_numa_node = 2")).unwrap();
+    std::fs::write(
+        &file,
+        gpu_vm("boot = 2\npin = \"15-16\"", "host_numa_node = 2"),
+    )
+    .unwrap();
     let out = cli.run(&["vm", "define", "big", "--from", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(4), "refused");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -174,9 +210,20 @@ fn cpus_and_nodes_the_host_lacks_are_refused() {
         "{err}"
     );
     // --force lifts neither: Cloud Hypervisor's boot would hang on the first, fail on the second.
-    let forced = cli.run(&["vm", "define", "big", "--from", file.to_str().unwrap(), "--force"]);
+    let forced = cli.run(&[
+        "vm",
+        "define",
+        "big",
+        "--from",
+        file.to_str().unwrap(),
+        "--force",
+    ]);
     assert_eq!(forced.status.code(), Some(4));
-    std::fs::write(&file, gpu_vm("boot = 2\npin = \"8-9\"", "host_numa_node = 1")).unwrap();
+    std::fs::write(
+        &file,
+        gpu_vm("boot = 2\npin = \"8-9\"", "host_numa_node = 1"),
+    )
+    .unwrap();
     cli.ok(&["vm", "define", "big", "--from", file.to_str().unwrap()]);
 }
 
@@ -184,8 +231,14 @@ fn cpus_and_nodes_the_host_lacks_are_refused() {
 fn the_host_check_warns_when_a_gpu_guest_runs_off_its_gpus_node() {
     let cli = two_nodes();
     cli.define_toml("floating", &gpu_vm("boot = 4", ""));
-    cli.define_toml("away", &gpu_vm("boot = 2\npin = \"2,9\"", "host_numa_node = 0"));
-    cli.define_toml("local", &gpu_vm("boot = 2\npin = \"8-9\"", "host_numa_node = 1"));
+    cli.define_toml(
+        "away",
+        &gpu_vm("boot = 2\npin = \"2,9\"", "host_numa_node = 0"),
+    );
+    cli.define_toml(
+        "local",
+        &gpu_vm("boot = 2\npin = \"8-9\"", "host_numa_node = 1"),
+    );
     // No VFIO device: nothing to be near.
     cli.define_toml("plain", &def("boot = 2", ""));
     let host = cli.json(&["host", "--json"]);
@@ -234,7 +287,11 @@ fn one_node_or_no_numa_gives_no_check() {
     cli.define_toml("gpu", "[memory]\nsize = \"2G\"\n[boot]\nfirmware = \"/fw\"\n[[vfio]]\naddress = \"0000:0b:00.0\"\n");
     let host = cli.json(&["host", "--json"]);
     assert!(
-        !host["checks"].as_array().unwrap().iter().any(|c| c["id"] == "vm_numa"),
+        !host["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "vm_numa"),
         "{:#?}",
         host["checks"]
     );
@@ -244,5 +301,9 @@ fn one_node_or_no_numa_gives_no_check() {
     let cli = Cli::new().host(one);
     cli.define_toml("gpu", &gpu_vm("boot = 2", ""));
     let host = cli.json(&["host", "--json"]);
-    assert!(!host["checks"].as_array().unwrap().iter().any(|c| c["id"] == "vm_numa"));
+    assert!(!host["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "vm_numa"));
 }

@@ -31,6 +31,8 @@
 
 #[path = "ch_double_vm.rs"]
 mod machine;
+#[path = "ch_double_numa.rs"]
+mod numa;
 #[path = "openapi.rs"]
 mod openapi;
 
