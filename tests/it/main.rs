@@ -34,6 +34,7 @@ mod monitor_vmm_double;
 mod real_kernel;
 mod real_kernel_vfio;
 mod real_vmm;
+mod real_vmm_numa;
 mod real_vmm_rescue;
 mod refusals;
 mod serial;
