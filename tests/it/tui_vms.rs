@@ -310,7 +310,7 @@ async fn the_loop_lists_definitions_and_saves_an_edit_keeping_comments() {
     // A save is checked against the host: an empty one here.
     std::fs::create_dir_all(dir.path().join("host")).unwrap();
     // 5: VMs; j: desktop; e: edit; memory becomes 8G; enter saves.
-    let mut events = vec![key("5"), key("j"), key("e"), key("tab")];
+    let mut events = vec![key("5"), key("j"), key("e"), key("tab"), key("tab")];
     events.extend((0..3).map(|_| key("backspace")));
     events.extend([key("8"), key("G"), key("enter")]);
     let stream = ui::paced(events, Duration::from_millis(200))
