@@ -307,3 +307,80 @@ fn one_node_or_no_numa_gives_no_check() {
         .iter()
         .any(|c| c["id"] == "vm_numa"));
 }
+
+#[test]
+fn vm_define_takes_pin_and_numa_node_flags() {
+    let cli = two_nodes();
+    let fw = cli.fake_kernel();
+    let fw = fw.to_str().unwrap();
+    cli.ok(&[
+        "vm",
+        "define",
+        "w",
+        "--vcpus",
+        "2",
+        "--memory",
+        "2G",
+        "--firmware",
+        fw,
+        "--pin",
+        "9,8",
+        "--numa-node",
+        "1",
+        "--vfio",
+        "0000:81:00.0",
+    ]);
+    let text = std::fs::read_to_string(cli.state.join("vms/w.toml")).unwrap();
+    assert!(text.contains("pin = \"9,8\""), "{text}");
+    assert!(text.contains("host_numa_node = 1"), "{text}");
+    let host = cli.json(&["host", "--json"]);
+    let check = host["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "vm_numa")
+        .cloned()
+        .unwrap();
+    assert_eq!(check["status"], "pass", "{check}");
+    // A list that is not one is a usage error (exit 2) naming the flag.
+    let out = cli.run(&["vm", "define", "x", "--firmware", fw, "--pin", "2-x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--pin") && err.contains("\"2-x\" is not a CPU list"),
+        "{err}"
+    );
+    // Too few for the vCPUs: the definition's own rule, by field.
+    let out = cli.run(&[
+        "vm",
+        "define",
+        "x",
+        "--firmware",
+        fw,
+        "--vcpus",
+        "4",
+        "--pin",
+        "8-9",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cpus.pin: 2 host CPUs for 4 vCPUs"), "{err}");
+}
+
+#[test]
+fn a_start_pinned_to_a_cpu_the_host_lacks_is_refused_before_the_vmm() {
+    // Written by hand (or copied from a bigger machine): saving would have refused it.
+    let cli = Cli::double().host(presets::two_nodes());
+    let kernel = cli.fake_kernel();
+    cli.define_toml(
+        "far",
+        &format!("[cpus]\nboot = 1\npin = \"40\"\n[memory]\nsize = \"128M\"\n[boot]\nkernel = {kernel:?}\n"),
+    );
+    let err = cli.fails(&["vm", "start", "far"]);
+    assert!(
+        err.contains("cpus.pin: this host has no CPU 40 (its CPUs: 0-15)"),
+        "{err}"
+    );
+    assert!(cli.vmm_pids().is_empty(), "no VMM was started");
+    assert_eq!(cli.state("far"), "Stopped");
+}
