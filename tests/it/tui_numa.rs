@@ -76,3 +76,31 @@ fn the_form_takes_pinning_and_a_node_with_problems_inline() {
     assert!(!screen.contains('✘'), "{screen}");
     snap("vm_form_numa_80x24", &screen);
 }
+
+#[test]
+fn the_detail_view_shows_the_pinning_and_the_node() {
+    use phyllome::tui::vms::Detail;
+    use phyllome::vmm::manager::RunState;
+    let mut ui = ui::vms_view(
+        120,
+        40,
+        false,
+        false,
+        vec![ui::vm_row("win", RunState::Stopped)],
+    );
+    ui.keys("<enter>");
+    let text = "[cpus]\nboot = 4\npin = \"8-11\"\n[memory]\nsize = \"8G\"\nhost_numa_node = 1\n\
+                [boot]\nfirmware = \"/usr/share/cloud-hypervisor/CLOUDHV.fd\"\n\
+                [[vfio]]\naddress = \"0000:81:00.0\"\n";
+    ui.act(Action::VmDetailLoaded(Box::new(Detail {
+        name: "win".into(),
+        spec: Ok(phyllome::vm::load(text, "win").unwrap()),
+        info: None,
+        snapshots: Vec::new(),
+        rescue: None,
+    })));
+    let screen = ui.screen();
+    assert!(screen.contains("4, pinned to host CPUs 8-11"), "{screen}");
+    assert!(screen.contains("8G, on host node 1"), "{screen}");
+    snap("vm_detail_numa_120x40", &screen);
+}
