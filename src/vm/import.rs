@@ -329,6 +329,15 @@ impl Importer {
             &defaults,
         );
         if let Some(zone) = self.zone(m) {
+            // Beside zones CH takes the zones' flags only: one set at the top did nothing.
+            for key in ["hugepages", "shared"] {
+                if self.boolean(m, "memory", key) {
+                    self.err(
+                        &format!("memory.{key}"),
+                        "true beside memory zones, where Cloud Hypervisor ignores it; set it on the zone",
+                    );
+                }
+            }
             // One zone on a host node is phyllome's `host_numa_node`: its flags are the VM's.
             let at = "memory.zones[0]";
             match self.uint(zone, at, "size") {

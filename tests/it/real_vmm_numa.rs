@@ -65,6 +65,9 @@ fn pinned_vcpus_run_on_their_host_cpus() {
     env.define_toml("p", &text);
     env.ok(&["vm", "start", "p"]);
     let pid = env.pid("p").expect("pidfile");
+    // And one left to the scheduler: its vCPU runs wherever the kernel puts it.
+    env.define("u", "");
+    env.ok(&["vm", "start", "u"]);
 
     // vCPU i on the i-th CPU of the list, one CPU each.
     let threads = vcpu_threads(pid);
@@ -99,6 +102,20 @@ fn pinned_vcpus_run_on_their_host_cpus() {
         128u64 << 20,
         "zones count: {vm:#}"
     );
+    let u = sample["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "u")
+        .cloned()
+        .unwrap_or_else(|| panic!("u missing: {sample:#}"));
+    let on = u["vcpu_host_cpus"].as_array().expect("one entry per vCPU");
+    assert_eq!(on.len(), 1, "{u:#}");
+    let cpu = on[0].as_u64().expect("a CPU number") as u32;
+    assert!(
+        cpus.contains(&cpu),
+        "vcpu0 of u on {cpu}, not an online CPU {cpus:?}"
+    );
     let text = env.ok(&["top", "--batch", "--iterations", "1"]);
     let row = text
         .lines()
@@ -128,6 +145,7 @@ fn pinned_vcpus_run_on_their_host_cpus() {
     );
 
     env.ok(&["vm", "stop", "p", "--force", "--yes"]);
+    env.ok(&["vm", "stop", "u", "--force", "--yes"]);
     assert!(env.vmm_pids().is_empty(), "VMMs left");
 }
 

@@ -166,6 +166,14 @@ fn import_refuses_affinity_and_zones_it_cannot_carry_by_name() {
         },
         "memory.zones[0].file: \"/dev/shm/x\" is not supported",
     );
+    refused(
+        &|c| {
+            c["memory"] = json!({"size": 0, "hugepages": true, "zones": [
+                {"id": "a", "size": 1u64 << 30, "host_numa_node": 0},
+            ]})
+        },
+        "memory.hugepages: true beside memory zones",
+    );
     // What `vm.info` reports for a pinned VM on node 0 (recorded from v54) comes in whole.
     let mut info = base.clone();
     info["cpus"]["affinity"] =
