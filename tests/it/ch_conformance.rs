@@ -604,6 +604,19 @@ fn argv_cases(dir: &Path) -> Vec<(&'static str, Vec<String>)> {
             ]),
         ),
         (
+            "pinned cpus and a memory zone without payload",
+            s(&[
+                "--api-socket",
+                &api,
+                "--cpus",
+                "boot=2,affinity=[0@[1],1@[0]]",
+                "--memory",
+                "size=0",
+                "--memory-zone",
+                "id=mem0,size=128M,host_numa_node=0",
+            ]),
+        ),
+        (
             "console without payload",
             s(&["--api-socket", &api, "--console", "off"]),
         ),
