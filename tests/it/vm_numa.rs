@@ -341,6 +341,17 @@ fn vm_define_takes_pin_and_numa_node_flags() {
     let text = std::fs::read_to_string(cli.state.join("vms/w.toml")).unwrap();
     assert!(text.contains("pin = \"9,8\""), "{text}");
     assert!(text.contains("host_numa_node = 1"), "{text}");
+    let info = cli.ok(&["vm", "info", "w"]);
+    assert!(
+        info.contains("placement: vCPUs pinned to host CPUs 9,8, memory on host node 1"),
+        "{info}"
+    );
+    let info = cli.info("w");
+    assert_eq!(info["definition"]["cpus"]["pin"], "9,8", "{info:#}");
+    assert_eq!(
+        info["definition"]["memory"]["host_numa_node"], 1,
+        "{info:#}"
+    );
     let host = cli.json(&["host", "--json"]);
     let check = host["checks"]
         .as_array()
