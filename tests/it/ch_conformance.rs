@@ -535,6 +535,63 @@ fn numa_placement_matches_the_recording() {
     }
 }
 
+/// Whether a request gets an answer within `wait` (a fresh connection, CH's API socket).
+fn answers(socket: &Path, method: &str, route: &str, wait: Duration) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    s.set_read_timeout(Some(wait)).unwrap();
+    let req = format!("{method} /api/v1/{route} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(n) if n > 0)
+}
+
+/// A vCPU pinned to a CPU the machine does not have online: CH's `vm.boot` never answers and
+/// neither does the rest of its API, the process lives on (measured on v54; phyllome refuses
+/// such a pin before starting a VMM). Not a recording: there is no answer to record.
+#[test]
+fn a_vcpu_pinned_to_a_missing_cpu_hangs_the_boot() {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let last: u64 = online
+        .trim()
+        .rsplit([',', '-'])
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // Below 1024: from there on CH aborts instead.
+    let missing = last + 1;
+    assert!(missing < 1024, "a machine with {online} CPUs online");
+    for vmm in backends("a_vcpu_pinned_to_a_missing_cpu_hangs_the_boot") {
+        let mut p = vmm.spawn();
+        let dir = p.dir.path().to_path_buf();
+        std::fs::write(dir.join("disk0.img"), vec![0u8; 1 << 20]).unwrap();
+        let mut config = vm_config(&dir, &vmm.kernel);
+        config["cpus"]["affinity"] = json!([{"vcpu": 0, "host_cpus": [missing]}]);
+        let (status, body) = http(&p.api_socket, "PUT", "vm.create", Some(&config.to_string()));
+        assert_eq!(status, 204, "{:?}: {body}", vmm.backend);
+        let wait = Duration::from_secs(2);
+        assert!(
+            !answers(&p.api_socket, "PUT", "vm.boot", wait),
+            "{:?}: vm.boot answered",
+            vmm.backend
+        );
+        assert!(
+            !answers(&p.api_socket, "GET", "vmm.ping", wait),
+            "{:?}: the API still answers",
+            vmm.backend
+        );
+        assert!(
+            p.child.try_wait().unwrap().is_none(),
+            "{:?}: the VMM exited",
+            vmm.backend
+        );
+    }
+}
+
 /// Requests CH refuses before looking at its state: unknown routes, wrong methods, bodies
 /// that do not parse or miss a required field.
 fn malformed(dir: &Path, kernel: &Path) -> Vec<Step> {

@@ -564,6 +564,14 @@ async fn process(vmm: Arc<Vmm>, route: String, body: Bytes, fds: usize) -> Respo
         let r = Reply::error(500, "Error from API", &why);
         return respond(r.status, r.body.as_ref());
     }
+    if route == "vm.boot" && machine.state() == Some(machine::State::Created) {
+        match machine.config().and_then(numa::pin_fault) {
+            // As CH's API thread, waiting forever on the vCPU that never started.
+            Some(numa::PinFault::Hang) => std::future::pending::<()>().await,
+            Some(numa::PinFault::Abort) => std::process::abort(),
+            None => {}
+        }
+    }
     if route == "vm.boot" && !vmm.faults.boot.is_zero() {
         tokio::time::sleep(vmm.faults.boot).await;
     }

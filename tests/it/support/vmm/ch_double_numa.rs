@@ -72,3 +72,50 @@ pub fn guest_memory(config: &Value) -> Option<u64> {
         _ => Some(size),
     }
 }
+
+/// What CH's `vm.boot` does with a vCPU pinned to a CPU this machine does not have online
+/// (measured on v54): below 1024 (`CPU_SETSIZE`) the vCPU thread's `sched_setaffinity`
+/// fails and the boot, and with it the whole API, never answers; from 1024 on its VMM thread
+/// panics indexing the `cpu_set_t` and the process aborts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinFault {
+    Hang,
+    Abort,
+}
+
+pub fn pin_fault(config: &Value) -> Option<PinFault> {
+    let online = online_cpus();
+    let cpus = config
+        .pointer("/cpus/affinity")?
+        .as_array()?
+        .iter()
+        .flat_map(|a| {
+            a.get("host_cpus")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+        });
+    let mut fault = None;
+    for cpu in cpus {
+        if cpu >= 1024 {
+            return Some(PinFault::Abort);
+        }
+        if !online.contains(&cpu) {
+            fault = Some(PinFault::Hang);
+        }
+    }
+    fault
+}
+
+fn online_cpus() -> Vec<u64> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+            out.extend(a..=b);
+        }
+    }
+    out
+}

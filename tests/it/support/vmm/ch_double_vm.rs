@@ -458,6 +458,11 @@ impl Machine {
         self.vm = Some(vm);
     }
 
+    /// The VM's configuration as `vm.create` gave it, if there is a VM.
+    pub fn config(&self) -> Option<&Value> {
+        self.vm.as_ref().map(|vm| &vm.config)
+    }
+
     pub fn state(&self) -> Option<State> {
         self.vm.as_ref().map(|vm| vm.state)
     }
