@@ -10,6 +10,8 @@ use super::problem::{Problem, Problems};
 use super::spec::*;
 use crate::host::PciAddress;
 
+mod zone;
+
 /// An imported definition and what was changed on the way (shown to the user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
@@ -328,28 +330,7 @@ impl Importer {
             &["size", "hugepages", "hugepage_size", "shared", "zones"],
             &defaults,
         );
-        if let Some(zone) = self.zone(m) {
-            // Beside zones CH takes the zones' flags only: one set at the top did nothing.
-            for key in ["hugepages", "shared"] {
-                if self.boolean(m, "memory", key) {
-                    self.err(
-                        &format!("memory.{key}"),
-                        "true beside memory zones, where Cloud Hypervisor ignores it; set it on the zone",
-                    );
-                }
-            }
-            // One zone on a host node is phyllome's `host_numa_node`: its flags are the VM's.
-            let at = "memory.zones[0]";
-            match self.uint(zone, at, "size") {
-                Some(n) => mem.size = ByteSize(n),
-                None => self.err("memory.zones[0].size", "missing"),
-            }
-            mem.hugepages = self.boolean(zone, at, "hugepages");
-            mem.hugepage_size = self.uint(zone, at, "hugepage_size").map(ByteSize);
-            mem.shared = self.boolean(zone, at, "shared");
-            mem.host_numa_node = self
-                .uint(zone, "memory.zones[0]", "host_numa_node")
-                .and_then(|n| u32::try_from(n).ok());
+        if self.memory_zone(m, mem) {
             return;
         }
         match self.uint(m, "memory", "size") {
@@ -359,42 +340,6 @@ impl Importer {
         mem.hugepages = self.boolean(m, "memory", "hugepages");
         mem.hugepage_size = self.uint(m, "memory", "hugepage_size").map(ByteSize);
         mem.shared = self.boolean(m, "memory", "shared");
-    }
-
-    /// The one memory zone phyllome can carry (with `memory.size` 0), if `m` has zones.
-    fn zone<'a>(&mut self, m: &'a Map<String, Value>) -> Option<&'a Map<String, Value>> {
-        let zones = m.get("zones").filter(|z| !z.is_null())?;
-        let at = "memory.zones";
-        let (Some([zone]), Some(0)) = (
-            zones.as_array().map(Vec::as_slice),
-            m.get("size").and_then(Value::as_u64),
-        ) else {
-            if zones.as_array().is_some_and(Vec::is_empty) {
-                return None;
-            }
-            self.err(at, "phyllome carries one memory zone on a host node (memory.size 0 and one zone); split the VM's memory by hand");
-            return None;
-        };
-        let zone = self.object(zone, "memory.zones[0]")?;
-        let defaults = [
-            ("mergeable", json!(false)),
-            ("prefault", json!(false)),
-            ("reserve", json!(false)),
-        ];
-        self.rest(
-            zone,
-            "memory.zones[0]",
-            &[
-                "size",
-                "hugepages",
-                "hugepage_size",
-                "shared",
-                "host_numa_node",
-                "id",
-            ],
-            &defaults,
-        );
-        Some(zone)
     }
 
     fn list<T>(

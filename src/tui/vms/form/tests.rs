@@ -203,6 +203,25 @@ fn pinning_and_the_node_are_checked_under_their_fields() {
 }
 
 #[test]
+fn host_refusals_of_pinning_land_under_their_fields() {
+    assert_eq!(FieldKey::for_problem("cpus.pin"), Some(FieldKey::Pin));
+    assert_eq!(
+        FieldKey::for_problem("memory.host_numa_node"),
+        Some(FieldKey::NumaNode)
+    );
+    let mut f = Form::new_vm(Vec::new());
+    f.host_refusal(&[crate::vm::Problem::error(
+        "cpus.pin",
+        "this host has no CPU 16 (its CPUs: 0-15); pin to those",
+    )]);
+    assert_eq!(
+        f.field(FieldKey::Pin).unwrap().error.as_deref(),
+        Some("this host has no CPU 16 (its CPUs: 0-15); pin to those")
+    );
+    assert!(f.general.is_empty());
+}
+
+#[test]
 fn clearing_pin_and_node_removes_them_and_keeps_comments() {
     let text = "# my VM\n[cpus]\nboot = 2\npin = \"0,1\" # the fast cores\n[memory]\nsize = \"2G\"\nhost_numa_node = 0\n[boot]\nfirmware = \"/fw\"\n";
     let spec = crate::vm::load(text, "t").unwrap();
