@@ -18,7 +18,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(name), Some(dir)) = (args.next(), args.next()) else {
         eprintln!(
-            "usage: fixture_tree laptop|desktop|two-gpus|no-iommu|no-kvm|server-bmc|scale DIR"
+            "usage: fixture_tree laptop|desktop|two-gpus|two-nodes|no-iommu|no-kvm|server-bmc|scale DIR"
         );
         std::process::exit(2);
     };
@@ -26,6 +26,7 @@ fn main() {
         "laptop" => presets::laptop(),
         "desktop" => presets::desktop(),
         "two-gpus" => presets::two_gpus_shared_group(),
+        "two-nodes" => presets::two_nodes(),
         "no-iommu" => presets::no_iommu(),
         "no-kvm" => presets::no_kvm(),
         "server-bmc" => presets::server_bmc(),

@@ -149,14 +149,30 @@ pub fn text_block(model: &Model) -> String {
         ));
     }
     s.push_str(&format!(
-        "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
-        "NAME", "STATE", "CPU%", "VCPUS%", "RSS", "GUEST", "DISK_R", "DISK_W", "NET_RX", "NET_TX"
+        "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {}\n",
+        "NAME",
+        "STATE",
+        "CPU%",
+        "VCPUS%",
+        "RSS",
+        "GUEST",
+        "DISK_R",
+        "DISK_W",
+        "NET_RX",
+        "NET_TX",
+        "VCPU_ON"
     ));
     for h in model.vms.values() {
         let v = &h.stats;
         let vcpus: Vec<String> = v.vcpus.iter().map(|c| format!("{c:.0}")).collect();
+        // The host CPU each vCPU last ran on, by vCPU index.
+        let on: Vec<String> = v
+            .vcpu_host_cpus
+            .iter()
+            .map(|c| c.map_or("-".into(), |c| c.to_string()))
+            .collect();
         s.push_str(&format!(
-            "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+            "{:<16} {:<12} {:>5} {:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {}\n",
             fmt::printable(&v.name),
             fmt::printable(&v.state),
             fmt::percent(v.cpu_percent),
@@ -171,6 +187,11 @@ pub fn text_block(model: &Model) -> String {
             fmt::rate(v.disk_write_bps),
             fmt::rate(v.net_rx_bps),
             fmt::rate(v.net_tx_bps),
+            if on.is_empty() {
+                "-".to_string()
+            } else {
+                on.join(",")
+            },
         ));
     }
     s.push('\n');

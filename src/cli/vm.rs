@@ -282,6 +282,12 @@ pub struct DefineArgs {
     /// A PCI device to pass through (repeatable), e.g. 0000:01:00.0
     #[arg(long = "vfio", value_name = "ADDRESS")]
     pub vfio: Vec<String>,
+    /// Host CPUs to pin the vCPUs to, vCPU i on the i-th: e.g. 2-7 or 0-3,8
+    #[arg(long, value_name = "CPUS")]
+    pub pin: Option<String>,
+    /// The host NUMA node that holds the guest's memory
+    #[arg(long, value_name = "NODE")]
+    pub numa_node: Option<u32>,
     /// Hyper-V enlightenments, for Windows guests
     #[arg(long)]
     pub kvm_hyperv: bool,

@@ -103,6 +103,13 @@ fn apply_flags(doc: &mut DocumentMut, name: &str, a: &DefineArgs) -> eyre::Resul
     if let Some(n) = a.vcpus {
         doc::set(doc, "cpus.boot", value(i64::from(n)))?;
     }
+    if let Some(p) = &a.pin {
+        let pin: crate::vm::spec::CpuList = p.parse().map_err(|e| bad_flag("--pin", e))?;
+        doc::set(doc, "cpus.pin", value(pin.to_string()))?;
+    }
+    if let Some(n) = a.numa_node {
+        doc::set(doc, "memory.host_numa_node", value(i64::from(n)))?;
+    }
     if let Some(m) = &a.memory {
         let size: ByteSize = m.parse().map_err(|e| bad_flag("--memory", e))?;
         doc::set(doc, "memory.size", value(size.to_string()))?;

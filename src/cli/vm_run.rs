@@ -134,6 +134,9 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
         return Ok(doc::finish(version::VM_INFO, &v)?);
     }
     let mut s = table(std::slice::from_ref(&status));
+    if let Some(line) = definition.as_ref().and_then(placement) {
+        s.push_str(&line);
+    }
     if let Some(pid) = status.pid {
         s.push_str(&format!("VMM pid {pid}\n"));
     }
@@ -151,6 +154,21 @@ pub fn info(paths: &HostPaths, name: &str, as_json: bool) -> eyre::Result<()> {
         }
     }
     out(&s)
+}
+
+/// Where the definition puts the VM on the host (`cpus.pin`, `memory.host_numa_node`).
+fn placement(spec: &crate::vm::VmSpec) -> Option<String> {
+    let pin = spec
+        .cpus
+        .pin
+        .as_ref()
+        .map(|p| format!("vCPUs pinned to host CPUs {p}"));
+    let node = spec
+        .memory
+        .host_numa_node
+        .map(|n| format!("memory on host node {n}"));
+    let parts: Vec<String> = pin.into_iter().chain(node).collect();
+    (!parts.is_empty()).then(|| format!("placement: {}\n", parts.join(", ")))
 }
 
 pub fn start(paths: &HostPaths, name: &str, json: bool) -> eyre::Result<()> {

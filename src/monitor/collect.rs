@@ -109,10 +109,7 @@ impl Collector {
                     Ok(info) => {
                         let state = RunState::from(info.state);
                         raw.state = state.as_str().to_string();
-                        raw.memory_guest = info
-                            .config
-                            .pointer("/memory/size")
-                            .and_then(serde_json::Value::as_u64);
+                        raw.memory_guest = guest_memory(&info.config);
                         raw.memory_actual = info.memory_actual_size;
                         if matches!(state, RunState::Running | RunState::Paused) {
                             raw.uptime_secs = booted_at.map(|b| now_secs().saturating_sub(b));
@@ -148,5 +145,19 @@ impl Collector {
             host,
             vms: out,
         }
+    }
+}
+
+/// The guest's memory from `vm.info`'s config: `memory.size`, or the sum of its zones when
+/// the memory is in zones (`host_numa_node`; `size` is 0 then).
+fn guest_memory(config: &serde_json::Value) -> Option<u64> {
+    let size = config.pointer("/memory/size")?.as_u64()?;
+    let zones = config.pointer("/memory/zones").and_then(|z| z.as_array());
+    match zones {
+        Some(zones) if size == 0 && !zones.is_empty() => zones
+            .iter()
+            .map(|z| z.get("size").and_then(serde_json::Value::as_u64))
+            .sum(),
+        _ => Some(size),
     }
 }

@@ -232,6 +232,13 @@ impl VmHistory {
                 .cloned()
         };
         if let Some(cur) = &raw.proc_sample {
+            // Where each vCPU runs needs no previous sample.
+            for v in &cur.vcpus {
+                if s.vcpu_host_cpus.len() <= v.index {
+                    s.vcpu_host_cpus.resize(v.index + 1, None);
+                }
+                s.vcpu_host_cpus[v.index] = v.host_cpu;
+            }
             if let (Some(old), Some(pv)) = (same_process(cur), prev.as_ref()) {
                 let secs = at - pv.at;
                 s.cpu_percent =

@@ -33,6 +33,8 @@ pub struct VcpuTimes {
     pub run_ns: u64,
     /// Runnable but not running (`schedstat` run delay); `None` without schedstats.
     pub wait_ns: Option<u64>,
+    /// The host CPU it last ran on (`stat` field 39).
+    pub host_cpu: Option<u32>,
 }
 
 /// What one read of a VMM process found.
@@ -127,12 +129,13 @@ impl ProcReader {
             };
             seen.insert(tid, index);
             let Some(index) = index else { continue };
-            if let Some((run_ns, wait_ns)) = self.thread_times(&tdir) {
+            if let Some((run_ns, wait_ns, host_cpu)) = self.thread_times(&tdir) {
                 out.push(VcpuTimes {
                     index,
                     tid,
                     run_ns,
                     wait_ns,
+                    host_cpu,
                 });
             }
         }
@@ -143,15 +146,20 @@ impl ProcReader {
     }
 
     /// `schedstat` has nanoseconds and the run delay; without schedstats, `stat` ticks.
-    fn thread_times(&self, tdir: &std::path::Path) -> Option<(u64, Option<u64>)> {
+    /// `stat` also tells the host CPU the thread last ran on.
+    fn thread_times(&self, tdir: &std::path::Path) -> Option<(u64, Option<u64>, Option<u32>)> {
+        let stat = self
+            .read(tdir, "stat")
+            .ok()
+            .and_then(|t| procfs::parse_pid_stat(&t).ok());
+        let host_cpu = stat.and_then(|s| s.last_cpu);
         if let Ok(SchedStat { run_ns, wait_ns }) = self
             .read(tdir, "schedstat")
             .and_then(|t| procfs::parse_schedstat(&t))
         {
-            return Some((run_ns, Some(wait_ns)));
+            return Some((run_ns, Some(wait_ns), host_cpu));
         }
-        let stat = procfs::parse_pid_stat(&self.read(tdir, "stat").ok()?).ok()?;
-        Some((stat.cpu_ticks.saturating_mul(tick_ns()), None))
+        Some((stat?.cpu_ticks.saturating_mul(tick_ns()), None, host_cpu))
     }
 }
 

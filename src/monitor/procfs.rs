@@ -18,6 +18,8 @@ pub struct PidStat {
     /// Start time after boot, in ticks: with the pid it identifies the process.
     pub start_ticks: u64,
     pub threads: u64,
+    /// The CPU it last ran on (field 39, `processor`); `None` on kernels without it.
+    pub last_cpu: Option<u32>,
 }
 
 pub fn parse_pid_stat(text: &str) -> Result<PidStat, MonitorError> {
@@ -42,6 +44,7 @@ pub fn parse_pid_stat(text: &str) -> Result<PidStat, MonitorError> {
         cpu_ticks: field(14)?.saturating_add(field(15)?),
         threads: field(20)?,
         start_ticks: field(22)?,
+        last_cpu: rest.get(39 - 3).and_then(|f| f.parse().ok()),
     })
 }
 

@@ -84,6 +84,8 @@ pub struct VmStats {
     pub vcpus: Vec<f64>,
     /// Per vCPU: time runnable but waiting for a host CPU, which the guest sees as steal.
     pub vcpus_wait: Vec<f64>,
+    /// Per vCPU: the host CPU its thread last ran on (null when not known).
+    pub vcpu_host_cpus: Vec<Option<u32>>,
     pub memory_rss_bytes: Option<u64>,
     /// The systemd unit's `MemoryCurrent`, when systemd supervises the VMM.
     pub memory_current_bytes: Option<u64>,

@@ -117,6 +117,7 @@ impl Synthetic {
                     tid: vm.pid + 1 + i as u32,
                     run_ns: *ns,
                     wait_ns: Some(ns / 50),
+                    host_cpu: Some((vm.pid + i as u32) % 8),
                 })
                 .collect();
             raw.proc_sample = Some(ProcSample {

@@ -14,7 +14,21 @@ pub struct Host {
 /// Reads the host under `paths` (blocking: sysfs, procfs and the CH binary's version).
 pub fn read(paths: &HostPaths) -> Result<Host, PathsError> {
     let root = paths.sys_root()?;
-    let inventory = Inventory::collect_with(&root, &paths.collect_options());
+    let mut inventory = Inventory::collect_with(&root, &paths.collect_options());
+    // VMs whose GPU sits on another NUMA node than their vCPUs or memory; definitions that
+    // cannot be read have their own report (`vm list`).
+    // Reading the host creates nothing: no definitions directory, no checks.
+    let dir = crate::vm::Store::default_dir(paths.state_dir.as_deref());
+    let list = match dir {
+        Ok(d) if d.is_dir() => paths.store().and_then(|s| Ok(s.list()?)),
+        _ => Ok(Vec::new()),
+    };
+    if let Ok(list) = list {
+        let specs: Vec<_> = list.into_iter().filter_map(|e| e.spec.ok()).collect();
+        inventory
+            .checks
+            .extend(crate::vm::locality::checks(&specs, &root));
+    }
     Ok(Host { root, inventory })
 }
 

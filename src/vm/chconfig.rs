@@ -108,6 +108,9 @@ pub fn to_vm_config(spec: &VmSpec, rt: &RuntimePaths) -> Value {
             "packages": t.packages,
         });
     }
+    if let Some(pin) = &c.pin {
+        cpus["affinity"] = super::numa::affinity_json(pin);
+    }
     let m = &spec.memory;
     let mut memory = json!({
         "size": m.size.0,
@@ -116,6 +119,14 @@ pub fn to_vm_config(spec: &VmSpec, rt: &RuntimePaths) -> Value {
     });
     if let Some(h) = m.hugepage_size {
         memory["hugepage_size"] = json!(h.0);
+    }
+    if let Some(node) = m.host_numa_node {
+        // Memory on a host node is one zone: CH wants size 0 beside zones, and takes the
+        // zone's own hugepages/shared flags (those of `memory` no longer apply).
+        let mut zone = memory.clone();
+        zone["id"] = json!(super::numa::ZONE_ID);
+        zone["host_numa_node"] = json!(node);
+        memory = json!({ "size": 0, "zones": [zone] });
     }
     let mut payload = Map::new();
     let b = &spec.boot;
@@ -245,6 +256,9 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
     if c.kvm_hyperv {
         cpus += ",kvm_hyperv=on";
     }
+    if let Some(pin) = &c.pin {
+        cpus += &format!(",{}", super::numa::affinity_cli(pin));
+    }
     push("--cpus", cpus);
     let m = &spec.memory;
     let mut mem = format!("size={}", ch_size(m.size));
@@ -257,7 +271,16 @@ pub fn to_cli_args(spec: &VmSpec, rt: &RuntimePaths) -> Vec<String> {
     if m.shared {
         mem += ",shared=on";
     }
-    push("--memory", mem);
+    match m.host_numa_node {
+        Some(node) => {
+            push("--memory", "size=0".into());
+            push(
+                "--memory-zone",
+                format!("id={},{mem},host_numa_node={node}", super::numa::ZONE_ID),
+            );
+        }
+        None => push("--memory", mem),
+    }
     let b = &spec.boot;
     if let Some(f) = &b.firmware {
         push("--firmware", f.display().to_string());

@@ -138,6 +138,9 @@ pub fn to_document(spec: &VmSpec) -> DocumentMut {
     if spec.cpus.kvm_hyperv {
         cpus["kvm_hyperv"] = value(true);
     }
+    if let Some(pin) = &spec.cpus.pin {
+        cpus["pin"] = value(pin.to_string());
+    }
     if let Some(t) = spec.cpus.topology {
         let mut it = InlineTable::new();
         it.insert("threads_per_core", i64::from(t.threads_per_core).into());
@@ -158,6 +161,9 @@ pub fn to_document(spec: &VmSpec) -> DocumentMut {
     }
     if m.shared {
         mem["shared"] = value(true);
+    }
+    if let Some(n) = m.host_numa_node {
+        mem["host_numa_node"] = value(i64::from(n));
     }
     if let Some(b) = &m.balloon {
         let mut it = InlineTable::new();

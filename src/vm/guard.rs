@@ -1,7 +1,7 @@
 //! Definitions that would hurt the host, refused before they are saved: a disk the host
 //! itself uses (its root, any mounted or swapped-on block device, or a disk holding one), a
 //! serial or console file that exists (Cloud Hypervisor truncates it at start), a disk
-//! another VM writes, memory above the host's. [`check`] gives these as errors, beside
+//! another VM writes, memory above the host's, CPUs or a NUMA node the host lacks. [`check`] gives these as errors, beside
 //! [`super::host_check`]'s warnings; `force` turns the two that are the owner's call (an
 //! existing file to overwrite, memory above the host's) into warnings.
 
@@ -37,6 +37,7 @@ pub fn check(spec: &VmSpec, cx: &Context) -> Vec<Problem> {
     shared_disks(spec, cx, &mut p);
     output_files(spec, cx, &mut p);
     memory(spec, cx, &mut p);
+    super::numa::host_check(spec, cx.root, &mut p);
     p
 }
 

@@ -10,6 +10,8 @@ use super::problem::{Problem, Problems};
 use super::spec::*;
 use crate::host::PciAddress;
 
+mod zone;
+
 /// An imported definition and what was changed on the way (shown to the user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
@@ -260,9 +262,21 @@ impl Importer {
         self.rest(
             c,
             "cpus",
-            &["boot_vcpus", "max_vcpus", "topology", "kvm_hyperv"],
+            &[
+                "boot_vcpus",
+                "max_vcpus",
+                "topology",
+                "kvm_hyperv",
+                "affinity",
+            ],
             &defaults,
         );
+        if let Some(a) = c.get("affinity") {
+            match super::numa::pin_from_affinity(a) {
+                Ok(pin) => cpus.pin = pin,
+                Err(why) => self.err("cpus.affinity", why),
+            }
+        }
         let boot = self.uint(c, "cpus", "boot_vcpus").unwrap_or(1);
         cpus.boot = u32::try_from(boot).unwrap_or(u32::MAX);
         cpus.max = self
@@ -313,9 +327,12 @@ impl Importer {
         self.rest(
             m,
             "memory",
-            &["size", "hugepages", "hugepage_size", "shared"],
+            &["size", "hugepages", "hugepage_size", "shared", "zones"],
             &defaults,
         );
+        if self.memory_zone(m, mem) {
+            return;
+        }
         match self.uint(m, "memory", "size") {
             Some(n) => mem.size = ByteSize(n),
             None => self.err("memory.size", "missing"),

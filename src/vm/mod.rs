@@ -22,6 +22,8 @@ pub mod grace;
 pub mod guard;
 pub mod history;
 pub mod import;
+pub mod locality;
+pub mod numa;
 pub mod parse;
 pub mod problem;
 pub mod spec;

@@ -111,7 +111,13 @@ impl Reader {
     }
 
     fn cpus(&mut self, t: &Table, cpus: &mut Cpus) {
-        self.known_keys(t, "cpus", &["boot", "max", "topology", "kvm_hyperv"]);
+        self.known_keys(t, "cpus", &["boot", "max", "topology", "kvm_hyperv", "pin"]);
+        if let Some(pin) = self.string(t, "cpus", "pin") {
+            match pin.parse::<CpuList>() {
+                Ok(l) => cpus.pin = Some(l),
+                Err(e) => self.err("cpus.pin", e.to_string()),
+            }
+        }
         if let Some(n) = self.uint(t, "cpus", "boot", u32::MAX.into()) {
             cpus.boot = n as u32;
         }
@@ -154,8 +160,19 @@ impl Reader {
         self.known_keys(
             t,
             "memory",
-            &["size", "hugepages", "hugepage_size", "shared", "balloon"],
+            &[
+                "size",
+                "hugepages",
+                "hugepage_size",
+                "shared",
+                "balloon",
+                "host_numa_node",
+            ],
         );
+        // Linux's own limit (MAX_NUMNODES) is 1024 nodes.
+        m.host_numa_node = self
+            .uint(t, "memory", "host_numa_node", 1023)
+            .map(|n| n as u32);
         match self.size(t, "memory", "size") {
             Some(s) => m.size = s,
             None if !t.contains_key("size") => {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::bytesize::ByteSize;
 use super::grace::StopTimeout;
+pub use super::numa::CpuList;
 use crate::host::PciAddress;
 
 /// The commented example definition, as shipped in `config/vm-example.toml`.
@@ -39,6 +40,8 @@ pub struct Cpus {
     pub topology: Option<Topology>,
     /// Hyper-V enlightenments, needed by Windows guests.
     pub kvm_hyperv: bool,
+    /// vCPU i runs on the i-th host CPU of the list (`pin = "2-7"`); see [`super::numa`].
+    pub pin: Option<CpuList>,
 }
 
 impl Cpus {
@@ -79,6 +82,8 @@ pub struct Memory {
     /// Needed by vhost-user devices (virtio-fs).
     pub shared: bool,
     pub balloon: Option<Balloon>,
+    /// Guest memory on this host NUMA node (one Cloud Hypervisor memory zone).
+    pub host_numa_node: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,6 +214,7 @@ impl VmSpec {
                 max: None,
                 topology: None,
                 kvm_hyperv: false,
+                pin: None,
             },
             memory: Memory {
                 size: ByteSize(super::bytesize::GIB),
@@ -216,6 +222,7 @@ impl VmSpec {
                 hugepage_size: None,
                 shared: false,
                 balloon: None,
+                host_numa_node: None,
             },
             boot: Boot::default(),
             disks: Vec::new(),

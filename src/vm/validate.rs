@@ -157,6 +157,7 @@ pub fn validate(spec: &VmSpec) -> Vec<Problem> {
     if b.cmdline.as_ref().is_some_and(|c| c.len() > 2048) {
         err("boot.cmdline", "longer than 2048 bytes".into());
     }
+    super::numa::validate(spec, &mut p);
     let mut ids = HashSet::new();
     let mut check_id = |field: String, id: &Option<String>, p: &mut Vec<Problem>| {
         let Some(id) = id else { return };

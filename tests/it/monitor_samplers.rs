@@ -223,3 +223,53 @@ fn a_dead_pid_is_an_error_not_a_panic() {
     assert_eq!(s.rss_bytes, None);
     assert!(s.vcpus.is_empty());
 }
+
+/// `stat` line of a thread that last ran on `cpu` (field 39), with `ticks` of user time.
+fn thread_stat(tid: u32, comm: &str, ticks: u64, cpu: u32) -> String {
+    // Fields 3..=52 after "(comm)"; field n is at index n - 3.
+    let mut f: Vec<String> = (3..=52).map(|_| "0".to_string()).collect();
+    f[0] = "R".into();
+    f[14 - 3] = ticks.to_string();
+    f[20 - 3] = "1".into();
+    f[22 - 3] = "99".into();
+    f[39 - 3] = cpu.to_string();
+    format!("{tid} ({comm}) {}\n", f.join(" "))
+}
+
+#[test]
+fn each_vcpus_host_cpu_comes_from_its_threads_stat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proc/500");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("stat"), thread_stat(500, "cloud-hyperviso", 40, 0)).unwrap();
+    // vCPUs listed out of order, a VMM thread between them, vcpu1 without schedstats.
+    for (tid, comm, cpu) in [(503, "vcpu1", 6), (501, "vmm", 2), (502, "vcpu0", 11)] {
+        let t = dir.join(format!("task/{tid}"));
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("comm"), format!("{comm}\n")).unwrap();
+        std::fs::write(t.join("stat"), thread_stat(tid, comm, 10, cpu)).unwrap();
+    }
+    std::fs::write(dir.join("task/502/schedstat"), "1000 20 3\n").unwrap();
+    let mut reader = ProcReader::new(SysRoot::new(tmp.path()));
+    let s = reader.sample(500).unwrap();
+    let on: Vec<(usize, Option<u32>)> = s.vcpus.iter().map(|v| (v.index, v.host_cpu)).collect();
+    assert_eq!(on, [(0, Some(11)), (1, Some(6))]);
+    let mut model = Model::new(10);
+    model.apply(snapshot(0.0, raw("vm", s)));
+    // Known from the first sample: no rate needed.
+    assert_eq!(model.vms["vm"].stats.vcpu_host_cpus, [Some(11), Some(6)]);
+    let json = serde_json::to_value(&model.vms["vm"].stats).unwrap();
+    assert_eq!(json["vcpu_host_cpus"], serde_json::json!([11, 6]));
+    // A stat cut before field 39 (an old kernel, a short read): unknown, not a wrong CPU.
+    std::fs::write(
+        dir.join("task/503/stat"),
+        "503 (vcpu1) R 1 1 1 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 99 0 0\n",
+    )
+    .unwrap();
+    let s = reader.sample(500).unwrap();
+    assert_eq!(s.vcpus[1].host_cpu, None);
+    assert_eq!(
+        s.vcpus[1].run_ns,
+        11 * phyllome::monitor::process::tick_ns()
+    );
+}

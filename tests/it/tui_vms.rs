@@ -186,14 +186,14 @@ fn the_detail_of_an_invalid_definition() {
 fn the_new_vm_form_with_problems_under_their_fields() {
     let mut ui = vms_ui(80, 24, false, false);
     // A name taken, a size that is not one, a kernel beside the firmware, a bad address.
-    ui.keys("ndesktop<tab><tab><backspace><backspace>2X<tab><tab>/boot/vmlinuz");
+    ui.keys("ndesktop<tab><tab><tab><backspace><backspace>2X<tab><tab><tab>/boot/vmlinuz");
     ui.keys("<tab><tab><tab>/var/lib/phyllome/images/dev.qcow2<tab><tab>0000:01:00.0, gpu");
     ui.keys("<enter>");
     let form = ui.state.vms.form.as_ref().expect("form");
     assert_eq!(form.focus, 0, "enter puts the cursor on the first problem");
     snap("vm_form_errors_80x24", &ui.screen());
     let mut ui2 = vms_ui(120, 40, false, false);
-    ui2.keys("ndesktop<tab><tab><backspace><backspace>2X<tab><tab>/boot/vmlinuz<enter>");
+    ui2.keys("ndesktop<tab><tab><tab><backspace><backspace>2X<tab><tab><tab>/boot/vmlinuz<enter>");
     snap("vm_form_errors_120x40", &ui2.screen());
     // Esc asks before throwing the typing away.
     ui.keys("<esc>");
@@ -310,7 +310,7 @@ async fn the_loop_lists_definitions_and_saves_an_edit_keeping_comments() {
     // A save is checked against the host: an empty one here.
     std::fs::create_dir_all(dir.path().join("host")).unwrap();
     // 5: VMs; j: desktop; e: edit; memory becomes 8G; enter saves.
-    let mut events = vec![key("5"), key("j"), key("e"), key("tab")];
+    let mut events = vec![key("5"), key("j"), key("e"), key("tab"), key("tab")];
     events.extend((0..3).map(|_| key("backspace")));
     events.extend([key("8"), key("G"), key("enter")]);
     let stream = ui::paced(events, Duration::from_millis(200))

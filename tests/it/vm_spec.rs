@@ -104,7 +104,7 @@ fn all_problems_are_listed_at_once() {
     assert_eq!(
         got,
         [
-            "cpus.bot: unknown field; expected one of boot, max, topology, kvm_hyperv",
+            "cpus.bot: unknown field; expected one of boot, max, topology, kvm_hyperv, pin",
             "memory.size: \"2X\" is not a size; write e.g. 2G",
             "cpus.boot: 0 vCPUs; at least 1",
             "boot: give either firmware or kernel, not both",

@@ -97,15 +97,12 @@ pub fn render(d: &Dashboard, name: &str, theme: &Theme, frame: &mut Frame, area:
     );
     for (i, ring) in h.vcpus.iter().take(vcpus).enumerate() {
         let v = h.stats.vcpus.get(i).copied();
-        chart(
-            format!("vcpu{i}"),
-            fmt::percent(v),
-            ring,
-            100.0,
-            1,
-            p.ok,
-            &mut y,
-        );
+        // `@N`: the host CPU the vCPU's thread last ran on.
+        let on = match h.stats.vcpu_host_cpus.get(i).copied().flatten() {
+            Some(cpu) => format!("vcpu{i} @{cpu}"),
+            None => format!("vcpu{i}"),
+        };
+        chart(on, fmt::percent(v), ring, 100.0, 1, p.ok, &mut y);
     }
     let guest = h.stats.memory_guest_bytes.map(|g| g as f32);
     let mem_max = guest.unwrap_or(0.0).max(graph::window_max(&h.rss, window));

@@ -173,7 +173,18 @@ fn definition(state: &State, s: &VmSpec, out: &mut Vec<Line<'static>>) {
         Some(m) if m != s.cpus.boot => format!(" (max {m})"),
         _ => String::new(),
     };
-    out.push(field("vCPUs", W, text(format!("{}{max}", s.cpus.boot)), t));
+    let pin = s
+        .cpus
+        .pin
+        .as_ref()
+        .map(|p| format!(", pinned to host CPUs {p}"))
+        .unwrap_or_default();
+    out.push(field(
+        "vCPUs",
+        W,
+        text(format!("{}{max}{pin}", s.cpus.boot)),
+        t,
+    ));
     out.push(field("kvm_hyperv", W, text(yes_no(s.cpus.kvm_hyperv)), t));
     let m = &s.memory;
     let mut mem = m.size.to_string();
@@ -182,6 +193,9 @@ fn definition(state: &State, s: &VmSpec, out: &mut Vec<Line<'static>>) {
     }
     if m.shared {
         mem.push_str(", shared");
+    }
+    if let Some(n) = m.host_numa_node {
+        mem.push_str(&format!(", on host node {n}"));
     }
     out.push(field("memory", W, text(mem), t));
     let b = &s.boot;

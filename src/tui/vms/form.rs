@@ -15,7 +15,9 @@ pub const DEFAULT_FIRMWARE: &str = "/usr/share/cloud-hypervisor/CLOUDHV.fd";
 pub enum FieldKey {
     Name,
     Vcpus,
+    Pin,
     Memory,
+    NumaNode,
     Firmware,
     Kernel,
     Initramfs,
@@ -28,10 +30,12 @@ pub enum FieldKey {
 }
 
 impl FieldKey {
-    pub const ALL: [FieldKey; 12] = [
+    pub const ALL: [FieldKey; 14] = [
         FieldKey::Name,
         FieldKey::Vcpus,
+        FieldKey::Pin,
         FieldKey::Memory,
+        FieldKey::NumaNode,
         FieldKey::Firmware,
         FieldKey::Kernel,
         FieldKey::Initramfs,
@@ -47,7 +51,9 @@ impl FieldKey {
         match self {
             FieldKey::Name => "name",
             FieldKey::Vcpus => "vCPUs",
+            FieldKey::Pin => "CPU pinning",
             FieldKey::Memory => "memory",
+            FieldKey::NumaNode => "NUMA node",
             FieldKey::Firmware => "firmware",
             FieldKey::Kernel => "kernel",
             FieldKey::Initramfs => "initramfs",
@@ -65,7 +71,9 @@ impl FieldKey {
         match self {
             FieldKey::Name => "lowercase letters, digits, - _ .",
             FieldKey::Vcpus => "e.g. 4",
+            FieldKey::Pin => "host CPUs, vCPU i on the i-th, e.g. 2-7",
             FieldKey::Memory => "e.g. 8G",
+            FieldKey::NumaNode => "host node of the memory, e.g. 1",
             FieldKey::Firmware => "CLOUDHV.fd or hypervisor-fw (or a kernel below)",
             FieldKey::Kernel => "vmlinuz (instead of firmware)",
             FieldKey::Initramfs => "with a kernel only",
@@ -92,6 +100,8 @@ impl FieldKey {
         let root = path.split(['.', '[']).next().unwrap_or("");
         Some(match (root, path) {
             (_, "cpus.kvm_hyperv") => FieldKey::KvmHyperv,
+            (_, "cpus.pin") => FieldKey::Pin,
+            (_, "memory.host_numa_node") => FieldKey::NumaNode,
             (_, "boot.kernel") => FieldKey::Kernel,
             (_, "boot.initramfs") => FieldKey::Initramfs,
             (_, "boot.cmdline") => FieldKey::Cmdline,
@@ -203,7 +213,18 @@ impl Form {
         let values = move |k: FieldKey| match k {
             FieldKey::Name => s.name.clone(),
             FieldKey::Vcpus => s.cpus.boot.to_string(),
+            FieldKey::Pin => s
+                .cpus
+                .pin
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             FieldKey::Memory => s.memory.size.to_string(),
+            FieldKey::NumaNode => s
+                .memory
+                .host_numa_node
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             FieldKey::Firmware => path(&s.boot.firmware),
             FieldKey::Kernel => path(&s.boot.kernel),
             FieldKey::Initramfs => path(&s.boot.initramfs),
@@ -367,7 +388,14 @@ impl Form {
                     text.parse::<i64>()
                         .map_or_else(|_| Scalar::Str(text.to_string()), Scalar::Int),
                 ),
+                FieldKey::Pin => opt_str("cpus.pin"),
                 FieldKey::Memory => Edit::set("memory.size", Scalar::Str(text.to_string())),
+                FieldKey::NumaNode if text.is_empty() => Edit::remove("memory.host_numa_node"),
+                FieldKey::NumaNode => Edit::set(
+                    "memory.host_numa_node",
+                    text.parse::<i64>()
+                        .map_or_else(|_| Scalar::Str(text.to_string()), Scalar::Int),
+                ),
                 FieldKey::Firmware => opt_str("boot.firmware"),
                 FieldKey::Kernel => opt_str("boot.kernel"),
                 FieldKey::Initramfs => opt_str("boot.initramfs"),

@@ -39,6 +39,17 @@ impl VmManager {
                 pid,
             });
         }
+        // Pinned to a CPU this host lacks, CH's vm.boot never answers: refuse first (the
+        // definition may come from another machine).
+        let mut placement = Vec::new();
+        let root = crate::host::SysRoot::new(&self.cfg.host_root);
+        crate::vm::numa::host_check(&spec, &root, &mut placement);
+        if let Some(p) = placement.iter().find(|p| p.is_error()) {
+            return Err(ManagerError::Invalid {
+                name: name.to_string(),
+                message: p.to_string(),
+            });
+        }
         let bin = crate::vmm::launch::find_ch_bin(self.cfg.ch_bin.as_deref())
             .map_err(SupervisorError::from)?;
         let config = defs::vm_config(&spec, &rt)?;

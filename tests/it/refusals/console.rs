@@ -19,7 +19,7 @@ fn form_ui() -> Ui {
     update(&mut state, Action::ViewVms);
     update(&mut state, Action::VmsLoaded(Ok(Vec::new())));
     let mut ui = Ui::new(state, keymap);
-    ui.keys("nbig<tab><tab><backspace><backspace>64G<enter>");
+    ui.keys("nbig<tab><tab><tab><backspace><backspace>64G<enter>");
     ui
 }
 
@@ -110,7 +110,7 @@ async fn the_loop_refuses_then_saves_when_told_to() {
         ..ui::console(dir.path(), dir.path())
     };
     let file = dir.path().join("state/vms/big.toml");
-    let keys = "5nbig<tab><tab><backspace><backspace>64G<enter>";
+    let keys = "5nbig<tab><tab><tab><backspace><backspace>64G<enter>";
     for (more, saved) in [("", false), ("y", true)] {
         let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
         let run = run_on(

@@ -156,3 +156,86 @@ fn problems_map_to_fields() {
     assert_eq!(FieldKey::for_problem("net[0].mac"), Some(FieldKey::Nets));
     assert_eq!(FieldKey::for_problem(""), None);
 }
+
+#[test]
+fn pinning_and_the_node_are_checked_under_their_fields() {
+    let mut f = Form::new_vm(Vec::new());
+    typed(&mut f, "t1");
+    focus(&mut f, FieldKey::Pin);
+    typed(&mut f, "2-x");
+    focus(&mut f, FieldKey::NumaNode);
+    typed(&mut f, "one");
+    assert!(!f.validate());
+    let pin = f.field(FieldKey::Pin).unwrap().error.clone().unwrap();
+    assert_eq!(
+        pin,
+        "\"2-x\" is not a CPU list; write e.g. 2-7 or 0-3,8,10-11"
+    );
+    let node = f.field(FieldKey::NumaNode).unwrap().error.clone().unwrap();
+    assert!(node.contains("expected a whole number"), "{node}");
+    // The new VM's 2 vCPUs want 2 CPUs.
+    focus(&mut f, FieldKey::Pin);
+    clear(&mut f);
+    typed(&mut f, "4-6");
+    focus(&mut f, FieldKey::NumaNode);
+    clear(&mut f);
+    typed(&mut f, "1");
+    assert!(!f.validate());
+    let pin = f.field(FieldKey::Pin).unwrap().error.clone().unwrap();
+    assert!(pin.starts_with("3 host CPUs for 2 vCPUs"), "{pin}");
+    assert!(f.field(FieldKey::NumaNode).unwrap().error.is_none());
+    focus(&mut f, FieldKey::Pin);
+    clear(&mut f);
+    typed(&mut f, "4-5");
+    assert!(
+        f.validate(),
+        "{:?}",
+        f.fields.iter().map(|f| &f.error).collect::<Vec<_>>()
+    );
+    let edits = f.edits();
+    let pin = edits.iter().find(|e| e.path == "cpus.pin").unwrap();
+    assert_eq!(pin.value, EditValue::Set(Scalar::Str("4-5".into())));
+    let node = edits
+        .iter()
+        .find(|e| e.path == "memory.host_numa_node")
+        .unwrap();
+    assert_eq!(node.value, EditValue::Set(Scalar::Int(1)));
+}
+
+#[test]
+fn host_refusals_of_pinning_land_under_their_fields() {
+    assert_eq!(FieldKey::for_problem("cpus.pin"), Some(FieldKey::Pin));
+    assert_eq!(
+        FieldKey::for_problem("memory.host_numa_node"),
+        Some(FieldKey::NumaNode)
+    );
+    let mut f = Form::new_vm(Vec::new());
+    f.host_refusal(&[crate::vm::Problem::error(
+        "cpus.pin",
+        "this host has no CPU 16 (its CPUs: 0-15); pin to those",
+    )]);
+    assert_eq!(
+        f.field(FieldKey::Pin).unwrap().error.as_deref(),
+        Some("this host has no CPU 16 (its CPUs: 0-15); pin to those")
+    );
+    assert!(f.general.is_empty());
+}
+
+#[test]
+fn clearing_pin_and_node_removes_them_and_keeps_comments() {
+    let text = "# my VM\n[cpus]\nboot = 2\npin = \"0,1\" # the fast cores\n[memory]\nsize = \"2G\"\nhost_numa_node = 0\n[boot]\nfirmware = \"/fw\"\n";
+    let spec = crate::vm::load(text, "t").unwrap();
+    let mut f = Form::edit(spec);
+    assert_eq!(f.value(FieldKey::Pin), "0,1");
+    assert_eq!(f.value(FieldKey::NumaNode), "0");
+    focus(&mut f, FieldKey::Pin);
+    clear(&mut f);
+    typed(&mut f, "1,0");
+    focus(&mut f, FieldKey::NumaNode);
+    clear(&mut f);
+    assert!(f.validate());
+    let out = apply_to_text(text, &f.edits()).unwrap();
+    assert!(out.contains("pin = \"1,0\" # the fast cores"), "{out}");
+    assert!(out.contains("# my VM"), "{out}");
+    assert!(!out.contains("host_numa_node"), "{out}");
+}

@@ -31,6 +31,8 @@
 
 #[path = "ch_double_vm.rs"]
 mod machine;
+#[path = "ch_double_numa.rs"]
+mod numa;
 #[path = "openapi.rs"]
 mod openapi;
 
@@ -561,6 +563,14 @@ async fn process(vmm: Arc<Vmm>, route: String, body: Bytes, fds: usize) -> Respo
             .unwrap_or_else(|_| format!("Injected failure of {route}"));
         let r = Reply::error(500, "Error from API", &why);
         return respond(r.status, r.body.as_ref());
+    }
+    if route == "vm.boot" && machine.state() == Some(machine::State::Created) {
+        match machine.config().and_then(numa::pin_fault) {
+            // As CH's API thread, waiting forever on the vCPU that never started.
+            Some(numa::PinFault::Hang) => std::future::pending::<()>().await,
+            Some(numa::PinFault::Abort) => std::process::abort(),
+            None => {}
+        }
     }
     if route == "vm.boot" && !vmm.faults.boot.is_zero() {
         tokio::time::sleep(vmm.faults.boot).await;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::numa;
 use super::openapi;
 
 /// Synthetic counter rates (per second of running time), so monitoring tests know what to expect.
@@ -142,6 +143,8 @@ pub struct Machine {
     next_slot: u32,
     /// The guest makes no progress (as on nested KVM): it never acknowledges an eject.
     stuck_guest: bool,
+    /// The host's NUMA nodes: a memory zone on another fails the boot.
+    host_nodes: Vec<u64>,
 }
 
 /// `ApiError` wording of CH per route: the message that says what failed.
@@ -209,6 +212,7 @@ impl Machine {
     pub fn new(stuck_guest: bool) -> Machine {
         Machine {
             stuck_guest,
+            host_nodes: numa::host_nodes(),
             ..Machine::default()
         }
     }
@@ -256,7 +260,7 @@ impl Machine {
                     return Reply::error(500, what, "VM is already created");
                 }
                 self.vm = Some(Vm {
-                    config: parsed,
+                    config: numa::with_zone_defaults(parsed),
                     state: State::Created,
                     ran: Duration::ZERO,
                     running_since: None,
@@ -274,6 +278,13 @@ impl Machine {
                 };
                 if booted {
                     return Reply::error(500, what, "VM is already created");
+                }
+                if let Some(why) = numa::boot_refusal(&vm.config, &self.host_nodes) {
+                    let mut causes = vec![what];
+                    causes.extend(why);
+                    let mut r = Reply::causes(500, &causes);
+                    r.events.push(("vm", "booting"));
+                    return r;
                 }
                 self.boots += 1;
                 vm.boot = self.boots;
@@ -447,6 +458,11 @@ impl Machine {
         self.vm = Some(vm);
     }
 
+    /// The VM's configuration as `vm.create` gave it, if there is a VM.
+    pub fn config(&self) -> Option<&Value> {
+        self.vm.as_ref().map(|vm| &vm.config)
+    }
+
     pub fn state(&self) -> Option<State> {
         self.vm.as_ref().map(|vm| vm.state)
     }
@@ -466,8 +482,7 @@ impl Machine {
         let mut info = json!({
             "config": vm.config,
             "state": vm.state.as_str(),
-            "memory_actual_size": vm.config.pointer("/memory/size").and_then(Value::as_u64)
-                .unwrap_or(512 << 20),
+            "memory_actual_size": numa::guest_memory(&vm.config).unwrap_or(512 << 20),
         });
         // Only a booted VM has devices, hence a device tree.
         if matches!(vm.state, State::Running | State::Paused) {
