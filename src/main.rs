@@ -33,7 +33,10 @@ fn run(args: Cli) -> eyre::Result<()> {
     }
     let paths = args.global.paths();
     match args.command {
-        Some(Command::Host { json }) => cli::host::run(&paths, json),
+        Some(Command::Host { json, action: None }) => cli::host::run(&paths, json),
+        Some(Command::Host {
+            action: Some(cmd), ..
+        }) => cli::host::command(&paths, cmd),
         Some(Command::Vm(cmd)) => cli::vm::run(&paths, cmd),
         Some(Command::Gpu(cmd)) => cli::gpu::run(&paths, cmd),
         Some(Command::Disk(cmd)) => cli::disk::run(&paths, cmd),

@@ -7,6 +7,24 @@ use crate::fmt::printable;
 use crate::host::{CheckStatus, Inventory, Verdict};
 use crate::ops::HostPaths;
 
+/// `phyllome host ACTION`: what is done to the host itself.
+#[derive(Debug, clap::Subcommand)]
+pub enum HostCommand {
+    /// Stop every running VM (power button, then forced off), then reboot through logind
+    Reboot(super::host_power::PowerArgs),
+    /// Stop every running VM (power button, then forced off), then power off through logind
+    #[command(name = "poweroff")]
+    PowerOff(super::host_power::PowerArgs),
+}
+
+pub fn command(paths: &HostPaths, cmd: HostCommand) -> eyre::Result<()> {
+    use crate::ops::power::PowerAction;
+    match cmd {
+        HostCommand::Reboot(args) => super::host_power::run(paths, PowerAction::Reboot, &args),
+        HostCommand::PowerOff(args) => super::host_power::run(paths, PowerAction::PowerOff, &args),
+    }
+}
+
 pub fn run(paths: &HostPaths, json: bool) -> eyre::Result<()> {
     let inventory = crate::ops::host::read(paths)?.inventory;
     if json {

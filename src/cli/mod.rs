@@ -5,6 +5,7 @@ pub mod docs;
 pub mod exit;
 pub mod gpu;
 pub mod host;
+pub mod host_power;
 pub mod output;
 pub mod report;
 pub mod top;
@@ -82,10 +83,13 @@ pub struct ConsoleArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// What this host can do: IOMMU groups, GPUs and their passthrough readiness, KVM
+    #[command(args_conflicts_with_subcommands = true)]
     Host {
         /// One JSON document for scripts
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<host::HostCommand>,
     },
     /// Define, start, stop and change VMs
     #[command(subcommand)]

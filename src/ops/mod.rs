@@ -8,6 +8,7 @@ pub mod define;
 pub mod disk;
 pub mod gpu;
 pub mod host;
+pub mod power;
 mod paths;
 pub mod serial;
 pub mod vm;
