@@ -8,8 +8,8 @@ pub mod define;
 pub mod disk;
 pub mod gpu;
 pub mod host;
-pub mod power;
 mod paths;
+pub mod power;
 pub mod serial;
 pub mod vm;
 

@@ -123,10 +123,19 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// The power button was pressed; the guest has `grace` to power off.
-    Stopping { vm: String, grace: Duration },
+    Stopping {
+        vm: String,
+        grace: Duration,
+    },
     /// The stop failed; the VM is forced off now.
-    Forcing { vm: String, why: String },
-    Stopped { vm: String, how: Stopped },
+    Forcing {
+        vm: String,
+        why: String,
+    },
+    Stopped {
+        vm: String,
+        how: Stopped,
+    },
     /// Every VM is down: logind is asked now.
     Calling(PowerAction),
 }
@@ -285,9 +294,7 @@ struct Logind {
 
 impl Logind {
     async fn connect() -> Result<Logind, PowerError> {
-        let address = std::env::var(BUS_ENV)
-            .ok()
-            .filter(|a| !a.trim().is_empty());
+        let address = std::env::var(BUS_ENV).ok().filter(|a| !a.trim().is_empty());
         let bus = match &address {
             Some(a) => format!("{a} ({BUS_ENV})"),
             None => SYSTEM_BUS.to_string(),

@@ -25,6 +25,7 @@ mod gpu_cli;
 mod gpu_confirm_pty;
 mod host_image;
 mod host_inventory;
+mod host_power;
 mod hostile_files;
 mod hostile_inputs;
 mod managed_vfio;

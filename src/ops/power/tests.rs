@@ -66,22 +66,42 @@ fn each_vm_gets_its_grace_period_and_says_how_it_went_down() {
     assert_eq!(
         seen,
         vec![
-            Progress::Stopping { vm: "web".into(), grace },
-            Progress::Stopped { vm: "web".into(), how: Stopped::PoweredOff },
-            Progress::Stopping { vm: "db".into(), grace },
-            Progress::Stopped { vm: "db".into(), how: Stopped::TimedOut },
+            Progress::Stopping {
+                vm: "web".into(),
+                grace
+            },
+            Progress::Stopped {
+                vm: "web".into(),
+                how: Stopped::PoweredOff
+            },
+            Progress::Stopping {
+                vm: "db".into(),
+                grace
+            },
+            Progress::Stopped {
+                vm: "db".into(),
+                how: Stopped::TimedOut
+            },
         ]
     );
     assert_eq!(
         *script.log.borrow(),
-        vec!["web: Graceful { timeout: 30s }", "db: Graceful { timeout: 30s }"]
+        vec![
+            "web: Graceful { timeout: 30s }",
+            "db: Graceful { timeout: 30s }"
+        ]
     );
 }
 
 #[test]
 fn a_failed_stop_is_forced_and_says_why() {
     let script = Script {
-        graceful: |n| Err(ManagerError::InUse { name: n.into(), what: "a test".into() }),
+        graceful: |n| {
+            Err(ManagerError::InUse {
+                name: n.into(),
+                what: "a test".into(),
+            })
+        },
         force_works: true,
         log: RefCell::default(),
     };
@@ -91,19 +111,33 @@ fn a_failed_stop_is_forced_and_says_why() {
         matches!(&seen[1], Progress::Forcing { vm, why } if vm == "web" && why.contains("still in use")),
         "{seen:?}"
     );
-    assert_eq!(seen[2], Progress::Stopped { vm: "web".into(), how: Stopped::Forced });
+    assert_eq!(
+        seen[2],
+        Progress::Stopped {
+            vm: "web".into(),
+            how: Stopped::Forced
+        }
+    );
 }
 
 #[test]
 fn a_vm_that_survives_force_ends_it_before_the_next_one() {
     let script = Script {
-        graceful: |n| Err(ManagerError::InUse { name: n.into(), what: "a test".into() }),
+        graceful: |n| {
+            Err(ManagerError::InUse {
+                name: n.into(),
+                what: "a test".into(),
+            })
+        },
         force_works: false,
         log: RefCell::default(),
     };
     let (r, _) = run(&script, &plan(&["web", "db"]));
     let e = r.unwrap_err();
-    assert!(matches!(&e, PowerError::VmStillRuns { vm, .. } if vm == "web"), "{e:?}");
+    assert!(
+        matches!(&e, PowerError::VmStillRuns { vm, .. } if vm == "web"),
+        "{e:?}"
+    );
     let text = crate::error::Chain(&e).to_string();
     assert!(text.contains("the host was not powered off"), "{text}");
     assert!(text.contains("still runs after SIGKILL"), "{text}");
@@ -122,5 +156,8 @@ fn no_logind_on_the_named_bus_is_an_error_naming_it() {
     let e = r.unwrap_err();
     let text = crate::error::Chain(&e).to_string();
     assert!(matches!(e, PowerError::Unreachable { .. }), "{e:?}");
-    assert!(text.contains(&address) && text.contains("systemd-logind"), "{text}");
+    assert!(
+        text.contains(&address) && text.contains("systemd-logind"),
+        "{text}"
+    );
 }

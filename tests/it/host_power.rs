@@ -1,0 +1,217 @@
+//! `phyllome host poweroff|reboot` on VMs of the test double, with a stand-in logind on a
+//! private bus (`support::fake_logind`, found through `PHYLLOME_LOGIND_BUS`): every VMM is
+//! gone before PowerOff is called, the plan of `--dry-run` changes nothing, no terminal and no
+//! `--yes` refuses, and a host without logind (or a logind that says no) stops nothing.
+
+use std::path::Path;
+
+use crate::support::cli::{text, Cli};
+use crate::support::fake_logind::{Answers, FakeLogind};
+use crate::support::fake_systemd::{self, Bus};
+use crate::support::vmm::double;
+
+const LOGIND_BUS: &str = "PHYLLOME_LOGIND_BUS";
+
+/// VMs on the double, a logind stand-in; every VMM killed on drop.
+struct Env {
+    cli: Cli,
+    logind: Option<FakeLogind>,
+    address: String,
+    _bus: Bus,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        double::kill_vmms(&self.cli.run);
+    }
+}
+
+impl Env {
+    fn new(test: &str, answers: Option<Answers>) -> Option<Env> {
+        let Some(bus) = Bus::start() else {
+            fake_systemd::skip_without_dbus(test);
+            return None;
+        };
+        let logind = answers.map(|a| FakeLogind::serve(&bus.address, a));
+        let mut cli = Cli::double();
+        cli.set(LOGIND_BUS, &bus.address);
+        Some(Env {
+            cli,
+            logind,
+            address: bus.address.clone(),
+            _bus: bus,
+        })
+    }
+
+    fn logind(&self) -> &FakeLogind {
+        self.logind.as_ref().expect("a logind")
+    }
+
+    fn start(&self, name: &str, stop_timeout: &str) -> u32 {
+        let kernel = self.cli.fake_kernel();
+        self.cli.define_toml(
+            name,
+            &format!(
+                "stop_timeout = {stop_timeout:?}\n[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n\
+                 [boot]\nkernel = {kernel:?}\ncmdline = \"console=ttyS0\"\n"
+            ),
+        );
+        self.cli.ok(&["vm", "start", name]);
+        let pid = double::vmm_pid(&self.cli.run, name).expect("pidfile");
+        assert!(phyllome::vmm::launch::pid_running(pid));
+        pid
+    }
+
+    fn running(&self, name: &str) -> bool {
+        self.cli.list_state(name).as_deref() == Some("Running")
+    }
+}
+
+fn gone(pid: u32) -> bool {
+    !phyllome::vmm::launch::pid_running(pid)
+}
+
+#[test]
+fn poweroff_stops_every_vm_before_logind_is_asked() {
+    let Some(mut env) = Env::new("host_power", Some(Answers::default())) else {
+        return;
+    };
+    let web = env.start("web", "30s");
+    // This one's guest would take 100 s to act on the power button: forced after 1 s.
+    env.cli.set("CH_DOUBLE_POWEROFF_MS", "100000");
+    let slow = env.start("slow", "1s");
+    env.logind().watch(&[web, slow]);
+
+    let out = env.cli.ok(&["host", "poweroff", "--yes"]);
+    let actions = env.logind().actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].method, "PowerOff");
+    assert_eq!(actions[0].interactive, Some(false));
+    assert_eq!(
+        actions[0].alive,
+        Vec::<u32>::new(),
+        "VMMs still running when PowerOff came"
+    );
+    assert!(gone(web) && gone(slow));
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("no {s:?} in:\n{out}"));
+    assert!(at("Stopping slow (power button, up to 1 s)") < at("slow: forced off"));
+    assert!(at("slow: forced off (the grace period ran out; vm.shutdown)") > 0);
+    assert!(at("web: stopped (the guest powered off)") < at("asking logind to power off"));
+    assert!(at("slow: forced off") < at("asking logind to power off"));
+}
+
+#[test]
+fn reboot_dry_run_prints_the_plan_and_changes_nothing() {
+    let Some(env) = Env::new("host_power", Some(Answers::default())) else {
+        return;
+    };
+    let pid = env.start("web", "45s");
+    let out = env.cli.ok(&["host", "reboot", "--dry-run"]);
+    assert!(out.contains("To reboot the host (logind on"), "{out}");
+    assert!(
+        out.contains("1. stop web (Running): power button, up to 45 s, then forced off"),
+        "{out}"
+    );
+    assert!(out.contains("2. logind Reboot(interactive=false)"), "{out}");
+    assert!(env.logind().actions().is_empty());
+    assert_eq!(env.logind().calls()[0].method, "CanReboot");
+    assert!(env.running("web") && !gone(pid));
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_it_refuses_naming_the_vms() {
+    let Some(env) = Env::new("host_power", Some(Answers::default())) else {
+        return;
+    };
+    env.start("web", "30s");
+    let out = env.cli.run(&["host", "poweroff"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Refusing to power off the host, stopping VM web first without confirmation"),
+        "{err}"
+    );
+    assert!(env.logind().actions().is_empty());
+    assert!(env.running("web"));
+}
+
+fn refused_stopping_nothing(env: &Env, want: &[&str]) {
+    let pid = env.start("web", "30s");
+    let out = env.cli.run(&["host", "poweroff", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for w in want {
+        assert!(err.contains(w), "no {w:?} in:\n{err}");
+    }
+    assert!(env.running("web") && !gone(pid), "a VM was stopped");
+}
+
+#[test]
+fn a_bus_without_logind_stops_nothing_and_names_the_bus_and_the_fix() {
+    let Some(env) = Env::new("host_power", None) else {
+        return;
+    };
+    let address = env.address.clone();
+    refused_stopping_nothing(
+        &env,
+        &[
+            &format!("Cannot reach logind (org.freedesktop.login1) on {address}"),
+            "nothing was stopped",
+            "systemctl start systemd-logind",
+            "org.freedesktop.login1",
+        ],
+    );
+}
+
+#[test]
+fn no_bus_at_all_stops_nothing() {
+    let Some(mut env) = Env::new("host_power", None) else {
+        return;
+    };
+    let none = env.cli.tmp.path().join("no-bus");
+    env.cli.set(
+        LOGIND_BUS,
+        &format!("unix:path={}", Path::new(&none).display()),
+    );
+    refused_stopping_nothing(
+        &env,
+        &["Cannot reach logind", "no-bus", "nothing was stopped"],
+    );
+}
+
+#[test]
+fn logind_that_would_need_a_prompt_stops_nothing() {
+    let answers = Answers {
+        can: "challenge".into(),
+        refuse: None,
+    };
+    let Some(env) = Env::new("host_power", Some(answers)) else {
+        return;
+    };
+    refused_stopping_nothing(
+        &env,
+        &["will not power off this host for this user (CanPowerOff: challenge)"],
+    );
+    assert!(env.logind().actions().is_empty());
+}
+
+#[test]
+fn logind_refusing_the_call_is_reported_with_its_cause() {
+    let answers = Answers {
+        can: "yes".into(),
+        refuse: Some("Interactive authentication required.".into()),
+    };
+    let Some(env) = Env::new("host_power", Some(answers)) else {
+        return;
+    };
+    // No VM runs: nothing to stop, logind asked at once.
+    let out = env.cli.run(&["host", "reboot", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("logind refused to reboot the host (Reboot on")
+            && err.contains("Interactive authentication required."),
+        "{err}"
+    );
+    assert_eq!(env.logind().actions()[0].method, "Reboot");
+}
