@@ -195,22 +195,32 @@ pub fn plan(paths: &HostPaths, action: PowerAction) -> Result<Plan, PowerError> 
     runtime()?.block_on(async {
         let bus = Logind::connect().await?;
         bus.check(action).await?;
-        let rows = m.list().await.map_err(PowerError::List)?;
-        let vms = rows
-            .into_iter()
-            .filter(|r| r.state.has_vmm())
-            .map(|r| PlannedVm {
-                stop_timeout_secs: super::vm::grace_period(paths, &r.name).as_secs(),
-                name: r.name,
-                state: r.state.as_str().to_string(),
-            })
-            .collect();
         Ok(Plan {
             action,
-            vms,
+            vms: running_of(paths, &m).await?,
             bus: bus.bus,
         })
     })
+}
+
+/// The VMs whose VMM runs (whatever its state: a paused or hung one is stopped too), as
+/// `vm list` sees them.
+pub fn running(paths: &HostPaths) -> Result<Vec<PlannedVm>, PowerError> {
+    let m = super::vm::manager(paths)?;
+    runtime()?.block_on(running_of(paths, &m))
+}
+
+async fn running_of(paths: &HostPaths, m: &VmManager) -> Result<Vec<PlannedVm>, PowerError> {
+    let rows = m.list().await.map_err(PowerError::List)?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.state.has_vmm())
+        .map(|r| PlannedVm {
+            stop_timeout_secs: super::vm::grace_period(paths, &r.name).as_secs(),
+            name: r.name,
+            state: r.state.as_str().to_string(),
+        })
+        .collect())
 }
 
 /// Stops every VM of the plan, then asks logind. Nothing is asked of logind unless every VM

@@ -129,6 +129,8 @@ pub struct State {
     pub top: bool,
     /// The serial pane, when open (over the VM screens).
     pub serial: Option<super::serial::SerialPane>,
+    /// "Shut down or restart" (F12), when open.
+    pub power: Option<super::power::PowerPopup>,
     pub quit: bool,
 }
 
@@ -197,6 +199,7 @@ impl State {
             },
             top: false,
             serial: None,
+            power: None,
             quit: false,
         }
     }
