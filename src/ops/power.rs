@@ -61,8 +61,9 @@ pub enum PowerError {
     Paths(#[from] PathsError),
     #[error("Cannot start the runtime")]
     Runtime(#[source] std::io::Error),
+    // Boxed: ManagerError is large, and every Result here carries this.
     #[error("Cannot list the VMs")]
-    List(#[source] ManagerError),
+    List(#[source] Box<ManagerError>),
     // zbus errors are large; boxed so every Result carrying them stays small.
     #[error(
         "Cannot reach logind (org.freedesktop.login1) on {bus}; nothing was stopped. The host \
@@ -90,7 +91,7 @@ pub enum PowerError {
         vm: String,
         done: &'static str,
         #[source]
-        source: ManagerError,
+        source: Box<ManagerError>,
     },
     #[error("logind refused to {verb} the host ({method} on {bus})")]
     Call {
@@ -211,7 +212,7 @@ pub fn running(paths: &HostPaths) -> Result<Vec<PlannedVm>, PowerError> {
 }
 
 async fn running_of(paths: &HostPaths, m: &VmManager) -> Result<Vec<PlannedVm>, PowerError> {
-    let rows = m.list().await.map_err(PowerError::List)?;
+    let rows = m.list().await.map_err(|e| PowerError::List(Box::new(e)))?;
     Ok(rows
         .into_iter()
         .filter(|r| r.state.has_vmm())
@@ -275,7 +276,7 @@ pub async fn stop_each(
                     .map_err(|source| PowerError::VmStillRuns {
                         vm: vm.name.clone(),
                         done: plan.action.done(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 Stopped::Forced
             }

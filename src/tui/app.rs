@@ -71,7 +71,15 @@ pub async fn run_with(opts: ConsoleOptions, monitor: MonitorConfig) -> eyre::Res
             Ok(mut terminal) => {
                 let events = EventStream::new();
                 let first = std::mem::take(&mut first);
-                run_until(&mut terminal, events, keymap.clone(), &opts, &monitor, first).await
+                run_until(
+                    &mut terminal,
+                    events,
+                    keymap.clone(),
+                    &opts,
+                    &monitor,
+                    first,
+                )
+                .await
             }
             Err(e) => Err(e.into()),
         };

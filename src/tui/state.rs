@@ -235,7 +235,7 @@ impl State {
                 || !(a.switches_view()
                     || a.is_vm_action()
                     || a.is_gpu_action()
-                    || *a == Action::Refresh)
+                    || matches!(a, Action::Refresh | Action::HostPower))
         });
     }
 

@@ -47,6 +47,7 @@ mod tui_gpu_loop;
 mod tui_hung_vmm;
 mod tui_linux_console;
 mod tui_loop;
+mod tui_power;
 mod tui_screens;
 mod tui_serial;
 mod tui_vm_rescue;

@@ -34,7 +34,7 @@ fn linux_console(cols: u16, rows: u16) -> Ui {
 }
 
 /// The characters of `screen` the Linux console's font cannot draw.
-fn undrawable(screen: &str) -> Vec<char> {
+pub(crate) fn undrawable(screen: &str) -> Vec<char> {
     let mut out: Vec<char> = screen
         .chars()
         .filter(|c| *c != '\n' && !CP437.contains(*c))

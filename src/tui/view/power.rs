@@ -70,7 +70,10 @@ pub fn render(state: &State, popup: &PowerPopup, frame: &mut Frame, area: Rect) 
                     Span::styled(format!("{} ", g.cursor), p.warn)
                 };
                 let text = format!("{}: {}", printable(&s.vm), s.status);
-                for (i, l) in wrap(&text, text_w.saturating_sub(2)).into_iter().enumerate() {
+                for (i, l) in wrap(&text, text_w.saturating_sub(2))
+                    .into_iter()
+                    .enumerate()
+                {
                     let lead = if i == 0 {
                         mark.clone()
                     } else {
@@ -102,7 +105,12 @@ pub fn render(state: &State, popup: &PowerPopup, frame: &mut Frame, area: Rect) 
         .block()
         .title(Line::styled(format!(" {title} "), p.danger));
     let inner = block.inner(rect);
-    let inner = Rect::new(inner.x + 1, inner.y, inner.width.saturating_sub(2), inner.height);
+    let inner = Rect::new(
+        inner.x + 1,
+        inner.y,
+        inner.width.saturating_sub(2),
+        inner.height,
+    );
     frame.render_widget(block, rect);
     frame.render_widget(Paragraph::new(lines), inner);
 }
