@@ -281,6 +281,7 @@ pub async fn stop_each(
                 Stopped::Forced
             }
         };
+        tracing::info!(vm = %vm.name, "VM {}: {} for the host's {}", vm.name, how.describe(), plan.action.verb());
         progress(Progress::Stopped {
             vm: vm.name.clone(),
             how,
@@ -381,7 +382,7 @@ impl Logind {
             PowerAction::PowerOff => self.bounded(proxy.power_off(false)).await?,
             PowerAction::Reboot => self.bounded(proxy.reboot(false)).await?,
         };
-        tracing::info!(method = action.method(), bus = %self.bus, "logind asked");
+        tracing::info!(bus = %self.bus, "logind asked to {} the host ({})", action.verb(), action.method());
         result.map_err(|source| PowerError::Call {
             verb: action.verb(),
             method: action.method(),
