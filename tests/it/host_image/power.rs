@@ -45,12 +45,18 @@ pub(super) fn power_off_from_the_console(guest: &mut Guest, data_img: &Path, vm:
     console.send(b"\x1b[24~").unwrap(); // F12
     let popup = console
         .wait_screen(Duration::from_secs(120), |s| {
-            s.contains("Shut down or restart") && s.contains(vm) && s.contains("Cancel")
+            s.contains("Shut down or restart")
+                && s.contains("These VMs are stopped first")
+                && s.lines().any(|l| l.contains(vm) && l.contains("up to"))
         })
         .unwrap_or_else(|e| panic!("F12 opened no popup naming {vm}: {e}"));
     eprintln!("power popup:\n{popup}");
     // Cancel is under the cursor: two to the left is Power off.
-    console.send(b"\x1b[D\x1b[D\r").unwrap();
+    console.send(b"\x1b[D\x1b[D").unwrap();
+    console
+        .wait_screen(Duration::from_secs(60), |s| s.contains("[ Power off ]"))
+        .unwrap_or_else(|e| panic!("Power off was not selected: {e}"));
+    console.send(b"\r").unwrap();
     console
         .wait_for(
             since,
