@@ -42,17 +42,28 @@ pub(super) fn power_off_from_the_console(guest: &mut Guest, data_img: &Path, vm:
 
     let console = guest.console();
     let since = console.mark();
-    console.send(b"\x1b[24~").unwrap(); // F12
-    let popup = console
-        .wait_screen(Duration::from_secs(120), |s| {
-            s.contains("Shut down or restart")
-                && s.contains("These VMs are stopped first")
-                && s.lines().any(|l| l.contains(vm) && l.contains("up to"))
-        })
-        .unwrap_or_else(|e| panic!("F12 opened no popup naming {vm}: {e}"));
+    // F12 is an escape sequence; on this emulated UART each byte may come alone, and an ESC
+    // read alone is the Esc key. So: back on the VM list, F12, and again if it was split.
+    let opened = |s: &str| {
+        s.contains("Shut down or restart")
+            && s.contains("These VMs are stopped first")
+            && s.lines().any(|l| l.contains(vm) && l.contains("up to"))
+    };
+    let mut popup = Err(String::new());
+    for _ in 0..4 {
+        console.send(b"5").unwrap();
+        console.send(b"\x1b[24~").unwrap(); // F12
+        popup = console
+            .wait_screen(Duration::from_secs(45), opened)
+            .map_err(|e| e.to_string());
+        if popup.is_ok() {
+            break;
+        }
+    }
+    let popup = popup.unwrap_or_else(|e| panic!("F12 opened no popup naming {vm}: {e}"));
     eprintln!("power popup:\n{popup}");
-    // Cancel is under the cursor: two to the left is Power off.
-    console.send(b"\x1b[D\x1b[D").unwrap();
+    // Cancel is under the cursor: two to the left (`h`, no escape sequence) is Power off.
+    console.send(b"hh").unwrap();
     console
         .wait_screen(Duration::from_secs(60), |s| s.contains("[ Power off ]"))
         .unwrap_or_else(|e| panic!("Power off was not selected: {e}"));
