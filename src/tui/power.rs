@@ -55,6 +55,12 @@ pub enum PowerPopup {
     },
 }
 
+/// VMs are being stopped for a power-off or reboot (nothing can be taken back, Ctrl-C
+/// included).
+pub fn under_way(state: &State) -> bool {
+    matches!(state.power, Some(PowerPopup::Running { .. }))
+}
+
 /// F12: the popup, Cancel under the cursor (a stray Enter does nothing), the VMs being
 /// listed.
 pub fn open(state: &mut State) -> Vec<Effect> {

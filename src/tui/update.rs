@@ -63,6 +63,8 @@ pub enum Effect {
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     let effects = match action {
+        // The host is going down: leaving now would stop half of it.
+        Action::Quit if super::power::under_way(state) => Vec::new(),
         Action::Quit => quit(state),
         Action::Resize { cols, rows } => {
             state.cols = cols;

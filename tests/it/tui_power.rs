@@ -95,9 +95,10 @@ fn power_off_shows_each_vm_stop_then_hands_over_to_logind() {
     let mut ui = opened();
     ui.keys("<left><left><enter>");
     assert_eq!(ui.effects, vec![Effect::PowerStop(PowerAction::PowerOff)]);
-    // Keys do nothing now: nothing can be taken back.
-    ui.keys("<esc>q");
-    assert!(ui.state.power.is_some());
+    // Keys do nothing now, Ctrl-C included: nothing can be taken back.
+    ui.keys("<esc>q<ctrl-c>");
+    assert!(ui.state.power.is_some() && !ui.state.quit);
+    assert!(ui.effects.is_empty(), "{:?}", ui.effects);
     ui.act(Action::PowerProgress(Progress::Stopping {
         vm: "win11".into(),
         grace: Duration::from_secs(120),
