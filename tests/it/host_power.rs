@@ -48,6 +48,20 @@ impl Env {
     }
 
     fn start(&self, name: &str, stop_timeout: &str) -> u32 {
+        self.define(name, stop_timeout);
+        self.cli.ok(&["vm", "start", name]);
+        let pid = double::vmm_pid(&self.cli.run, name).expect("pidfile");
+        assert!(phyllome::vmm::launch::pid_running(pid));
+        pid
+    }
+
+    /// Started however the supervisor records it (under systemd: no pidfile of ours).
+    fn start_unchecked(&self, name: &str) {
+        self.define(name, "30s");
+        self.cli.ok(&["vm", "start", name]);
+    }
+
+    fn define(&self, name: &str, stop_timeout: &str) {
         let kernel = self.cli.fake_kernel();
         self.cli.define_toml(
             name,
@@ -56,10 +70,6 @@ impl Env {
                  [boot]\nkernel = {kernel:?}\ncmdline = \"console=ttyS0\"\n"
             ),
         );
-        self.cli.ok(&["vm", "start", name]);
-        let pid = double::vmm_pid(&self.cli.run, name).expect("pidfile");
-        assert!(phyllome::vmm::launch::pid_running(pid));
-        pid
     }
 
     fn running(&self, name: &str) -> bool {
@@ -214,4 +224,46 @@ fn logind_refusing_the_call_is_reported_with_its_cause() {
         "{err}"
     );
     assert_eq!(env.logind().actions()[0].method, "Reboot");
+}
+
+#[test]
+fn vms_under_systemd_are_stopped_units_before_poweroff() {
+    let Some(mut env) = Env::new("host_power", Some(Answers::default())) else {
+        return;
+    };
+    // The same private bus also serves systemd's manager: each VM is a transient unit.
+    let sd = fake_systemd::FakeSystemd::serve(
+        &env.address,
+        fake_systemd::UnitEnv::default(),
+        env.cli.tmp.path(),
+    );
+    let address = env.address.clone();
+    env.cli.set("PHYLLOME_SYSTEMD_BUS", &address);
+    env.cli.unset("PHYLLOME_SUPERVISOR");
+    let ch = std::path::absolute(double::ch_double_path()).unwrap();
+    env.cli.ch_bin = Some(ch);
+    let mut pids = Vec::new();
+    for name in ["web", "db"] {
+        env.start_unchecked(name);
+        let unit = phyllome::vmm::systemd::unit_name(name);
+        let u = sd.unit(&unit).unwrap_or_else(|| panic!("no unit {unit}"));
+        assert_eq!(u.active_state, "active");
+        pids.push(u.main_pid);
+    }
+    env.logind().watch(&pids);
+    env.cli.ok(&["host", "poweroff", "--yes"]);
+    let actions = env.logind().actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(
+        actions[0].alive,
+        Vec::<u32>::new(),
+        "VMMs alive at PowerOff"
+    );
+    for name in ["web", "db"] {
+        let unit = phyllome::vmm::systemd::unit_name(name);
+        assert!(
+            sd.wait_unit_gone(&unit, std::time::Duration::ZERO),
+            "{unit} still active after the power-off was asked"
+        );
+    }
 }
