@@ -32,14 +32,17 @@ pub(super) fn power_off_from_the_console(guest: &mut Guest, data_img: &Path, vm:
     guest.run_ok(&format!("phyllome vm start {vm}")).unwrap();
     let active = guest.run(&format!("systemctl is-active {unit}")).unwrap();
     assert_eq!(active.stdout.trim(), "active", "{active:?}");
-    // Followed until the follower itself is stopped on the way down.
+    // The whole boot's journal, written onto the data disk on the way down: the stop of a
+    // unit ordered after the disk's mount runs before the disk is unmounted, and after
+    // logind has logged the power-off.
     guest
         .run_ok(&format!(
-            "setsid -f sh -c 'exec journalctl -f -n 0 -o short-monotonic --no-pager \
-             >{SHUTDOWN_LOG} 2>&1' </dev/null >/dev/null 2>&1; sleep 2"
+            "systemd-run --unit=e2e-shutdown-record --remain-after-exit \
+             -p After=var-lib-phyllome.mount -p Requires=var-lib-phyllome.mount \
+             -p \"ExecStop=/bin/sh -c 'journalctl -b -o short-monotonic --no-pager \
+             >{SHUTDOWN_LOG}'\" /bin/true"
         ))
         .unwrap();
-
     let console = guest.console();
     let since = console.mark();
     // F12 is an escape sequence; on this emulated UART each byte may come alone, and an ESC
@@ -118,6 +121,11 @@ pub(super) fn power_off_from_the_console(guest: &mut Guest, data_img: &Path, vm:
         .output()
         .expect("debugfs (e2fsprogs)");
     let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    // From the console's F12 choice on (the VM's earlier stops are in it too).
+    let log = match log.find("host power off asked for") {
+        Some(i) => log[i..].to_string(),
+        None => panic!("the console's power-off is not in the journal:\n{log}"),
+    };
     let find = |s: &str| {
         log.find(s)
             .unwrap_or_else(|| panic!("{s:?} not in the shutdown's journal:\n{log}"))
