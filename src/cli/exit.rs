@@ -112,6 +112,9 @@ fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'sta
     if let Some(DefineError::Paths(inner)) = e.downcast_ref() {
         return Some(inner);
     }
+    if let Some(crate::ops::power::PowerError::Paths(inner)) = e.downcast_ref() {
+        return Some(inner);
+    }
     match e.downcast_ref::<crate::ops::serial::SerialOpsError>() {
         Some(crate::ops::serial::SerialOpsError::Paths(inner)) => return Some(inner),
         Some(crate::ops::serial::SerialOpsError::Store(inner)) => return Some(inner),

@@ -16,13 +16,25 @@ pub enum HostCommand {
     /// Host name, kernel, uptime and load, links with their addresses, default routes, time
     /// and NTP, the last journal lines
     Status(super::host_status::StatusArgs),
+    /// Stop every running VM (power button, then forced off), then reboot through logind
+    Reboot(super::host_power::PowerArgs),
+    /// Stop every running VM (power button, then forced off), then power off through logind
+    #[command(name = "poweroff")]
+    PowerOff(super::host_power::PowerArgs),
 }
 
 /// `phyllome host [--json] [SUBCOMMAND]`.
 pub fn dispatch(paths: &HostPaths, json: bool, action: Option<HostCommand>) -> eyre::Result<()> {
+    use crate::ops::power::PowerAction;
     match action {
         None => run(paths, json),
         Some(HostCommand::Status(args)) => super::host_status::run(paths, json, &args),
+        Some(HostCommand::Reboot(args)) => {
+            super::host_power::run(paths, PowerAction::Reboot, &args)
+        }
+        Some(HostCommand::PowerOff(args)) => {
+            super::host_power::run(paths, PowerAction::PowerOff, &args)
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod exit;
 pub mod gpu;
 pub mod host;
+pub mod host_power;
 pub mod host_status;
 pub mod output;
 pub mod report;
@@ -88,6 +89,7 @@ pub struct ConsoleArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// What this host can do: IOMMU groups, GPUs and their passthrough readiness, KVM
+    #[command(args_conflicts_with_subcommands = true)]
     Host {
         /// One JSON document for scripts
         #[arg(long)]

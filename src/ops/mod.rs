@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod host;
 pub mod host_status;
 mod paths;
+pub mod power;
 pub mod serial;
 pub mod vm;
 

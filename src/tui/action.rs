@@ -93,6 +93,9 @@ pub enum Action {
     Filter,
     /// Repaint the whole screen (after line noise on a serial console).
     Redraw,
+    /// "Shut down or restart": the running VMs stopped first, then the host powered off or
+    /// rebooted through logind.
+    HostPower,
 
     #[serde(skip)]
     Resize {
@@ -209,6 +212,21 @@ pub enum Action {
     /// A sample from the dashboard's sampling task.
     #[serde(skip)]
     MonitorSample(Box<MonitorSample>),
+    /// The VMs a power-off or reboot would stop.
+    #[serde(skip)]
+    PowerPlanned(Result<Vec<crate::ops::power::PlannedVm>, ActionError>),
+    /// A VM's stop on the way to a power-off or reboot.
+    #[serde(skip)]
+    PowerProgress(crate::ops::power::Progress),
+    /// Every VM is down: logind is next.
+    #[serde(skip)]
+    PowerStopped(crate::ops::power::PowerAction),
+    /// The power-off or reboot stopped short (nothing further was done).
+    #[serde(skip)]
+    PowerFailed {
+        action: crate::ops::power::PowerAction,
+        error: ActionError,
+    },
 }
 
 /// A sample from the sampling task on its way to the console's `update` (as
@@ -247,6 +265,7 @@ impl Action {
                 | Action::GpuUnassign
                 | Action::GpuBootInstall
                 | Action::GpuBootUninstall
+                | Action::HostPower
         )
     }
 
@@ -268,7 +287,7 @@ impl Action {
 
     /// Bindings that only mean something on the VM screens.
     pub fn is_vm_action(&self) -> bool {
-        (self.changes_host() && !self.is_gpu_action())
+        (self.changes_host() && !self.is_gpu_action() && *self != Action::HostPower)
             || matches!(
                 self,
                 Action::Open

@@ -65,14 +65,51 @@ pub async fn run(opts: ConsoleOptions) -> eyre::Result<()> {
 /// [`run`] with the dashboard's settings (`monitor.toml` or `--monitor-config`).
 pub async fn run_with(opts: ConsoleOptions, monitor: MonitorConfig) -> eyre::Result<()> {
     let keymap = Keymap::load(opts.keymap.as_deref(), opts.read_only)?;
-    let result = match ratatui::try_init() {
-        Ok(mut terminal) => {
-            run_on_with(&mut terminal, EventStream::new(), keymap, &opts, &monitor).await
+    let mut first = Vec::new();
+    loop {
+        let result = match ratatui::try_init() {
+            Ok(mut terminal) => {
+                let events = EventStream::new();
+                let first = std::mem::take(&mut first);
+                run_until(
+                    &mut terminal,
+                    events,
+                    keymap.clone(),
+                    &opts,
+                    &monitor,
+                    first,
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        ratatui::restore();
+        // The terminal is the user's again before logind takes the host down; when logind
+        // refuses, the console comes back with the refusal in its error popup.
+        match result? {
+            Exit::Quit => return Ok(()),
+            Exit::Power(action) => match super::power_runtime::power_now(action).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::Chain(&e), "logind refused");
+                    first.push(Action::PowerFailed {
+                        action,
+                        error: crate::vmm::worker::ActionError::new(&e),
+                    });
+                }
+            },
         }
-        Err(e) => Err(e.into()),
-    };
-    ratatui::restore();
-    result
+    }
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The user quit, or the events ended.
+    Quit,
+    /// Every VM is stopped: the host is to be powered off or rebooted (by the caller, once
+    /// the terminal is restored).
+    Power(crate::ops::power::PowerAction),
 }
 
 /// The event loop on any backend and event stream; ends when the user quits or the stream
@@ -94,11 +131,31 @@ where
 /// [`run_on`] with the dashboard's settings.
 pub async fn run_on_with<B, S>(
     terminal: &mut Terminal<B>,
-    mut events: S,
+    events: S,
     keymap: Keymap,
     opts: &ConsoleOptions,
     monitor_cfg: &MonitorConfig,
 ) -> eyre::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+{
+    run_until(terminal, events, keymap, opts, monitor_cfg, Vec::new())
+        .await
+        .map(|_| ())
+}
+
+/// [`run_on_with`], `first` applied before any event, until the user quits or the host is
+/// to go down ([`Exit`]).
+pub async fn run_until<B, S>(
+    terminal: &mut Terminal<B>,
+    mut events: S,
+    keymap: Keymap,
+    opts: &ConsoleOptions,
+    monitor_cfg: &MonitorConfig,
+    first: Vec<Action>,
+) -> eyre::Result<Exit>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,
@@ -131,6 +188,10 @@ where
     if !opts.top {
         gpus.run(super::gpus::GpuJob::LoadStates);
     }
+    let power = super::power_runtime::PowerBackend::new(opts.paths.clone(), tx.clone());
+    for action in first {
+        update(&mut state, action);
+    }
     let mut vm_tick = tokio::time::interval(VM_TICK);
     vm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -150,7 +211,7 @@ where
             event = events.next() => match event {
                 Some(Ok(event)) => translate(&state, &keymap, &event),
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
+                None => return Ok(Exit::Quit),
             },
             Some(action) = rx.recv() => Some(action),
             _ = size_poll.tick() => resized(terminal, &state)?,
@@ -169,7 +230,13 @@ where
         }
         for effect in effects {
             match effect {
-                Effect::Quit => return Ok(()),
+                Effect::Quit => return Ok(Exit::Quit),
+                Effect::PowerPlan => power.plan(),
+                Effect::PowerStop(action) => power.stop(action),
+                Effect::PowerCall(action) => {
+                    terminal.draw(|f| view::render(&state, f))?;
+                    return Ok(Exit::Power(action));
+                }
                 Effect::NoRedraw => {}
                 Effect::RefreshVms => vms.refresh(),
                 Effect::Vm(req) => vms.request(req),

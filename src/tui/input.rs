@@ -22,6 +22,7 @@ pub fn translate(state: &State, keymap: &Keymap, event: &Event) -> Option<Action
             }
             match modal(state) {
                 Some(Modal::Error) => popup_key(key),
+                Some(Modal::Power) => power_key(key),
                 // Handled above; kept for the match to be whole.
                 Some(Modal::Serial) => None,
                 Some(Modal::Confirm) => state
@@ -80,6 +81,22 @@ fn filter_key(key: &KeyEvent) -> Option<Action> {
         KeyCode::Backspace => Some(Action::FilterBackspace),
         KeyCode::Enter => Some(Action::FilterAccept),
         KeyCode::Esc => Some(Action::Back),
+        _ => None,
+    }
+}
+
+/// The power popup's buttons: arrows, Tab, Enter, Esc (no keymap: its keys mean nothing
+/// else while it is open).
+fn power_key(key: &KeyEvent) -> Option<Action> {
+    match key.code {
+        KeyCode::Left | KeyCode::Up | KeyCode::BackTab | KeyCode::Char('h' | 'k') => {
+            Some(Action::Up)
+        }
+        KeyCode::Right | KeyCode::Down | KeyCode::Tab | KeyCode::Char('l' | 'j') => {
+            Some(Action::Down)
+        }
+        KeyCode::Enter => Some(Action::ConfirmAccept),
+        KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
         _ => None,
     }
 }

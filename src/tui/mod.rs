@@ -12,6 +12,8 @@ pub mod host;
 pub mod input;
 pub mod keymap;
 pub mod modal;
+pub mod power;
+pub mod power_runtime;
 pub mod serial;
 pub mod serial_runtime;
 pub mod state;
@@ -21,7 +23,7 @@ pub mod vm_runtime;
 pub mod vms;
 
 pub use action::Action;
-pub use app::{run, run_on, run_on_with, run_with, ConsoleOptions};
+pub use app::{run, run_on, run_on_with, run_until, run_with, ConsoleOptions, Exit};
 pub use keymap::{Keymap, KeymapError};
 pub use modal::{modal, Modal};
 pub use state::{State, Theme, View};

@@ -13,6 +13,8 @@ use super::state::State;
 pub enum Modal {
     /// An action's error. Esc or Enter closes it, whatever runs beneath.
     Error,
+    /// "Shut down or restart": its buttons, then the stops under way.
+    Power,
     /// The serial pane: every key but the detach key goes to the guest.
     Serial,
     /// A VM action's question (or leaving the form with changes).
@@ -30,8 +32,9 @@ pub enum Modal {
 }
 
 impl Modal {
-    const ALL: [Modal; 8] = [
+    const ALL: [Modal; 9] = [
         Modal::Error,
+        Modal::Power,
         Modal::Serial,
         Modal::Confirm,
         Modal::GpuConfirm,
@@ -44,6 +47,7 @@ impl Modal {
     fn is_open(self, s: &State) -> bool {
         match self {
             Modal::Error => s.vms.error.is_some(),
+            Modal::Power => s.power.is_some(),
             Modal::Serial => s.serial.is_some(),
             Modal::Confirm => s.vms.confirm.is_some(),
             Modal::GpuConfirm => s.gpu.confirm_mode().is_some(),

@@ -137,6 +137,8 @@ pub struct State {
     pub host: super::host::HostView,
     /// The serial pane, when open (over the VM screens).
     pub serial: Option<super::serial::SerialPane>,
+    /// "Shut down or restart" (F12), when open.
+    pub power: Option<super::power::PowerPopup>,
     pub quit: bool,
 }
 
@@ -222,6 +224,7 @@ impl State {
             top: false,
             host: Default::default(),
             serial: None,
+            power: None,
             quit: false,
         }
     }
@@ -257,7 +260,7 @@ impl State {
                 || !(a.switches_view()
                     || a.is_vm_action()
                     || a.is_gpu_action()
-                    || *a == Action::Refresh)
+                    || matches!(a, Action::Refresh | Action::HostPower))
         });
     }
 

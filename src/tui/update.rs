@@ -55,11 +55,19 @@ pub enum Effect {
     StartMonitor,
     /// Tell the sampling task its new interval.
     MonitorInterval(std::time::Duration),
+    /// List the VMs a power-off or reboot would stop.
+    PowerPlan,
+    /// Stop every running VM (logind asked first whether it would do `action`).
+    PowerStop(crate::ops::power::PowerAction),
+    /// Every VM is down: give the terminal back and ask logind.
+    PowerCall(crate::ops::power::PowerAction),
     Quit,
 }
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     let effects = match action {
+        // The host is going down: leaving now would stop half of it.
+        Action::Quit if super::power::under_way(state) => Vec::new(),
         Action::Quit => quit(state),
         Action::Resize { cols, rows } => {
             state.cols = cols;
@@ -110,11 +118,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Gpu(msg) => gpus::message(state, *msg),
         Action::MonitorSample(sample) => dashboard::sample(state, *sample),
         Action::HostStatusLoaded(result) => host::loaded(state, *result),
+        a @ (Action::PowerPlanned(_)
+        | Action::PowerProgress(_)
+        | Action::PowerStopped(_)
+        | Action::PowerFailed { .. }) => super::power::message(state, a),
         a @ (Action::SerialAttached { .. }
         | Action::SerialOutput { .. }
         | Action::SerialClosed { .. }) => serial::message(state, a),
         other => match modal(state) {
             Some(Modal::Error) => vms::error_popup(state, other),
+            Some(Modal::Power) => super::power::input(state, other),
             Some(Modal::Serial) => serial::input(state, other),
             Some(Modal::Confirm) => vms::confirm(state, other),
             Some(Modal::GpuConfirm | Modal::Gpu) => gpus::overlay(state, other),
@@ -211,6 +224,7 @@ fn navigate(state: &mut State, action: Action) -> Vec<Effect> {
             }
         }
         Action::Help => state.help = Some(0),
+        Action::HostPower if !state.top => return super::power::open(state),
         // `phyllome top` is the dashboard alone.
         a if state.top && a.switches_view() => {}
         Action::NextView => state.view = state.view.next(),

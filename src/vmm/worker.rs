@@ -190,6 +190,13 @@ pub fn spawn(
                 let (action, name) = req.label();
                 let name = name.to_string();
                 let result = run(&manager, req).await.map_err(|e| ActionError::from(&e));
+                // The console's record of what it did (the journal under systemd).
+                match &result {
+                    Ok(_) => tracing::info!(vm = %name, "VM {name}: {action} done"),
+                    Err(e) => {
+                        tracing::warn!(vm = %name, "VM {name}: {action} failed: {}", e.one_line())
+                    }
+                }
                 let _ = up_tx.send(VmUpdate::Done {
                     action,
                     name,

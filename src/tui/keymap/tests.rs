@@ -296,6 +296,7 @@ fn read_only_drops_every_vm_action_but_open() {
     let actions: Vec<Action> = map.bindings().iter().map(|b| b.action.clone()).collect();
     assert!(actions.contains(&Action::Open));
     for a in [
+        Action::HostPower,
         Action::VmStart,
         Action::VmStop,
         Action::VmForceOff,
@@ -325,6 +326,7 @@ fn vm_bindings_are_flagged_dangerous_where_they_lose_work() {
     assert_eq!(
         dangerous,
         [
+            Action::HostPower,
             Action::VmReboot,
             Action::VmForceOff,
             Action::VmDelete,

@@ -11,6 +11,7 @@ pub mod kvm;
 pub mod layout;
 pub mod overview;
 pub mod popup;
+pub mod power;
 pub mod serial;
 pub mod vm_charts;
 pub mod vm_detail;
@@ -85,6 +86,11 @@ pub fn render(state: &State, frame: &mut Frame) {
             Modal::Confirm => {
                 if let Some(c) = &state.vms.confirm {
                     popup::confirm(state, c, frame, area);
+                }
+            }
+            Modal::Power => {
+                if let Some(pp) = &state.power {
+                    power::render(state, pp, frame, area);
                 }
             }
             Modal::Error => {

@@ -20,6 +20,7 @@ mod build;
 mod butane;
 mod checks;
 mod iso;
+mod power;
 
 use build::{disks, image_or_skip};
 use checks::{
@@ -215,4 +216,9 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
     managed_gpu(&mut guest, &gpu_addr);
     ssh_lands_in_the_console(&mut guest);
     medium_and_data(&mut guest, &image.medium_key);
+
+    // The console's lines are in the journal (the VM start of step 2).
+    power::console_logs_to_the_journal(&mut guest, VM);
+    // 5. Power off from the console: the VM (running again) stopped first, then the host.
+    power::power_off_from_the_console(&mut guest, &scratch.path().join("data.img"), VM);
 }

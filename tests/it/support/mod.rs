@@ -4,6 +4,7 @@
 //! below for what every test file needs once: snapshots and the process environment.
 
 pub mod cli;
+pub mod fake_logind;
 pub mod fake_systemd;
 pub mod pty;
 pub mod qemu;

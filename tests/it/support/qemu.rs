@@ -378,6 +378,21 @@ impl Guest {
         self.shell.nudges
     }
 
+    /// Waits up to `timeout` for qemu to exit by itself (the guest powered off); its status,
+    /// or None if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.qemu.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The terminal on ttyS0 (kernel console, then the interactive shell).
     pub fn console(&self) -> &Console {
         &self.console
@@ -685,6 +700,13 @@ impl Console {
     pub fn transcript_tail(&self, max: usize) -> String {
         let t = lock(&self.state.0);
         let from = t.transcript.len().saturating_sub(max);
+        String::from_utf8_lossy(&t.transcript[from..]).replace('\x1b', "^[")
+    }
+
+    /// The raw output after `since` (see [`Console::mark`]), escapes made visible as `^[`.
+    pub fn transcript_since(&self, since: usize) -> String {
+        let t = lock(&self.state.0);
+        let from = since.min(t.transcript.len());
         String::from_utf8_lossy(&t.transcript[from..]).replace('\x1b', "^[")
     }
 
