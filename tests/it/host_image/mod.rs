@@ -91,6 +91,15 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
         who.lines().any(|l| l.starts_with("root")),
         "the console runs as root: {who}"
     );
+    // The image installs a man page per command and bash completion (issue: conventions).
+    let man = guest
+        .run_ok("man -w phyllome-vm-start && bash -c '. /usr/share/bash-completion/completions/phyllome && complete -p phyllome'")
+        .expect("man pages and completion in the image");
+    assert!(
+        man.contains("/usr/local/share/man/man1/phyllome-vm-start.1")
+            && man.contains("complete -F _phyllome"),
+        "{man}"
+    );
     // The data disk holds /var/lib/phyllome (mounted by fstab, by label, when it shows up).
     let deadline = Instant::now() + Duration::from_secs(120);
     let mount = loop {
