@@ -96,8 +96,7 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
         .run_ok("man -w phyllome-vm-start && bash -c '. /usr/share/bash-completion/completions/phyllome && complete -p phyllome'")
         .expect("man pages and completion in the image");
     assert!(
-        man.contains("/usr/local/share/man/man1/phyllome-vm-start.1")
-            && man.contains("complete -F _phyllome"),
+        man.contains("/man1/phyllome-vm-start.1") && man.contains("-F _phyllome phyllome"),
         "{man}"
     );
     // The data disk holds /var/lib/phyllome (mounted by fstab, by label, when it shows up).
