@@ -11,7 +11,7 @@ use super::Cli;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocsError {
-    #[error(transparent)]
+    #[error("{0}")]
     Output(#[from] OutputError),
     #[error("Cannot write {path}")]
     Write {

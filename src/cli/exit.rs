@@ -24,7 +24,6 @@ use super::vm::ConfirmError;
 use super::CliError;
 use crate::ops::define::DefineError;
 use crate::ops::gpu::GpuError;
-use crate::ops::vm::VmOpsError;
 use crate::ops::PathsError;
 use crate::vm::StoreError;
 use crate::vmm::defs::DefsError;
@@ -61,80 +60,22 @@ pub fn code(error: &(dyn Error + 'static)) -> Code {
     Code::Failure
 }
 
-/// A `#[error(transparent)]` wrapper's inner error. Such a wrapper forwards its inner error's
-/// message and causes but is not followed by `source()` to the inner error itself, whose type
-/// may be the one that tells.
-fn transparent<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
-    use crate::vmm::supervisor::SupervisorError;
-    match e.downcast_ref::<ManagerError>() {
-        Some(ManagerError::Defs(inner)) => return Some(inner),
-        Some(ManagerError::Runtime(inner)) => return Some(inner),
-        Some(ManagerError::Supervisor(inner)) => return Some(inner),
-        Some(ManagerError::Devices(inner)) => return Some(inner),
-        Some(ManagerError::Macvtap(inner)) => return Some(inner),
-        Some(ManagerError::Snapshot(inner)) => return Some(inner),
-        Some(ManagerError::Rescue(inner)) => return Some(inner),
-        _ => {}
-    }
-    match e.downcast_ref::<SupervisorError>() {
-        Some(SupervisorError::Launch(inner)) => return Some(inner),
-        Some(SupervisorError::Systemd(inner)) => return Some(inner),
-        Some(SupervisorError::Runtime(inner)) => return Some(inner),
-        _ => {}
-    }
-    if let Some(DefsError::Store(inner)) = e.downcast_ref() {
-        return Some(inner);
-    }
-    // CH's refusal, kept boxed: the box is the next link of the chain, not the VmmError.
+/// The error a boxed `dyn Error` source holds. Every wrapper of ours names its inner error as
+/// its `source()`, so the walk of [`code`] meets each typed error; only a cause kept as a
+/// `Box<dyn Error>` (CH's refusal of a snapshot) shows the box, not the error in it.
+fn unboxed<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
     use crate::vmm::manager::SnapshotError;
-    if let Some(SnapshotError::Failed { source, .. } | SnapshotError::FailedPaused { source, .. }) =
-        e.downcast_ref()
-    {
-        return Some(&**source);
-    }
-    match e.downcast_ref::<GpuError>() {
-        Some(GpuError::Paths(inner)) => return Some(inner),
-        Some(GpuError::Address(inner)) => return Some(inner),
-        Some(GpuError::Plan(inner)) => return Some(inner),
-        Some(GpuError::Apply(inner)) => return Some(inner),
-        Some(GpuError::Boot(inner)) => return Some(inner),
-        Some(GpuError::Simulate(inner)) => return Some(inner),
-        Some(GpuError::Store(inner)) => return Some(inner),
-        Some(GpuError::Vm(inner)) => return Some(inner),
-        Some(GpuError::Managed(inner)) => return Some(inner),
-        _ => {}
-    }
-    match e.downcast_ref::<VmOpsError>() {
-        Some(VmOpsError::Paths(inner)) => return Some(inner),
-        Some(VmOpsError::Manager(inner)) => return Some(inner),
-        _ => {}
-    }
-    if let Some(DefineError::Paths(inner)) = e.downcast_ref() {
-        return Some(inner);
-    }
-    if let Some(crate::ops::power::PowerError::Paths(inner)) = e.downcast_ref() {
-        return Some(inner);
-    }
-    match e.downcast_ref::<crate::ops::serial::SerialOpsError>() {
-        Some(crate::ops::serial::SerialOpsError::Paths(inner)) => return Some(inner),
-        Some(crate::ops::serial::SerialOpsError::Store(inner)) => return Some(inner),
-        Some(crate::ops::serial::SerialOpsError::Serial(inner)) => return Some(inner),
-        Some(crate::ops::serial::SerialOpsError::Runtime(inner)) => return Some(inner),
-        _ => {}
-    }
-    match e.downcast_ref::<PathsError>() {
-        Some(PathsError::Store(inner)) => Some(inner),
-        Some(PathsError::RunRoot(inner)) => Some(inner),
-        _ => match e.downcast_ref::<CliError>() {
-            Some(CliError::Paths(inner)) => Some(inner),
-            _ => None,
-        },
+    match e.downcast_ref() {
+        Some(SnapshotError::Failed { source, .. } | SnapshotError::FailedPaused { source, .. }) => {
+            Some(&**source)
+        }
+        _ => None,
     }
 }
 
 /// What this one error says, when its type tells.
 fn of(e: &(dyn Error + 'static)) -> Option<Code> {
-    if let Some(inner) = transparent(e) {
+    if let Some(inner) = unboxed(e) {
         return of(inner);
     }
     if let Some(e) = e.downcast_ref::<OutputError>() {
@@ -219,7 +160,7 @@ mod tests {
             source: VmmError::api("vm.boot", 500, vec!["Error from API".into()]),
         });
         assert_eq!(code(&refused), Code::Vmm);
-        // Behind transparent wrappers, as `ManagerError` holds them.
+        // Behind wrappers, as `ManagerError` holds them: each names its inner error as source.
         let no_vmm = ManagerError::Supervisor(LaunchError::NotFound.into());
         assert_eq!(code(&no_vmm), Code::Vmm);
         let exited = ManagerError::VmmExited {

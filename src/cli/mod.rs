@@ -130,7 +130,7 @@ pub enum Command {
 /// Mistakes on the command line that clap cannot see; they exit with the usage code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error(transparent)]
+    #[error("{0}")]
     Paths(#[from] crate::ops::PathsError),
     #[error("Bad {flag}")]
     BadFlag {

@@ -45,6 +45,6 @@ pub enum MonitorError {
         #[source]
         source: Box<MonitorError>,
     },
-    #[error(transparent)]
+    #[error("{0}")]
     File(#[from] crate::files::FileError),
 }

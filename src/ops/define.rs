@@ -8,7 +8,7 @@ use crate::vm::{Problem, Store, VmSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DefineError {
-    #[error(transparent)]
+    #[error("{0}")]
     Paths(#[from] PathsError),
     /// The definition would hurt the host; nothing was saved.
     #[error("Refusing to save VM {name}; nothing was saved:\n{}", lines(.problems))]

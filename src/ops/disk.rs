@@ -14,9 +14,9 @@ use super::HostPaths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskOpsError {
-    #[error(transparent)]
+    #[error("{0}")]
     Disk(#[from] DiskError),
-    #[error(transparent)]
+    #[error("{0}")]
     Partition(#[from] PartitionError),
     #[error("{path} is in use by {holders}; stop it first")]
     Held { path: PathBuf, holders: String },
@@ -34,7 +34,7 @@ pub enum DiskOpsError {
     Unreadable { image: PathBuf, why: String },
     #[error("No filesystem found on {what} of {image}")]
     NoFilesystem { image: PathBuf, what: String },
-    #[error(transparent)]
+    #[error("{0}")]
     Tool(#[from] ToolError),
     #[error("Cannot prepare the export directory {path}")]
     ExportDir {

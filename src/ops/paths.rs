@@ -34,9 +34,9 @@ impl Default for HostPaths {
 pub enum PathsError {
     #[error("Host root {0} is not a directory")]
     BadHostRoot(String),
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] StoreError),
-    #[error(transparent)]
+    #[error("{0}")]
     RunRoot(#[from] RuntimeError),
 }
 

@@ -57,7 +57,7 @@ impl PowerAction {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PowerError {
-    #[error(transparent)]
+    #[error("{0}")]
     Paths(#[from] PathsError),
     #[error("Cannot start the runtime")]
     Runtime(#[source] std::io::Error),

@@ -10,13 +10,13 @@ use crate::vm::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SerialOpsError {
-    #[error(transparent)]
+    #[error("{0}")]
     Paths(#[from] PathsError),
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] StoreError),
-    #[error(transparent)]
+    #[error("{0}")]
     Serial(#[from] SerialError),
-    #[error(transparent)]
+    #[error("{0}")]
     Runtime(#[from] crate::vmm::runtime::RuntimeError),
 }
 

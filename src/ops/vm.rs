@@ -12,11 +12,11 @@ pub const API_TIMEOUT_ENV: &str = "PHYLLOME_VMM_TIMEOUT";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmOpsError {
-    #[error(transparent)]
+    #[error("{0}")]
     Paths(#[from] PathsError),
     #[error("Cannot start the runtime")]
     Runtime(#[source] std::io::Error),
-    #[error(transparent)]
+    #[error("{0}")]
     Manager(#[from] ManagerError),
 }
 

@@ -87,8 +87,8 @@ pub enum ApplyError {
         planned: String,
         found: String,
     },
-    #[error(transparent)]
-    Failed(Box<Failure>),
+    #[error("{0}")]
+    Failed(#[source] Box<Failure>),
 }
 
 impl ApplyError {

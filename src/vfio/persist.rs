@@ -22,11 +22,11 @@ const UDEV: &str = "/etc/udev/rules.d/60-phyllome-vfio.rules";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
-    #[error(transparent)]
+    #[error("{0}")]
     Plan(#[from] PlanError),
     #[error("{path} exists and was not written by phyllome: leaving it alone")]
     NotOurs { path: String },
-    #[error(transparent)]
+    #[error("{0}")]
     File(#[from] crate::files::FileError),
     #[error("Cannot write {path}")]
     Write {

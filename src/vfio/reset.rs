@@ -17,8 +17,8 @@ const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
-    #[error(transparent)]
-    File(crate::files::FileError),
+    #[error("{0}")]
+    File(#[source] crate::files::FileError),
     #[error("{path} is not a reset record")]
     Parse {
         path: String,

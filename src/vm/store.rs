@@ -42,7 +42,7 @@ pub enum StoreError {
     NoEarlier(String),
     #[error("Cannot edit the definition")]
     Edit(#[source] super::doc::DocError),
-    #[error(transparent)]
+    #[error("{0}")]
     File(#[from] FileError),
 }
 

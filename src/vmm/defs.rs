@@ -13,7 +13,7 @@ use crate::error::Chain;
 pub enum DefsError {
     #[error("No VM named {0:?}; see `phyllome vm list`")]
     NotDefined(String),
-    #[error(transparent)]
+    #[error("{0}")]
     Store(StoreError),
 }
 

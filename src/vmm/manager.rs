@@ -100,7 +100,7 @@ impl ManagerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
-    #[error(transparent)]
+    #[error("{0}")]
     Defs(#[from] defs::DefsError),
     #[error("VM {name} has an invalid definition: {message}")]
     Invalid { name: String, message: String },
@@ -112,15 +112,15 @@ pub enum ManagerError {
     StillRunning(String),
     #[error("VM {name} is still in use: {what}; stop it first (`phyllome vm stop --force {name}` ends a hung one)")]
     InUse { name: String, what: String },
-    #[error(transparent)]
+    #[error("{0}")]
     Snapshot(#[from] SnapshotError),
-    #[error(transparent)]
+    #[error("{0}")]
     Rescue(#[from] RescueError),
     #[error("VM {name} still has a VMM running (pid {pid}); force it off first")]
     VmmAlive { name: String, pid: u32 },
-    #[error(transparent)]
+    #[error("{0}")]
     Runtime(#[from] RuntimeError),
-    #[error(transparent)]
+    #[error("{0}")]
     Supervisor(#[from] SupervisorError),
     #[error("VM {name}: {source}")]
     Vmm {
@@ -136,9 +136,9 @@ pub enum ManagerError {
         secs: u64,
         log: String,
     },
-    #[error(transparent)]
+    #[error("{0}")]
     Devices(#[from] ManagedError),
-    #[error(transparent)]
+    #[error("{0}")]
     Macvtap(#[from] FdPassError),
     #[error("VM {name} did not reach {state} within {secs} s")]
     StateTimeout {

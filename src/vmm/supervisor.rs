@@ -19,11 +19,11 @@ pub const SUPERVISOR_ENV: &str = "PHYLLOME_SUPERVISOR";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
-    #[error(transparent)]
+    #[error("{0}")]
     Launch(#[from] LaunchError),
-    #[error(transparent)]
+    #[error("{0}")]
     Systemd(#[from] SystemdError),
-    #[error(transparent)]
+    #[error("{0}")]
     Runtime(#[from] RuntimeError),
     #[error("The device supervisor of VM {vm} exited before it started the VMM; see {log}")]
     DeviceSupervisor { vm: String, log: String },

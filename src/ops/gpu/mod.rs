@@ -30,21 +30,21 @@ use super::PathsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
-    #[error(transparent)]
+    #[error("{0}")]
     Paths(#[from] PathsError),
-    #[error(transparent)]
+    #[error("{0}")]
     Address(#[from] ParseAddressError),
     #[error("No PCI device {0} on this host; see `phyllome gpu list`")]
     NoDevice(PciAddress),
     #[error("{0} has no IOMMU group: turn the IOMMU on (intel_iommu=on or amd_iommu=on) before passing it through")]
     NoGroup(PciAddress),
-    #[error(transparent)]
+    #[error("{0}")]
     Plan(#[from] PlanError),
-    #[error(transparent)]
+    #[error("{0}")]
     Apply(#[from] ApplyError),
-    #[error(transparent)]
+    #[error("{0}")]
     Boot(#[from] PersistError),
-    #[error(transparent)]
+    #[error("{0}")]
     Simulate(#[from] SimulateError),
     /// The plan takes the host console and nobody confirmed: refused, nothing changed.
     #[error("Refusing to take {address} without confirmation: {reason}. There is no terminal to type the confirmation on; pass --yes if you can reach this host over serial or SSH")]
@@ -67,7 +67,7 @@ pub enum GpuError {
     NoPlan,
     #[error("The host changed since the plan was shown: close this and plan again")]
     PlanChanged,
-    #[error(transparent)]
+    #[error("{0}")]
     Store(#[from] StoreError),
     #[error("Cannot record the devices in VM {vm}")]
     Record {
@@ -81,9 +81,9 @@ pub enum GpuError {
         #[source]
         source: StoreError,
     },
-    #[error(transparent)]
+    #[error("{0}")]
     Vm(#[from] VmOpsError),
-    #[error(transparent)]
+    #[error("{0}")]
     Managed(#[from] ManagedError),
     /// A refused hot-plug: what went in was unplugged and the group released (`released`
     /// says how that went).
