@@ -85,15 +85,18 @@ pub fn read_fd(fd: OwnedFd, path: &Path, cap: u64, notes: &Notes) -> Result<Vec<
         return Err(err);
     }
     let mut file = fs::File::from(fd);
-    // sysfs hands over a whole attribute in one read: one syscall where read_to_end
-    // would make three.
+    // Read until end of file: a short read is not the end (procfs hands out `mountinfo` and
+    // the like a page per read).
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {
         let n = file.read(&mut buf[len..]).map_err(io_err)?;
         len += n;
-        if n == 0 || len < buf.len() || len as u64 > cap {
+        if n == 0 || len as u64 > cap {
             break;
+        }
+        if len < buf.len() {
+            continue;
         }
         let next = (buf.len() * 2).min(cap as usize + 1);
         buf.resize(next, 0);
@@ -130,6 +133,15 @@ mod tests {
             0,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_procfs_file_of_many_pages_is_read_whole() {
+        // procfs hands out kallsyms a page or less per read; it is far bigger than 64 KiB.
+        let root = crate::host::SysRoot::new("/");
+        let cap = 64 * 1024;
+        let bytes = root.read_bytes("proc/kallsyms", cap).unwrap();
+        assert_eq!(bytes.len() as u64, cap, "stopped at a short read");
     }
 
     #[test]

@@ -234,10 +234,7 @@ impl VmHistory {
         if let Some(cur) = &raw.proc_sample {
             // Where each vCPU runs needs no previous sample.
             for v in &cur.vcpus {
-                if s.vcpu_host_cpus.len() <= v.index {
-                    s.vcpu_host_cpus.resize(v.index + 1, None);
-                }
-                s.vcpu_host_cpus[v.index] = v.host_cpu;
+                set_at(&mut s.vcpu_host_cpus, v.index, v.host_cpu);
             }
             if let (Some(old), Some(pv)) = (same_process(cur), prev.as_ref()) {
                 let secs = at - pv.at;
@@ -318,13 +315,13 @@ impl VmHistory {
     }
 }
 
-fn set_at(v: &mut Vec<f64>, i: usize, value: f64) {
+fn set_at<T: Clone + Default>(v: &mut Vec<T>, i: usize, value: T) {
     // vCPU indexes come from thread names; cap them so a garbage name cannot allocate much.
     if i >= 4096 {
         return;
     }
     if v.len() <= i {
-        v.resize(i + 1, 0.0);
+        v.resize(i + 1, T::default());
     }
     v[i] = value;
 }

@@ -47,7 +47,9 @@ impl FromStr for CpuList {
                     (n, n)
                 }
             };
-            if b < a {
+            // A CPU listed twice is refused later; stopping here keeps a hostile list
+            // (`0-8191,0-8191,…`) from growing past the CPUs that can exist.
+            if b < a || out.len() + (b - a) as usize >= MAX_CPU as usize + 1 {
                 return Err(fail());
             }
             out.extend(a..=b);
@@ -270,6 +272,13 @@ pub fn pin_from_affinity(v: &Value) -> Result<Option<CpuList>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_longer_than_the_cpus_that_can_exist_is_refused_without_growing() {
+        let hostile = vec!["0-8191"; 2].join(",");
+        assert!(hostile.parse::<CpuList>().is_err());
+        assert_eq!("0-8191".parse::<CpuList>().unwrap().0.len(), 8192);
+    }
 
     #[test]
     fn lists_parse_in_order_and_print_back() {

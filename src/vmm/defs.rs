@@ -14,7 +14,7 @@ pub enum DefsError {
     #[error("No VM named {0:?}; see `phyllome vm list`")]
     NotDefined(String),
     #[error("{0}")]
-    Store(StoreError),
+    Store(#[source] StoreError),
 }
 
 impl From<StoreError> for DefsError {
