@@ -66,19 +66,19 @@ pub enum PowerError {
     List(#[source] Box<ManagerError>),
     // zbus errors are large; boxed so every Result carrying them stays small.
     #[error(
-        "Cannot reach logind (org.freedesktop.login1) on {bus}; nothing was stopped. The host \
-         must run systemd-logind (systemctl start systemd-logind), or set {BUS_ENV} to its bus"
+        "Cannot reach logind (org.freedesktop.login1) on {bus}. The host must run \
+         systemd-logind (systemctl start systemd-logind), or set {BUS_ENV} to its bus"
     )]
     Unreachable {
         bus: String,
         #[source]
         source: Box<zbus::Error>,
     },
-    #[error("logind on {bus} did not answer within {timeout:?}; nothing was stopped")]
+    #[error("logind on {bus} did not answer within {timeout:?}")]
     Timeout { bus: String, timeout: Duration },
     #[error(
-        "logind on {bus} will not {verb} this host for this user (Can{method}: {answer}); \
-         nothing was stopped. Run it as root"
+        "logind on {bus} will not {verb} this host for this user (Can{method}: {answer}). \
+         Run it as root"
     )]
     NotAllowed {
         bus: String,
@@ -86,6 +86,18 @@ pub enum PowerError {
         method: &'static str,
         answer: String,
     },
+    /// logind cannot do it: found before any VM is touched.
+    #[error("Nothing was stopped: the host cannot be asked to {verb}")]
+    NothingStopped {
+        verb: &'static str,
+        #[source]
+        source: Box<PowerError>,
+    },
+    #[error(
+        "VM {vms} started again while the others were stopped; the host was not {done}. \
+         Stop what starts it (another console, an SSH session, a script) and try again"
+    )]
+    VmsKeepStarting { vms: String, done: &'static str },
     #[error("VM {vm} did not stop, even forced off; the host was not {done}")]
     VmStillRuns {
         vm: String,
@@ -203,8 +215,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, PowerError> {
 pub fn plan(paths: &HostPaths, action: PowerAction) -> Result<Plan, PowerError> {
     let m = super::vm::manager(paths)?;
     runtime()?.block_on(async {
-        let bus = Logind::connect().await?;
-        bus.check(action).await?;
+        let ready = async {
+            let bus = Logind::connect(bus_address().as_deref()).await?;
+            bus.check(action).await?;
+            Ok(bus)
+        };
+        let bus = ready.await.map_err(|e| PowerError::NothingStopped {
+            verb: action.verb(),
+            source: Box::new(e),
+        })?;
         Ok(Plan {
             action,
             vms: running_of(paths, &m).await?,
@@ -242,8 +261,12 @@ pub fn execute(
 ) -> Result<(), PowerError> {
     stop_all(paths, plan, progress)?;
     progress(Progress::Calling(plan.action));
-    call(plan.action)
+    call(paths, plan.action)
 }
+
+/// How many times VMs started while the others were being stopped are stopped in turn before
+/// the power-off gives up.
+const LATE_ROUNDS: usize = 3;
 
 /// Stops every VM of the plan (see [`stop_each`]).
 pub fn stop_all(
@@ -252,7 +275,40 @@ pub fn stop_all(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), PowerError> {
     let m = super::vm::manager(paths)?;
-    runtime()?.block_on(stop_each(&m, plan, progress))
+    runtime()?.block_on(async {
+        stop_each(&m, plan, progress).await?;
+        // Another console (tty1, ttyS0, an SSH login) or a script may have started a VM
+        // meanwhile: it is stopped too, and one that keeps coming back ends it.
+        for _ in 0..LATE_ROUNDS {
+            let late = running_of(paths, &m).await?;
+            if late.is_empty() {
+                return Ok(());
+            }
+            let again = Plan {
+                vms: late,
+                ..plan.clone()
+            };
+            stop_each(&m, &again, progress).await?;
+        }
+        none_running(paths, &m, plan.action).await
+    })
+}
+
+/// An error naming the VMs whose VMM runs, if any does.
+async fn none_running(
+    paths: &HostPaths,
+    m: &VmManager,
+    action: PowerAction,
+) -> Result<(), PowerError> {
+    let late = running_of(paths, m).await?;
+    if late.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = late.iter().map(|v| v.name.as_str()).collect();
+    Err(PowerError::VmsKeepStarting {
+        vms: names.join(", "),
+        done: action.done(),
+    })
 }
 
 /// Each VM in turn: the power button and its grace period (forced off with `vm.shutdown` when
@@ -299,12 +355,20 @@ pub async fn stop_each(
     Ok(())
 }
 
-/// Asks logind to power off or reboot now (`interactive = false`: no polkit prompt).
-pub fn call(action: PowerAction) -> Result<(), PowerError> {
+/// Asks logind to power off or reboot now (`interactive = false`: no polkit prompt), once more
+/// making sure no VM runs: one started since the stops would be cut off by the power-off.
+pub fn call(paths: &HostPaths, action: PowerAction) -> Result<(), PowerError> {
+    let m = super::vm::manager(paths)?;
     runtime()?.block_on(async {
-        let bus = Logind::connect().await?;
+        none_running(paths, &m, action).await?;
+        let bus = Logind::connect(bus_address().as_deref()).await?;
         bus.call(action).await
     })
+}
+
+/// The address [`BUS_ENV`] gives, if any; else logind is on the system bus.
+fn bus_address() -> Option<String> {
+    std::env::var(BUS_ENV).ok().filter(|a| !a.trim().is_empty())
 }
 
 /// The bus logind was found on, and the connection.
@@ -314,15 +378,14 @@ struct Logind {
 }
 
 impl Logind {
-    async fn connect() -> Result<Logind, PowerError> {
-        let address = std::env::var(BUS_ENV).ok().filter(|a| !a.trim().is_empty());
-        let bus = match &address {
+    async fn connect(address: Option<&str>) -> Result<Logind, PowerError> {
+        let bus = match address {
             Some(a) => format!("{a} ({BUS_ENV})"),
             None => SYSTEM_BUS.to_string(),
         };
         let fut = async {
-            match &address {
-                Some(a) => zbus::connection::Builder::address(a.as_str()).build().await,
+            match address {
+                Some(a) => zbus::connection::Builder::address(a).build().await,
                 None => zbus::Connection::system().await,
             }
         };
@@ -391,13 +454,14 @@ impl Logind {
             PowerAction::PowerOff => self.bounded(proxy.power_off(false)).await?,
             PowerAction::Reboot => self.bounded(proxy.reboot(false)).await?,
         };
-        tracing::info!(bus = %self.bus, "logind asked to {} the host ({})", action.verb(), action.method());
         result.map_err(|source| PowerError::Call {
             verb: action.verb(),
             method: action.method(),
             bus: self.bus.clone(),
             source: Box::new(source),
-        })
+        })?;
+        tracing::info!(bus = %self.bus, "logind accepted to {} the host ({})", action.verb(), action.method());
+        Ok(())
     }
 }
 

@@ -88,16 +88,18 @@ pub async fn run_with(opts: ConsoleOptions, monitor: MonitorConfig) -> eyre::Res
         // refuses, the console comes back with the refusal in its error popup.
         match result? {
             Exit::Quit => return Ok(()),
-            Exit::Power(action) => match super::power_runtime::power_now(action).await {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(error = %crate::error::Chain(&e), "logind refused");
-                    first.push(Action::PowerFailed {
-                        action,
-                        error: crate::vmm::worker::ActionError::new(&e),
-                    });
+            Exit::Power(action) => {
+                match super::power_runtime::power_now(opts.paths.clone(), action).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::Chain(&e), "logind refused");
+                        first.push(Action::PowerFailed {
+                            action,
+                            error: crate::vmm::worker::ActionError::new(&e),
+                        });
+                    }
                 }
-            },
+            }
         }
     }
 }

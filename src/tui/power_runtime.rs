@@ -58,7 +58,7 @@ impl PowerBackend {
 
 /// With the terminal given back: logind asked, and on success a wait for systemd to stop
 /// this process as the host goes down. The error is logind's refusal.
-pub async fn power_now(action: PowerAction) -> Result<(), PowerError> {
+pub async fn power_now(paths: HostPaths, action: PowerAction) -> Result<(), PowerError> {
     use std::io::Write;
     let say = |text: String| {
         let mut out = std::io::stdout().lock();
@@ -68,7 +68,7 @@ pub async fn power_now(action: PowerAction) -> Result<(), PowerError> {
         "phyllome: every VM is stopped; asking logind to {} the host\r\n",
         action.verb()
     ));
-    let call = tokio::task::spawn_blocking(move || power::call(action)).await;
+    let call = tokio::task::spawn_blocking(move || power::call(&paths, action)).await;
     match call {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),

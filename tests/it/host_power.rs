@@ -166,7 +166,7 @@ fn a_bus_without_logind_stops_nothing_and_names_the_bus_and_the_fix() {
         &env,
         &[
             &format!("Cannot reach logind (org.freedesktop.login1) on {address}"),
-            "nothing was stopped",
+            "Nothing was stopped: the host cannot be asked to power off",
             "systemctl start systemd-logind",
             "org.freedesktop.login1",
         ],
@@ -185,7 +185,7 @@ fn no_bus_at_all_stops_nothing() {
     );
     refused_stopping_nothing(
         &env,
-        &["Cannot reach logind", "no-bus", "nothing was stopped"],
+        &["Cannot reach logind", "no-bus", "Nothing was stopped: the host cannot be asked to power off"],
     );
 }
 
@@ -328,4 +328,35 @@ fn a_refused_reboot_with_json_is_a_document_with_the_error() {
         causes.contains("Interactive authentication required."),
         "{doc}"
     );
+}
+
+#[test]
+fn a_vm_started_while_the_others_were_stopped_is_stopped_too() {
+    use phyllome::ops::power::{self, Plan, PowerAction, Progress};
+    let Some(env) = Env::new("host_power", Some(Answers::default())) else {
+        return;
+    };
+    let late = env.start("late", "30s");
+    let paths = phyllome::ops::HostPaths {
+        host_root: "/".into(),
+        state_dir: Some(env.cli.state.clone()),
+        run_dir: Some(env.cli.run.clone()),
+        ch_bin: env.cli.ch_bin.clone(),
+        simulate: false,
+    };
+    // The plan was made before `late` started: it names no VM.
+    let plan = Plan {
+        action: PowerAction::PowerOff,
+        vms: Vec::new(),
+        bus: "a test".into(),
+    };
+    let mut seen = Vec::new();
+    power::stop_all(&paths, &plan, &mut |p| {
+        if let Progress::Stopped { vm, .. } = p {
+            seen.push(vm)
+        }
+    })
+    .unwrap();
+    assert_eq!(seen, ["late"]);
+    assert!(gone(late), "the late VM still runs");
 }
