@@ -32,6 +32,8 @@ pub struct EscJoin {
     /// A plain Esc, then the characters that may continue it.
     held: Vec<Event>,
     deadline: Option<Instant>,
+    /// When the held Esc came, for the log.
+    since: Option<Instant>,
 }
 
 impl EscJoin {
@@ -41,6 +43,7 @@ impl EscJoin {
             delay,
             held: Vec::new(),
             deadline: None,
+            since: None,
         }
     }
 
@@ -79,6 +82,14 @@ impl EscJoin {
                 Vec::new()
             }
             Seq::Key(key) => {
+                // The log shows how a line splits sequences, to tune the delay by.
+                let waited = self.since.map(|t| now.saturating_duration_since(t));
+                tracing::debug!(
+                    ?key,
+                    keys = tail.len() + 1,
+                    ?waited,
+                    "split escape sequence joined"
+                );
                 self.clear();
                 vec![Event::Key(key)]
             }
@@ -97,17 +108,18 @@ impl EscJoin {
     /// The delay ran out (or the input ended): the held events, as they came.
     pub fn expire(&mut self) -> Vec<Event> {
         self.deadline = None;
+        self.since = None;
         std::mem::take(&mut self.held)
     }
 
     fn hold(&mut self, event: Event, now: Instant) {
         self.held.push(event);
         self.deadline = Some(now + self.delay);
+        self.since.get_or_insert(now);
     }
 
     fn clear(&mut self) {
-        self.held.clear();
-        self.deadline = None;
+        self.expire();
     }
 }
 
