@@ -1,6 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use eyre::{bail, WrapErr};
@@ -84,6 +85,7 @@ fn run_console(paths: HostPaths, args: ConsoleArgs) -> eyre::Result<()> {
     tracing::info!(?profile, "terminal profile");
     let mut options = console_options(paths, profile, args.keymap);
     options.read_only = args.read_only;
+    options.esc_delay = Duration::from_millis(args.esc_delay);
     block_on(tui::run_with(options, monitor))
 }
 
@@ -99,6 +101,7 @@ fn run_top(paths: HostPaths, args: cli::top::TopArgs) -> eyre::Result<()> {
     let mut options = console_options(paths, TermProfile::from_env(args.ascii), None);
     options.read_only = true;
     options.top = true;
+    options.esc_delay = Duration::from_millis(args.esc_delay);
     block_on(tui::run_with(options, monitor))
 }
 
@@ -114,6 +117,7 @@ fn console_options(
         keymap: keymap.or_else(default_user_keymap),
         requery_size: Some(term::requery_size),
         top: false,
+        esc_delay: tui::escape::DEFAULT_ESC_DELAY,
     }
 }
 

@@ -39,6 +39,10 @@ pub struct TopArgs {
     /// Monitor settings (default: monitor.toml in $PHYLLOME_CONFIG_DIR, /etc/phyllome as root, ~/.config/phyllome)
     #[arg(long, value_name = "FILE")]
     pub monitor_config: Option<PathBuf>,
+    /// How long a lone Esc waits for the rest of an escape sequence split by a slow line,
+    /// in milliseconds (0: no wait)
+    #[arg(long, value_name = "MS", default_value_t = crate::tui::escape::DEFAULT_ESC_DELAY_MS, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub esc_delay: u64,
 }
 
 /// The first `monitor.toml` found (see [`crate::config_paths`]).

@@ -2,12 +2,13 @@
 //! and timers. It turns actions into state changes through `update` and carries out the
 //! effects; it draws only when something changed, at most once per frame interval.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 use tokio::sync::mpsc;
@@ -22,6 +23,7 @@ use crate::monitor::{Collector, MonitorConfig};
 use crate::monitor::dashboard::Dashboard;
 
 use super::action::{Action, Loaded, MonitorSample};
+use super::escape::EscJoin;
 use super::input::translate;
 use super::keymap::Keymap;
 use super::state::{State, Theme};
@@ -51,6 +53,9 @@ pub struct ConsoleOptions {
     /// `phyllome top`: open on the dashboard alone, sampling from the start; the host and
     /// the GPUs are never read.
     pub top: bool,
+    /// How long a lone Esc waits for the rest of a split escape sequence
+    /// ([`super::escape`]); zero turns the wait off.
+    pub esc_delay: Duration,
 }
 
 /// Runs the console on the process's terminal until the user quits.
@@ -201,6 +206,11 @@ where
     size_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
+    // Terminal events the escape stage let through, each translated against the state the
+    // ones before it left.
+    let mut esc = EscJoin::new(opts.esc_delay);
+    let mut ready: VecDeque<Event> = VecDeque::new();
+    let mut ended = false;
     loop {
         let now = Instant::now();
         let due = last_draw.map_or(now, |t| t + FRAME);
@@ -209,16 +219,30 @@ where
             dirty = false;
             last_draw = Some(now);
         }
-        let action = tokio::select! {
-            event = events.next() => match event {
-                Some(Ok(event)) => translate(&state, &keymap, &event),
-                Some(Err(e)) => return Err(e.into()),
-                None => return Ok(Exit::Quit),
-            },
-            Some(action) = rx.recv() => Some(action),
-            _ = size_poll.tick() => resized(terminal, &state)?,
-            at = vm_tick.tick() => Some(Action::VmTick(at.into_std())),
-            _ = tokio::time::sleep_until(due), if dirty => None,
+        let held = esc.deadline();
+        let action = if let Some(event) = ready.pop_front() {
+            translate(&state, &keymap, &event)
+        } else if ended {
+            return Ok(Exit::Quit);
+        } else {
+            tokio::select! {
+                event = events.next() => {
+                    ended = input(&mut esc, &mut ready, event)?;
+                    None
+                }
+                _ = tokio::time::sleep_until(held.unwrap_or(now)), if held.is_some() => {
+                    // Keys that came while this process waited for the CPU came in time.
+                    match events.next().now_or_never() {
+                        Some(event) => ended = input(&mut esc, &mut ready, event)?,
+                        None => ready.extend(esc.expire()),
+                    }
+                    None
+                }
+                Some(action) = rx.recv() => Some(action),
+                _ = size_poll.tick() => resized(terminal, &state)?,
+                at = vm_tick.tick() => Some(Action::VmTick(at.into_std())),
+                _ = tokio::time::sleep_until(due), if dirty => None,
+            }
         };
         let Some(action) = action else { continue };
         // The first complete screen should not wait out the loading frame's interval.
@@ -281,6 +305,25 @@ where
                     terminal.clear()?;
                 }
             }
+        }
+    }
+}
+
+/// One item of the terminal's event stream through the escape stage into `ready`; true when
+/// the input ended (what was held then goes on as typed).
+fn input(
+    esc: &mut EscJoin,
+    ready: &mut VecDeque<Event>,
+    item: Option<io::Result<Event>>,
+) -> io::Result<bool> {
+    match item {
+        Some(event) => {
+            ready.extend(esc.push(event?, Instant::now()));
+            Ok(false)
+        }
+        None => {
+            ready.extend(esc.expire());
+            Ok(true)
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod escape;
 pub mod gpu_runtime;
 pub mod gpus;
 pub mod host;

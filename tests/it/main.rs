@@ -49,6 +49,7 @@ mod state_storage;
 mod term_pty;
 mod tui_console_dashboard;
 mod tui_dashboard;
+mod tui_escape_pty;
 mod tui_gpu_flow;
 mod tui_gpu_loop;
 mod tui_host;

@@ -178,6 +178,7 @@ async fn the_loop_opens_on_the_dashboard_and_q_quits() {
         keymap: None,
         requery_size: None,
         top: true,
+        esc_delay: phyllome::tui::escape::DEFAULT_ESC_DELAY,
     };
     let q = Ok(Event::Key(KeyEvent::new(
         KeyCode::Char('q'),

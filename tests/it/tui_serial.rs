@@ -296,3 +296,46 @@ async fn the_loop_attaches_to_a_running_vm_and_detaches() {
     let log = std::fs::read_to_string(cli.state.join("serial/web.log")).unwrap();
     assert!(log.contains("echo-me"), "the keys reached the guest: {log}");
 }
+
+/// Keys whose ESC came alone, as a serial line splits them, reach the guest as the bytes the
+/// terminal sent once the escape stage put them back together (Down, Shift-Tab).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_arrow_reaches_the_guest_as_its_bytes() {
+    let cli = Cli::double();
+    let kernel = cli.fake_kernel();
+    cli.define_toml(
+        "web",
+        &format!("[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\nkernel = {kernel:?}\n"),
+    );
+    cli.ok(&["vm", "start", "web"]);
+    let open = ui::paced(ui::typed("5c"), Duration::from_millis(300));
+    // crossterm's events for `x ESC [ B ESC [ Z y` when each ESC was read alone.
+    let mut split = ui::typed("x");
+    for last in ['B', 'Z'] {
+        split.extend(ui::typed("<esc>["));
+        split.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(last),
+            KeyModifiers::SHIFT,
+        ))));
+    }
+    split.extend(ui::typed("y<enter>"));
+    let keys = ui::paced(split, Duration::from_millis(1));
+    let stream = open
+        .chain(
+            futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            })
+            .filter_map(|_| async { None }),
+        )
+        .chain(keys)
+        .chain(futures::stream::pending())
+        .boxed();
+    let mut opts = ui::console(cli.path(), cli.path());
+    opts.paths.ch_bin = cli.ch_bin.clone();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let run = run_on(&mut terminal, stream, Keymap::defaults().unwrap(), &opts);
+    let _ = tokio::time::timeout(Duration::from_secs(3), run).await;
+    let log = std::fs::read(cli.state.join("serial/web.log")).unwrap();
+    let log = String::from_utf8_lossy(&log);
+    assert!(log.contains("x\x1b[B\x1b[Zy"), "the guest echoed {log:?}");
+}

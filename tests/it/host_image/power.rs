@@ -45,24 +45,18 @@ pub(super) fn power_off_from_the_console(guest: &mut Guest, data_img: &Path, vm:
         .unwrap();
     let console = guest.console();
     let since = console.mark();
-    // F12 is an escape sequence; on this emulated UART each byte may come alone, and an ESC
-    // read alone is the Esc key. So: back on the VM list, F12, and again if it was split.
+    // F12 is an escape sequence, and on this emulated UART its ESC often comes in a read of
+    // its own: the console's escape delay puts it back together, so one F12 opens the popup.
     let opened = |s: &str| {
         s.contains("Shut down or restart")
             && s.contains("These VMs are stopped first")
             && s.lines().any(|l| l.contains(vm) && l.contains("up to"))
     };
-    let mut popup = Err(String::new());
-    for _ in 0..4 {
-        console.send(b"5").unwrap();
-        console.send(b"\x1b[24~").unwrap(); // F12
-        popup = console
-            .wait_screen(Duration::from_secs(45), opened)
-            .map_err(|e| e.to_string());
-        if popup.is_ok() {
-            break;
-        }
-    }
+    console.send(b"5").unwrap();
+    console.send(b"\x1b[24~").unwrap(); // F12
+    let popup = console
+        .wait_screen(Duration::from_secs(45), opened)
+        .map_err(|e| e.to_string());
     let popup = popup.unwrap_or_else(|e| panic!("F12 opened no popup naming {vm}: {e}"));
     eprintln!("power popup:\n{popup}");
     // Cancel is under the cursor: two to the left (`h`, no escape sequence) is Power off.

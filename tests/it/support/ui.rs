@@ -179,5 +179,6 @@ pub fn console(host_root: &Path, dir: &Path) -> ConsoleOptions {
         keymap: None,
         requery_size: None,
         top: false,
+        esc_delay: phyllome::tui::escape::DEFAULT_ESC_DELAY,
     }
 }
