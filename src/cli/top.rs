@@ -84,6 +84,8 @@ pub fn collector(paths: &HostPaths) -> eyre::Result<Collector> {
 /// `top --batch`: samples printed one interval apart. The full-screen `top` is the
 /// console's loop opened on its dashboard, which the binary starts.
 pub fn run(paths: &HostPaths, args: TopArgs) -> eyre::Result<()> {
+    // With --json a failure (a bad --host-root, a bad setting) is one more line, with `error`.
+    super::doc::begin_lines(args.json, super::doc::version::TOP_SAMPLE, &[]);
     let cfg = settings(&args)?;
     let collector = collector(paths)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -133,8 +135,8 @@ pub fn json_line(model: &Model) -> String {
     let v = super::doc::version::TOP_SAMPLE;
     super::doc::to_line(v, &sample).unwrap_or_else(|e| {
         format!(
-            "{{\"schema_version\":{v},\"error\":{{\"message\":{:?},\"causes\":[]}}}}\n",
-            e.to_string()
+            "{{\"schema_version\":{v},\"error\":{{\"message\":{},\"causes\":[]}}}}\n",
+            serde_json::to_string(&e.to_string()).unwrap_or_else(|_| "\"\"".into())
         )
     })
 }

@@ -169,3 +169,25 @@ fn top_batch_json_lines_each_carry_the_version() {
         assert!(v["vms"].is_array(), "{line}");
     }
 }
+
+#[test]
+fn top_batch_json_fails_with_one_line_holding_the_error() {
+    let cli = Cli::double();
+    let out = cli.run(&[
+        "--host-root",
+        "/nonexistent/phyllome",
+        "top",
+        "--batch",
+        "-n",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(lines[0].starts_with("{\"schema_version\":1,"), "{stdout}");
+    let v: Value = serde_json::from_str(lines[0]).expect("one object");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("/nonexistent/phyllome"), "{stdout}");
+}

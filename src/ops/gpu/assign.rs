@@ -144,8 +144,6 @@ pub fn holder(
     Ok(None)
 }
 
-/// Removes `address`'s group from the VM that has it; when the VM runs, unplugs and
-/// releases it first. Progress lines go to `out`.
 /// What `unassign` did: the VM the devices left, and whether it ran (they were unplugged).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unassigned {
@@ -154,6 +152,8 @@ pub struct Unassigned {
     pub running: bool,
 }
 
+/// Removes `address`'s group from the VM that has it; when the VM runs, unplugs and
+/// releases it first. Progress lines go to `out`.
 pub fn unassign(
     paths: &HostPaths,
     address: &str,
