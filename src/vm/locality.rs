@@ -48,10 +48,16 @@ pub fn check(spec: &VmSpec, root: &SysRoot) -> Option<Check> {
             }
         }
     }
-    if let Some(m) = spec.memory.host_numa_node.filter(|&m| m != node) {
-        problems.push(format!(
+    match spec.memory.host_numa_node {
+        Some(m) if m != node => problems.push(format!(
             "its memory is on node {m}, {address} on node {node}"
-        ));
+        )),
+        Some(_) => {}
+        // With a device passed through, the VMM maps all guest memory at boot from threads
+        // that are not pinned: the pages land wherever those threads ran.
+        None => problems.push(format!(
+            "its memory is not placed on node {node} where {address} is"
+        )),
     }
     let title = format!("NUMA placement of VM {name}");
     if problems.is_empty() {

@@ -247,6 +247,8 @@ fn the_host_check_warns_when_a_gpu_guest_runs_off_its_gpus_node() {
         "local",
         &gpu_vm("boot = 2\npin = \"8-9\"", "host_numa_node = 1"),
     );
+    // CPUs on the GPU's node, memory left wherever the VMM's threads fault it in.
+    cli.define_toml("cpus_only", &gpu_vm("boot = 2\npin = \"8-9\"", ""));
     // No VFIO device: nothing to be near.
     cli.define_toml("plain", &def("boot = 2", ""));
     let host = cli.json(&["host", "--json"]);
@@ -256,7 +258,7 @@ fn the_host_check_warns_when_a_gpu_guest_runs_off_its_gpus_node() {
         .iter()
         .filter(|c| c["id"] == "vm_numa")
         .collect();
-    assert_eq!(numa.len(), 3, "{numa:#?}");
+    assert_eq!(numa.len(), 4, "{numa:#?}");
     let by = |vm: &str| {
         numa.iter()
             .find(|c| c["title"] == format!("NUMA placement of VM {vm}"))
@@ -277,6 +279,11 @@ fn the_host_check_warns_when_a_gpu_guest_runs_off_its_gpus_node() {
         "in VM floating, set [cpus] pin = \"8-11\" and [memory] host_numa_node = 1"
     );
     assert_eq!(by("local")["status"], "pass");
+    assert_eq!(by("cpus_only")["status"], "warn");
+    assert_eq!(
+        by("cpus_only")["detail"],
+        "its memory is not placed on node 1 where 0000:81:00.0 is"
+    );
     let text = cli.ok(&["host"]);
     let checks: String = text
         .lines()
