@@ -241,3 +241,38 @@ async fn without_logind_the_console_stays_and_the_vm_runs() {
     assert!(screen.contains("Cannot power off the host"), "{screen}");
     assert!(screen.contains("Cannot reach logind"), "{screen}");
 }
+
+#[test]
+fn with_many_vms_the_buttons_and_the_newest_steps_still_show_at_80x24() {
+    let mut ui = console(false);
+    ui.keys("<F12>");
+    let names: Vec<String> = (0..30).map(|i| format!("vm{i:02}")).collect();
+    ui.act(Action::PowerPlanned(Ok(names
+        .iter()
+        .map(|n| planned(n, 30))
+        .collect())));
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Power off") && screen.contains("Cancel"),
+        "{screen}"
+    );
+    assert!(screen.contains("left/right: choose"), "{screen}");
+    assert!(screen.contains("more"), "{screen}");
+    assert!(!screen.contains("vm29"), "{screen}");
+    snap("tui_power_many_vms_80x24_linux", &screen);
+    ui.keys("<left><left><enter>");
+    for n in &names {
+        ui.act(Action::PowerProgress(Progress::Stopping {
+            vm: n.clone(),
+            grace: Duration::from_secs(30),
+        }));
+        ui.act(Action::PowerProgress(Progress::Stopped {
+            vm: n.clone(),
+            how: Stopped::PoweredOff,
+        }));
+    }
+    let screen = ui.screen();
+    assert!(screen.contains("vm29"), "the newest step is cut:\n{screen}");
+    assert!(screen.contains("lines above"), "{screen}");
+    assert!(!screen.contains("vm00"), "{screen}");
+}

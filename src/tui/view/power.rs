@@ -18,6 +18,8 @@ pub fn render(state: &State, popup: &PowerPopup, frame: &mut Frame, area: Rect) 
     let (g, p) = (&state.theme.glyphs, &state.theme.palette);
     let w = WIDTH.min(area.width.saturating_sub(4));
     let text_w = w.saturating_sub(4) as usize;
+    // Rows inside the border on this screen; the buttons must always show.
+    let room = area.height.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = Vec::new();
     let para = |text: &str, lines: &mut Vec<Line>| {
         lines.extend(wrap(text, text_w).into_iter().map(Line::raw));
@@ -33,7 +35,14 @@ pub fn render(state: &State, popup: &PowerPopup, frame: &mut Frame, area: Rect) 
                          when their grace period runs out):",
                         &mut lines,
                     );
-                    for vm in vms {
+                    // The intro, then the VM rows, then a blank, the buttons, a blank, the hint.
+                    let fits = room.saturating_sub(lines.len() + 4);
+                    let shown = if vms.len() > fits {
+                        fits.saturating_sub(1)
+                    } else {
+                        vms.len()
+                    };
+                    for vm in &vms[..shown] {
                         lines.push(Line::from(vec![
                             Span::raw(format!("  {} ", g.bullet)),
                             Span::styled(format!("{:<20}", printable(&vm.name)), p.title),
@@ -43,6 +52,12 @@ pub fn render(state: &State, popup: &PowerPopup, frame: &mut Frame, area: Rect) 
                                 crate::fmt::countdown(vm.stop_timeout_secs)
                             )),
                         ]));
+                    }
+                    if shown < vms.len() {
+                        lines.push(Line::styled(
+                            format!("  ... and {} more", vms.len() - shown),
+                            p.dim,
+                        ));
                     }
                 }
             }
@@ -91,6 +106,12 @@ pub fn render(state: &State, popup: &PowerPopup, frame: &mut Frame, area: Rect) 
                     ),
                     &mut lines,
                 );
+            }
+            // The newest steps matter: older ones give way at the top.
+            if lines.len() > room && room > 1 {
+                let cut = lines.len() - room + 1;
+                lines.drain(..cut);
+                lines.insert(0, Line::styled(format!("... {cut} lines above"), p.dim));
             }
             match action {
                 PowerAction::PowerOff => "Powering off".to_string(),
