@@ -49,7 +49,7 @@ pub fn find(root: &SysRoot) -> Vec<CriticalDevice> {
 
 /// The block device holding `/`, as `sys/dev/block/MAJ:MIN` and a readable name.
 fn root_block_device(root: &SysRoot) -> Option<(String, String)> {
-    let mountinfo = root.read("proc/self/mountinfo").ok()?;
+    let mountinfo = root.read(super::mountinfo::PATH).ok()?;
     let (majmin, source) = root_mount(&mountinfo)?;
     let dev = format!("sys/dev/block/{majmin}");
     let name = Path::new(&source)
@@ -68,12 +68,8 @@ fn root_block_device(root: &SysRoot) -> Option<(String, String)> {
 /// `(major:minor, source)` of the mount at `/` from /proc/self/mountinfo (the last one
 /// wins: it is the one on top).
 pub fn root_mount(mountinfo: &str) -> Option<(String, String)> {
-    mountinfo.lines().rev().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let sep = fields.iter().position(|f| *f == "-")?;
-        (fields.get(4) == Some(&"/"))
-            .then(|| Some((fields.get(2)?.to_string(), fields.get(sep + 2)?.to_string())))?
-    })
+    let mounts = super::mountinfo::parse(mountinfo);
+    super::mountinfo::mounted_at(&mounts, "/").map(|m| (m.dev_no(), m.source.clone()))
 }
 
 /// PCI controllers under a block device, following device-mapper and md slaves.

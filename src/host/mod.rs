@@ -9,6 +9,7 @@ pub mod gpu;
 pub mod iommu;
 pub mod kvm;
 pub mod model;
+pub mod mountinfo;
 pub mod names;
 pub mod pci;
 pub mod pci_address;
