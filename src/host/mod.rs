@@ -14,6 +14,7 @@ pub mod names;
 pub mod pci;
 pub mod pci_address;
 pub mod readiness;
+pub mod route;
 pub mod state_storage;
 pub mod sysroot;
 pub mod writer;
