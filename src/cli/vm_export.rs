@@ -1,7 +1,7 @@
 //! `phyllome vm export|import`: a VM as Cloud Hypervisor's VmConfig JSON or command line, and
 //! a definition made from a VmConfig.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use eyre::{bail, eyre, WrapErr};
 
@@ -13,24 +13,16 @@ use crate::ops::define::check as guard;
 use crate::ops::HostPaths;
 use crate::vm::{doc, SaveMode, StoreError};
 
-/// Where the supervisor will put VM `name`'s sockets (the same rule as `vmm`).
-fn runtime_paths(paths: &HostPaths, name: &str) -> crate::vm::RuntimePaths {
-    let root = paths.run_dir.clone().unwrap_or_else(|| {
-        let as_root = std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-            .unwrap_or(false);
-        match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(d) if !as_root && !d.is_empty() => PathBuf::from(d).join("phyllome"),
-            _ => PathBuf::from("/run/phyllome"),
-        }
-    });
-    crate::vm::RuntimePaths::in_dir(&root.join("vms").join(name))
+/// Where the supervisor will put VM `name`'s sockets: its runtime directory under the run
+/// root the VM manager resolves, so an exported config names the same files.
+fn runtime_paths(paths: &HostPaths, name: &str) -> eyre::Result<crate::vm::RuntimePaths> {
+    Ok(paths.run_root()?.vm(name)?.config_paths())
 }
 
 pub fn export(paths: &HostPaths, name: &str, format: ExportFormat) -> eyre::Result<()> {
     let store = open_store(paths)?;
     let spec = store.get(name)?;
-    let rt = runtime_paths(paths, name);
+    let rt = runtime_paths(paths, name)?;
     let macvtaps = crate::vm::macvtap_nets(&spec);
     match format {
         ExportFormat::Json => {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::host::mountinfo;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     #[error("Cannot run {tool} (is it installed?)")]
@@ -116,38 +118,9 @@ pub fn fsck(dev: &Path, fs_type: Option<&str>) -> Result<(i32, String), ToolErro
 /// mount point.
 pub fn mount_source(dir: &Path) -> Option<PathBuf> {
     let dir = std::fs::canonicalize(dir).ok()?;
-    let text = crate::files::read_input(Path::new("/proc/self/mountinfo"), 16 << 20).ok()?;
-    text.lines().rev().find_map(|l| {
-        let mut halves = l.split(" - ");
-        let fields: Vec<&str> = halves.next()?.split(' ').collect();
-        let source = halves.next()?.split(' ').nth(1)?;
-        (unescape(fields.get(4)?) == dir.as_os_str().to_string_lossy())
-            .then(|| PathBuf::from(unescape(source)))
-    })
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            let oct = b.get(i + 1..i + 4).and_then(|d| {
-                std::str::from_utf8(d)
-                    .ok()
-                    .and_then(|d| u8::from_str_radix(d, 8).ok())
-            });
-            if let Some(c) = oct {
-                out.push(c);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let text = crate::files::read_input(&Path::new("/").join(mountinfo::PATH), 16 << 20).ok()?;
+    let mounts = mountinfo::parse(&text);
+    mountinfo::mounted_at(&mounts, &dir.to_string_lossy()).map(|m| PathBuf::from(&m.source))
 }
 
 /// Whether `dev` is a loop device set up read-only (`/sys/block/loopN/ro`).

@@ -26,7 +26,8 @@ pub fn find(root: &SysRoot) -> Vec<CriticalDevice> {
             });
         }
     }
-    if let Some(iface) = default_route_interface(&root.read("proc/net/route").unwrap_or_default()) {
+    if let Some(iface) = default_route_interface(&root.read(super::route::PATH).unwrap_or_default())
+    {
         for address in net_devices(root, &iface, 0) {
             out.push(CriticalDevice {
                 address,
@@ -49,7 +50,7 @@ pub fn find(root: &SysRoot) -> Vec<CriticalDevice> {
 
 /// The block device holding `/`, as `sys/dev/block/MAJ:MIN` and a readable name.
 fn root_block_device(root: &SysRoot) -> Option<(String, String)> {
-    let mountinfo = root.read("proc/self/mountinfo").ok()?;
+    let mountinfo = root.read(super::mountinfo::PATH).ok()?;
     let (majmin, source) = root_mount(&mountinfo)?;
     let dev = format!("sys/dev/block/{majmin}");
     let name = Path::new(&source)
@@ -68,12 +69,8 @@ fn root_block_device(root: &SysRoot) -> Option<(String, String)> {
 /// `(major:minor, source)` of the mount at `/` from /proc/self/mountinfo (the last one
 /// wins: it is the one on top).
 pub fn root_mount(mountinfo: &str) -> Option<(String, String)> {
-    mountinfo.lines().rev().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let sep = fields.iter().position(|f| *f == "-")?;
-        (fields.get(4) == Some(&"/"))
-            .then(|| Some((fields.get(2)?.to_string(), fields.get(sep + 2)?.to_string())))?
-    })
+    let mounts = super::mountinfo::parse(mountinfo);
+    super::mountinfo::mounted_at(&mounts, "/").map(|m| (m.dev_no(), m.source.clone()))
 }
 
 /// PCI controllers under a block device, following device-mapper and md slaves.
@@ -91,13 +88,12 @@ fn block_controllers(root: &SysRoot, dev: &str, depth: usize) -> Vec<PciAddress>
     pci_ancestor_of(root, dev).into_iter().collect()
 }
 
-/// The interface of the default IPv4 route in /proc/net/route.
+/// The interface of the first default IPv4 route in /proc/net/route.
 pub fn default_route_interface(route: &str) -> Option<String> {
-    route.lines().skip(1).find_map(|line| {
-        let mut f = line.split_whitespace();
-        let iface = f.next()?;
-        (f.next()? == "00000000").then(|| iface.to_string())
-    })
+    super::route::ipv4_defaults(route)
+        .into_iter()
+        .next()
+        .map(|r| r.iface)
 }
 
 /// Physical NICs behind an interface, through bridges (`brif/`) and bonds (`lower_*`).
@@ -161,6 +157,9 @@ mod tests {
         let route = "Iface\tDestination\tGateway\tFlags\nenp3s0\t0001A8C0\t00000000\t0001\nbr0\t00000000\t0101A8C0\t0003\n";
         assert_eq!(default_route_interface(route), Some("br0".to_string()));
         assert_eq!(default_route_interface("Iface\n"), None);
+        // A default route that is down carries nothing: the one that is up is the lifeline.
+        let down_first = "Iface\tDestination\tGateway\tFlags\nold0\t00000000\t0101A8C0\t0002\nbr0\t00000000\t0101A8C0\t0003\n";
+        assert_eq!(default_route_interface(down_first), Some("br0".to_string()));
         assert_eq!(
             serial_consoles("console=tty0 console=ttyS1,115200n8 quiet"),
             ["ttyS1"]

@@ -8,6 +8,7 @@
 
 use super::checks::check;
 use super::model::{Check, CheckStatus};
+use super::mountinfo::{self, mount_of, Mount};
 use super::SysRoot;
 
 /// The host's VM state directory, as the host sees it.
@@ -15,52 +16,6 @@ pub const HOST_STATE_DIR: &str = "/var/lib/phyllome";
 
 /// Filesystems whose content lives in RAM only.
 const VOLATILE: &[&str] = &["tmpfs", "ramfs", "rootfs"];
-
-/// One line of `/proc/self/mountinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    pub point: String,
-    pub fstype: String,
-    pub source: String,
-    pub super_options: String,
-}
-
-/// The mounts of a mountinfo text, in its order (later lines are on top); malformed lines are
-/// left out.
-pub fn parse(mountinfo: &str) -> Vec<Mount> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            let mut right = right.split(' ');
-            Some(Mount {
-                point: unescape(point),
-                fstype: right.next()?.to_string(),
-                source: unescape(right.next()?),
-                super_options: right.next().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
-}
-
-/// The mount holding `path`: the deepest mount point above it, the later one when stacked.
-pub fn mount_of<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
-    let under = |point: &str| {
-        let point = point.trim_end_matches('/');
-        point.is_empty()
-            || path == point
-            || path
-                .strip_prefix(point)
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    mounts
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| under(&m.point))
-        .max_by_key(|(i, m)| (m.point.trim_end_matches('/').len(), *i))
-        .map(|(_, m)| m)
-}
 
 /// Why `mount` keeps its files in RAM only (its type, or the type under an overlay's upper
 /// directory, as on live systems), or `None` when they reach a disk.
@@ -87,7 +42,7 @@ fn volatile_at(mounts: &[Mount], mount: &Mount, depth: usize) -> Option<String> 
 /// The check for the host's state directory, or `None` when the host's mount table cannot be
 /// read (a fixture tree without one; a running Linux always has it).
 pub fn run(root: &SysRoot) -> Option<Check> {
-    let mounts = parse(&root.read("proc/self/mountinfo").ok()?);
+    let mounts = mountinfo::parse(&root.read(mountinfo::PATH).ok()?);
     let mount = mount_of(&mounts, HOST_STATE_DIR)?;
     let source = crate::fmt::printable(&mount.source).into_owned();
     let point = crate::fmt::printable(&mount.point).into_owned();
@@ -115,31 +70,6 @@ pub fn run(root: &SysRoot) -> Option<Check> {
         "label a partition PHYLLOME-DATA (e.g. mkfs.ext4 -L PHYLLOME-DATA /dev/sdX1) and reboot: \
          the host image mounts it on /var/lib/phyllome (elsewhere, mount a disk there)",
     ))
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = (b[i] == b'\\')
-            .then(|| b.get(i + 1..i + 4))
-            .flatten()
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match oct {
-            Some(c) => {
-                out.push(c);
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -189,7 +119,7 @@ mod tests {
             2 1 0:30 / /var rw - tmpfs tmpfs rw\n\
             3 1 0:31 / /var/lib/phyllomeX rw - ext4 /dev/sdb1 rw\n\
             4 2 8:3 / /var rw - xfs /dev/sda3 rw\n";
-        let mounts = parse(text);
+        let mounts = mountinfo::parse(text);
         // /var/lib/phyllomeX is a sibling, not a parent; the xfs /var is stacked on the tmpfs.
         assert_eq!(
             mount_of(&mounts, HOST_STATE_DIR).unwrap().source,
@@ -218,7 +148,7 @@ mod tests {
         let text = "garbage\n\
             1 0 8:2 / / rw - ext4 /dev/sda2 rw\n\
             5 1 0:50 / /var/lib/phyllome\\040x rw - tmpfs tmpfs rw\n";
-        let mounts = parse(text);
+        let mounts = mountinfo::parse(text);
         assert_eq!(mounts.len(), 2);
         assert_eq!(mounts[1].point, "/var/lib/phyllome x");
         assert_eq!(check_of(text).status, CheckStatus::Pass);

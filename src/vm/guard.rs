@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::bytesize::{ByteSize, MIB};
 use super::problem::Problem;
 use super::spec::{ConsoleMode, SerialMode, VmSpec};
-use crate::host::SysRoot;
+use crate::host::{mountinfo, SysRoot};
 
 /// How deep partitions and device-mapper holders are followed (a disk, a partition, a
 /// crypt or LVM volume on it, another on that...).
@@ -65,25 +65,19 @@ fn block_device(root: &SysRoot, path: &Path) -> Option<DevNo> {
 /// What the host uses its block devices for: device number → "mounted on /" and the like.
 fn host_uses(root: &SysRoot) -> HashMap<DevNo, String> {
     let mut uses: HashMap<DevNo, String> = HashMap::new();
-    let mountinfo = root.read("proc/self/mountinfo").unwrap_or_default();
-    for line in mountinfo.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else {
-            continue;
-        };
-        let (Some(point), Some(source)) = (f.get(4), f.get(sep + 2)) else {
-            continue;
-        };
-        let what = if *point == "/" {
+    let text = root.read(mountinfo::PATH).unwrap_or_default();
+    for m in mountinfo::parse(&text) {
+        let what = if m.point == "/" {
             "mounted on / (the host's root)".to_string()
         } else {
-            format!("mounted on {}", crate::fmt::printable(point))
+            format!("mounted on {}", crate::fmt::printable(&m.point))
         };
         // Filesystems such as btrfs report an anonymous device (major 0): the source tells.
-        let by_number = f.get(2).and_then(|d| dev_no(d)).filter(|d| d.0 != 0);
-        let by_source = source
+        let by_number = (m.major != 0).then_some((m.major, m.minor));
+        let by_source = m
+            .source
             .starts_with('/')
-            .then(|| block_device(root, Path::new(source)))
+            .then(|| block_device(root, Path::new(&m.source)))
             .flatten();
         for d in by_number.into_iter().chain(by_source) {
             // The root's own words win over a later bind mount of the same device.

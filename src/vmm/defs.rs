@@ -104,7 +104,5 @@ pub fn summary(spec: &Spec) -> Summary {
 /// The VmConfig for `vm.create`, with the guest's serial line on the runtime directory's
 /// socket (so whoever supervises the VM owns it).
 pub fn vm_config(spec: &Spec, rt: &VmRuntime) -> Result<serde_json::Value, DefsError> {
-    let mut paths = crate::vm::RuntimePaths::in_dir(&rt.dir);
-    paths.serial_socket = rt.serial_socket.clone();
-    Ok(crate::vm::to_vm_config(spec, &paths))
+    Ok(crate::vm::to_vm_config(spec, &rt.config_paths()))
 }

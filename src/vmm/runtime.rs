@@ -231,6 +231,14 @@ pub struct VmRuntime {
 }
 
 impl VmRuntime {
+    /// The paths a VmConfig names inside this directory, with the guest's serial line on
+    /// this runtime's socket (so whoever supervises the VM owns it).
+    pub fn config_paths(&self) -> crate::vm::RuntimePaths {
+        let mut paths = crate::vm::RuntimePaths::in_dir(&self.dir);
+        paths.serial_socket = self.serial_socket.clone();
+        paths
+    }
+
     /// A fresh, empty directory (mode 0700: the sockets inside control the VM). Leftovers of a
     /// VMM that is gone are removed first; call it only under the lock, after the ping check.
     pub fn create_fresh(&self) -> Result<(), RuntimeError> {

@@ -202,3 +202,24 @@ fn a_closed_stdout_ends_quietly() {
         );
     }
 }
+
+/// `vm export` names the serial socket where the supervisor puts it (the run root's
+/// `vms/NAME/`), and refuses when the supervisor could not put it anywhere (a run directory
+/// too deep for a Unix socket's path) rather than print a config that cannot start.
+#[test]
+fn vm_export_names_the_supervisors_socket_or_says_why_not() {
+    let mut env = env();
+    define(&env, "web");
+    let json = env.json(&["vm", "export", "web"]);
+    let want = env.run.join("vms/web/serial.sock");
+    assert_eq!(json["serial"]["socket"], want.to_str().unwrap());
+
+    env.run = env.path().join("r".repeat(120));
+    for format in ["json", "cli"] {
+        let err = env.fails(&["vm", "export", "web", "--format", format]);
+        assert!(
+            err.contains("is longer than the 107 bytes a Unix socket allows"),
+            "{err}"
+        );
+    }
+}

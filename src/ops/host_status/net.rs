@@ -1,8 +1,9 @@
 //! Network links: from rtnetlink on the running host, from sysfs and procfs under another
 //! root. Speed always comes from sysfs (rtnetlink does not carry it).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
+use crate::host::route::{RTF_REJECT, RTF_UP};
 use crate::host::SysRoot;
 use crate::vfio::error_chain;
 
@@ -70,7 +71,7 @@ fn from_files(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
         Err(e) => warnings.push(format!("IPv6 addresses unknown: {}", error_chain(&e))),
     }
     let mut default_routes = Vec::new();
-    match root.read("proc/net/route") {
+    match root.read(crate::host::route::PATH) {
         Ok(text) => default_routes.extend(parse_route(&text)),
         Err(e) => warnings.push(format!("IPv4 default route unknown: {}", error_chain(&e))),
     }
@@ -166,34 +167,15 @@ fn ipv6_hex(hex: &str) -> Option<Ipv6Addr> {
     u128::from_str_radix(hex, 16).ok().map(Ipv6Addr::from)
 }
 
-const RTF_UP: u32 = 0x1;
-const RTF_GATEWAY: u32 = 0x2;
-const RTF_REJECT: u32 = 0x200;
-
-/// `proc/net/route`: the IPv4 main table; addresses are printed as the kernel holds them in
-/// memory (network order read as a native integer).
+/// `proc/net/route`'s default routes (see [`crate::host::route`]).
 pub fn parse_route(text: &str) -> Vec<Route> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (dev, dest, gw, flags) = (f.first()?, f.get(1)?, f.get(2)?, f.get(3)?);
-            let hex = |s: &str| u32::from_str_radix(s, 16).ok();
-            let flags = hex(flags)?;
-            // A copy cut after the flags still says which route goes everywhere.
-            let mask = f.get(7).map_or(Some(0), |m| hex(m))?;
-            if hex(dest)? != 0 || mask != 0 || flags & RTF_UP == 0 || flags & RTF_REJECT != 0 {
-                return None;
-            }
-            let gateway = (flags & RTF_GATEWAY != 0)
-                .then(|| Ipv4Addr::from(hex(gw)?.to_ne_bytes()).to_string().into())
-                .flatten();
-            Some(Route {
-                family: Family::Ipv4,
-                gateway,
-                dev: Some(dev.to_string()),
-                metric: f.get(6).and_then(|m| m.parse().ok()),
-            })
+    crate::host::route::ipv4_defaults(text)
+        .into_iter()
+        .map(|r| Route {
+            family: Family::Ipv4,
+            gateway: r.gateway.map(|g| g.to_string()),
+            dev: Some(r.iface),
+            metric: r.metric,
         })
         .collect()
 }
@@ -233,6 +215,7 @@ pub fn parse_ipv6_route(text: &str) -> Vec<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn ipv6_addresses_from_procfs() {

@@ -53,11 +53,12 @@ fn mknod(at: &Path, major: u32, minor: u32) -> bool {
 /// A host tree with block devices as the kernel shows them: sdz (8:0) whose partition sdz1
 /// is mounted on /data and reached by `/dev/disk/by-id/ata-DISK`; sdy (8:16) whose
 /// partition sdy1 holds the device-mapper volume dm-0 (253:0), mounted on /home by its
-/// `/dev/mapper` name as btrfs does (an anonymous device number); sdw used as swap; sdx
-/// unused. None when device nodes cannot be made here.
+/// `/dev/mapper` name as btrfs does (an anonymous device number); sdv, mounted the same way
+/// on `/srv/my data` by a label with a space (both escaped in mountinfo); sdw used as swap;
+/// sdx unused. None when device nodes cannot be made here.
 fn block_host(cli: &mut Cli) -> Option<PathBuf> {
     let root = cli.path().join("blockhost");
-    let devs: [(&str, Option<&str>, u32, u32); 7] = [
+    let devs: [(&str, Option<&str>, u32, u32); 8] = [
         ("sdz", None, 8, 0),
         ("sdz1", Some("sdz"), 8, 1),
         ("sdy", None, 8, 16),
@@ -65,6 +66,7 @@ fn block_host(cli: &mut Cli) -> Option<PathBuf> {
         ("dm-0", None, 253, 0),
         ("sdw", None, 8, 48),
         ("sdx", None, 8, 32),
+        ("sdv", None, 8, 64),
     ];
     for (name, disk, major, minor) in devs {
         let dir = match disk {
@@ -92,10 +94,12 @@ fn block_host(cli: &mut Cli) -> Option<PathBuf> {
     );
     link("../../sdz", &root.join("dev/disk/by-id/ata-DISK"));
     link("../dm-0", &root.join("dev/mapper/home"));
+    link("../../sdv", &root.join("dev/disk/by-label/My Data"));
     write(
         &root.join("proc/self/mountinfo"),
         "30 1 8:1 / /data rw,relatime shared:1 - ext4 /dev/sdz1 rw\n\
-         31 1 0:40 / /home rw,relatime shared:2 - btrfs /dev/mapper/home rw\n",
+         31 1 0:40 / /home rw,relatime shared:2 - btrfs /dev/mapper/home rw\n\
+         32 1 0:41 / /srv/my\\040data rw,relatime shared:3 - btrfs /dev/disk/by-label/My\\040Data rw\n",
     );
     write(
         &root.join("proc/swaps"),
@@ -128,6 +132,10 @@ fn disks_the_host_uses_are_refused_through_links_partitions_and_holders() {
         ),
         ("/dev/mapper/home", "(dm-0) is mounted on /home;"),
         ("/dev/sdw", "disks[0].path: /dev/sdw (sdw) is used as swap;"),
+        (
+            "/dev/sdv",
+            "disks[0].path: /dev/sdv (sdv) is mounted on /srv/my data;",
+        ),
     ];
     for (disk, want) in cases {
         let err = refused(&cli, &define(disk));
@@ -158,11 +166,8 @@ fn disks_the_host_uses_are_refused_through_links_partitions_and_holders() {
 #[test]
 fn the_hosts_root_disk_is_refused() {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let source = mountinfo.lines().rev().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        let sep = f.iter().position(|x| *x == "-")?;
-        (f.get(4) == Some(&"/")).then(|| f.get(sep + 2).map(|s| s.to_string()))?
-    });
+    let mounts = phyllome::host::mountinfo::parse(&mountinfo);
+    let source = phyllome::host::mountinfo::mounted_at(&mounts, "/").map(|m| m.source.clone());
     let is_block = |p: &str| {
         use std::os::unix::fs::FileTypeExt;
         std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device())
