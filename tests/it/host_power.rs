@@ -185,7 +185,11 @@ fn no_bus_at_all_stops_nothing() {
     );
     refused_stopping_nothing(
         &env,
-        &["Cannot reach logind", "no-bus", "Nothing was stopped: the host cannot be asked to power off"],
+        &[
+            "Cannot reach logind",
+            "no-bus",
+            "Nothing was stopped: the host cannot be asked to power off",
+        ],
     );
 }
 
