@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::host::SysRoot;
+use crate::vfio::error_chain;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimeStatus {
@@ -105,17 +106,6 @@ fn zone(root: &SysRoot) -> Result<(TimeZone, Option<String>), String> {
     let tz = TimeZone::tzif(name.as_deref().unwrap_or("localtime"), &data)
         .map_err(|e| format!("{}: {e}", shown.display()))?;
     Ok((tz, name))
-}
-
-/// `Cannot read /x/etc/localtime: Permission denied`: the error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    out
 }
 
 /// `../usr/share/zoneinfo/Europe/Berlin` → `Europe/Berlin`.
