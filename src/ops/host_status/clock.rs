@@ -41,7 +41,7 @@ pub fn read(root: &SysRoot, warnings: &mut Vec<String>) -> TimeStatus {
     let asked = if root.is_host() {
         timedated_synchronized()
     } else {
-        Err("not asked under --host-root".to_string())
+        Err("timedated not asked under --host-root".to_string())
     };
     let ntp_synchronized = match asked {
         Ok(v) => Some(v),
@@ -49,7 +49,7 @@ pub fn read(root: &SysRoot, warnings: &mut Vec<String>) -> TimeStatus {
             let file = timesyncd_synchronized(root);
             if file.is_none() {
                 warnings.push(format!(
-                    "NTP state unknown: timedated {why}; no {TIMESYNCD_FLAG} under {}",
+                    "NTP state unknown: {why}; no {TIMESYNCD_FLAG} under {}",
                     root.root().display()
                 ));
             }
@@ -129,9 +129,9 @@ fn timedated_synchronized() -> Result<bool, String> {
     // A thread of its own: a runtime cannot be started on a thread that runs async code, and
     // callers may be anywhere (the CLI's main thread, the console's blocking pool).
     std::thread::scope(|s| {
-        s.spawn(ask_timedated)
-            .join()
-            .unwrap_or_else(|_| Err("could not be asked (the asking thread failed)".into()))
+        s.spawn(ask_timedated).join().unwrap_or_else(|_| {
+            Err("timedated could not be asked (the asking thread failed)".into())
+        })
     })
 }
 
@@ -139,7 +139,7 @@ fn ask_timedated() -> Result<bool, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("could not be asked (no runtime: {e})"))?;
+        .map_err(|e| format!("timedated could not be asked (no runtime: {e})"))?;
     rt.block_on(async {
         let ask = async {
             let conn = zbus::Connection::system().await?;
@@ -154,8 +154,8 @@ fn ask_timedated() -> Result<bool, String> {
         };
         match tokio::time::timeout(Duration::from_secs(2), ask).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(format!("answered with an error ({e})")),
-            Err(_) => Err("did not answer within 2 s".into()),
+            Ok(Err(e)) => Err(format!("timedated on the system bus: {e}")),
+            Err(_) => Err("timedated did not answer within 2 s".into()),
         }
     })
 }
