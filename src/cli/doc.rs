@@ -33,6 +33,8 @@ pub mod version {
     pub const VM_HISTORY: u32 = 1;
     /// `vm snapshot NAME list|create|restore|delete --json`.
     pub const VM_SNAPSHOT: u32 = 1;
+    /// `host status --json`: name, kernel, uptime, links, time, journal, warnings.
+    pub const HOST_STATUS: u32 = 1;
     /// `host reboot|poweroff --json`: the plan, each VM's stop, whether logind was asked.
     pub const HOST_POWER: u32 = 1;
     /// `gpu list --json`.

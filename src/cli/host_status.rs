@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use clap::Args;
 
+use super::doc::{self, version};
 use super::output;
 use crate::fmt::printable;
 use crate::ops::host_status::{self, HostStatus, DEFAULT_LINES, MAX_LINES};
@@ -43,9 +44,12 @@ pub fn run(paths: &HostPaths, json_flag: bool, args: &StatusArgs) -> eyre::Resul
             args.lines
         );
     }
+    let json = json_flag || args.json;
+    // Begun before the work, so a failed read still prints a document with its `error`.
+    doc::begin(json, version::HOST_STATUS, &[]);
     let status = host_status::status(paths, args.lines.min(MAX_LINES))?;
-    if json_flag || args.json {
-        output::json(&status)?;
+    if json {
+        doc::finish(version::HOST_STATUS, &status)?;
     } else {
         output::out(&render_text(&status))?;
         for w in &status.warnings {

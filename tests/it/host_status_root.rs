@@ -153,6 +153,12 @@ fn a_fixture_root_reads_sysfs_procfs_and_its_journal_and_says_what_it_cannot() {
             .any(|w| w.starts_with("IPv4 addresses unknown")),
         "{warnings:?}"
     );
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "NTP state unknown: timedated not asked under --host-root; no run/systemd/timesync/synchronized"
+        )),
+        "{warnings:?}"
+    );
     if journal {
         let j = &s["journal"];
         assert_eq!(j["available"], true, "{j}");

@@ -157,6 +157,57 @@ fn host_and_disk_documents_are_versioned_and_keep_their_keys() {
     assert_eq!(d["action"], "umount");
 }
 
+/// `host status --json` is written like every other document: `schema_version` first, once,
+/// and a document with `error` when the read fails, its exit code kept.
+#[test]
+fn host_status_is_a_document_that_fails_as_one() {
+    let cli = Cli::new();
+    let d = failed(
+        &cli,
+        &[
+            "host",
+            "status",
+            "--json",
+            "--host-root",
+            "/nonexistent/phyllome",
+        ],
+        2,
+    );
+    assert_eq!(keys(&d), ["schema_version", "error"]);
+    assert!(
+        d["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/nonexistent/phyllome")),
+        "{d:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let ok = doc(&cli.ok(&[
+        "host",
+        "status",
+        "--json",
+        "--lines",
+        "1",
+        "--host-root",
+        root,
+    ]));
+    assert_eq!(
+        keys(&ok),
+        [
+            "schema_version",
+            "hostname",
+            "kernel",
+            "uptime_seconds",
+            "load",
+            "links",
+            "default_routes",
+            "time",
+            "journal",
+            "warnings"
+        ]
+    );
+}
+
 #[test]
 fn top_batch_json_lines_each_carry_the_version() {
     let cli = Cli::double();

@@ -94,7 +94,6 @@ pub fn fixed_status(journal_lines: usize) -> HostStatus {
         })
         .collect();
     HostStatus {
-        schema_version: 1,
         hostname: Some("tower".into()),
         kernel: Some("6.1.0-28-amd64".into()),
         uptime_seconds: Some(3 * 86_400 + 4 * 3600 + 5 * 60),

@@ -2,6 +2,7 @@
 //! A host without a journal, or without `journalctl`, says why instead of failing.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,20 +88,26 @@ const VOLATILE: &str = "run/log/journal";
 
 /// journald keeps `*.journal` files in a directory per machine ID under either place.
 fn has_journal_files(root: &SysRoot) -> bool {
-    let is_journal = |p: &std::path::Path| {
+    let is_journal = |p: &Path| {
         p.extension()
             .is_some_and(|e| e == "journal" || e == "journal~")
     };
+    // Resolved inside the root: a link there (`/var/log/journal -> /data/journal`) names
+    // the root's own directory, never this machine's.
+    let entries_of = |rel: &Path| {
+        root.resolve(rel)
+            .ok()
+            .and_then(|dir| std::fs::read_dir(dir).ok())
+    };
     [PERSISTENT, VOLATILE].iter().any(|dir| {
-        let Ok(entries) = std::fs::read_dir(root.lexical(dir)) else {
+        let Some(entries) = entries_of(Path::new(dir)) else {
             return false;
         };
         entries.flatten().any(|e| {
-            let p = e.path();
-            is_journal(&p)
-                || std::fs::read_dir(&p)
-                    .map(|inner| inner.flatten().any(|f| is_journal(&f.path())))
-                    .unwrap_or(false)
+            let name = e.file_name();
+            is_journal(Path::new(&name))
+                || entries_of(&Path::new(dir).join(&name))
+                    .is_some_and(|mut inner| inner.any(|f| f.is_ok_and(|f| is_journal(&f.path()))))
         })
     })
 }
@@ -260,6 +267,18 @@ mod tests {
         )
         .unwrap();
         assert!(has_journal_files(&root));
+    }
+
+    /// `var/log -> /data/log` names the root's `data/log`, not this machine's.
+    #[test]
+    fn journal_links_are_followed_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("data/log/journal/0123abcd");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(inside.join("system.journal"), "").unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        std::os::unix::fs::symlink("/data/log", dir.path().join("var/log")).unwrap();
+        assert!(has_journal_files(&SysRoot::new(dir.path())));
     }
 
     #[test]

@@ -19,12 +19,9 @@ use super::{HostPaths, PathsError};
 pub use clock::TimeStatus;
 pub use journal::{Journal, JournalLine, DEFAULT_LINES, MAX_LINES};
 
-/// Version of the JSON document; raised when a key changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
-
+/// The `host status --json` document's body; `cli::doc` puts `schema_version` before it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostStatus {
-    pub schema_version: u32,
     pub hostname: Option<String>,
     /// The kernel release, as `uname -r` prints it.
     pub kernel: Option<String>,
@@ -176,7 +173,6 @@ pub fn status(paths: &HostPaths, journal_lines: usize) -> Result<HostStatus, Pat
     let time = clock::read(&root, &mut warnings);
     let journal = journal::read(&root, journal_lines);
     Ok(HostStatus {
-        schema_version: SCHEMA_VERSION,
         hostname,
         kernel,
         uptime_seconds,

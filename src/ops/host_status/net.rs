@@ -18,6 +18,7 @@ pub fn read(root: &SysRoot, warnings: &mut Vec<String>) -> Network {
     if root.is_host() {
         match super::netlink::dump() {
             Ok(d) => {
+                warnings.extend(d.skipped_warning());
                 let mut links: Vec<Link> = d.links.into_values().collect();
                 for l in &mut links {
                     l.speed_mbps = speed(root, &l.name);

@@ -26,18 +26,36 @@ pub enum NetlinkError {
         #[source]
         source: std::io::Error,
     },
-    #[error("Cannot decode the kernel's {what} message")]
-    Decode {
-        what: &'static str,
-        #[source]
-        source: netlink_packet_core::DecodeError,
-    },
 }
 
 /// Links by interface index (with their addresses) and the default routes.
 pub struct Dump {
     pub links: BTreeMap<u32, Link>,
     pub default_routes: Vec<Route>,
+    /// Messages that could not be decoded and were left out, by dump (`link`, `address`,
+    /// `route`); empty when every one was read.
+    pub skipped: Vec<(&'static str, usize)>,
+}
+
+impl Dump {
+    /// One warning for every message left out, or `None`.
+    pub fn skipped_warning(&self) -> Option<String> {
+        let total: usize = self.skipped.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let each: Vec<String> = self
+            .skipped
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        Some(format!(
+            "rtnetlink: {total} undecodable message(s) skipped ({}); what they described is \
+             missing from links and routes",
+            each.join(", ")
+        ))
+    }
 }
 
 pub fn dump() -> Result<Dump, NetlinkError> {
@@ -46,12 +64,15 @@ pub fn dump() -> Result<Dump, NetlinkError> {
     socket
         .connect(&SocketAddr::new(0, 0))
         .map_err(NetlinkError::Socket)?;
+    let mut skipped = Vec::new();
     let mut links = BTreeMap::new();
-    for msg in request(
+    let answers = request(
         &socket,
         "link",
         RouteNetlinkMessage::GetLink(LinkMessage::default()),
-    )? {
+    )?;
+    skipped.push(("link", answers.skipped));
+    for msg in answers.messages {
         if let RouteNetlinkMessage::NewLink(l) = msg {
             links.insert(l.header.index, link(&l));
         }
@@ -61,7 +82,8 @@ pub fn dump() -> Result<Dump, NetlinkError> {
         "address",
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
     )?;
-    for msg in addrs {
+    skipped.push(("address", addrs.skipped));
+    for msg in addrs.messages {
         if let RouteNetlinkMessage::NewAddress(a) = msg {
             if let (Some(link), Some(addr)) = (links.get_mut(&a.header.index), address(&a)) {
                 link.addresses.push(addr);
@@ -75,7 +97,8 @@ pub fn dump() -> Result<Dump, NetlinkError> {
         "route",
         RouteNetlinkMessage::GetRoute(RouteMessage::default()),
     )?;
-    for msg in routes {
+    skipped.push(("route", routes.skipped));
+    for msg in routes.messages {
         if let RouteNetlinkMessage::NewRoute(r) = msg {
             default_routes.extend(default_route(&r, &names));
         }
@@ -83,6 +106,7 @@ pub fn dump() -> Result<Dump, NetlinkError> {
     Ok(Dump {
         links,
         default_routes,
+        skipped,
     })
 }
 
@@ -91,7 +115,7 @@ fn request(
     socket: &Socket,
     what: &'static str,
     payload: RouteNetlinkMessage,
-) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+) -> Result<Answers, NetlinkError> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(payload));
@@ -101,30 +125,76 @@ fn request(
     let refused = |source| NetlinkError::Refused { what, source };
     socket.send(&buf, 0).map_err(refused)?;
     let mut out = Vec::new();
+    let mut skipped = 0;
     loop {
         let (datagram, _) = socket.recv_from_full().map_err(refused)?;
         if datagram.is_empty() {
-            return Ok(out);
+            return Ok(Answers {
+                messages: out,
+                skipped,
+            });
         }
-        let mut rest = datagram.as_slice();
-        while !rest.is_empty() {
-            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
-                .map_err(|source| NetlinkError::Decode { what, source })?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) if e.code.is_some() => return Err(refused(e.to_io())),
-                NetlinkPayload::InnerMessage(m) => out.push(m),
-                _ => {}
-            }
-            // Messages are 4-byte aligned within a datagram.
-            let step = len.next_multiple_of(4);
-            if len == 0 || step >= rest.len() {
-                break;
-            }
-            rest = rest.get(step..).unwrap_or_default();
+        if read_datagram(&datagram, &mut out, &mut skipped).map_err(refused)? {
+            return Ok(Answers {
+                messages: out,
+                skipped,
+            });
         }
     }
+}
+
+/// What one dump request got back: the messages and how many could not be decoded.
+struct Answers {
+    messages: Vec<RouteNetlinkMessage>,
+    skipped: usize,
+}
+
+/// The smallest netlink message: its header alone.
+const HEADER_LEN: usize = 16;
+
+/// Collects the messages of one datagram into `out`; true once the kernel said the dump is
+/// done, an error when it refused it. A message this crate cannot decode (netlink-packet-route
+/// fails on some link kinds' attributes) is counted in `skipped` and stepped over by the
+/// length its header gives, so one odd link does not hide every other.
+fn read_datagram(
+    datagram: &[u8],
+    out: &mut Vec<RouteNetlinkMessage>,
+    skipped: &mut usize,
+) -> Result<bool, std::io::Error> {
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let len = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest) {
+            Ok(msg) => {
+                match msg.payload {
+                    NetlinkPayload::Done(_) => return Ok(true),
+                    NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    _ => {}
+                }
+                msg.header.length as usize
+            }
+            Err(e) => {
+                tracing::debug!("skipping an undecodable netlink message: {e}");
+                *skipped += 1;
+                // The header's own length field (host byte order, as netlink is); a
+                // header too short or too long to trust leaves nothing to step over to.
+                let len = rest
+                    .first_chunk::<4>()
+                    .map_or(0, |b| u32::from_ne_bytes(*b) as usize);
+                if len < HEADER_LEN || len > rest.len() {
+                    return Ok(false);
+                }
+                len
+            }
+        };
+        // Messages are 4-byte aligned within a datagram.
+        let step = len.next_multiple_of(4);
+        if len == 0 || step >= rest.len() {
+            break;
+        }
+        rest = rest.get(step..).unwrap_or_default();
+    }
+    Ok(false)
 }
 
 fn link(l: &LinkMessage) -> Link {
@@ -259,5 +329,89 @@ fn gateway_text(g: &RouteAddress) -> Option<String> {
         RouteAddress::Inet(a) => Some(a.to_string()),
         RouteAddress::Inet6(a) => Some(a.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::DoneMessage;
+
+    fn bytes(payload: NetlinkPayload<RouteNetlinkMessage>) -> Vec<u8> {
+        let mut packet = NetlinkMessage::new(NetlinkHeader::default(), payload);
+        packet.finalize();
+        let mut buf = vec![0; packet.buffer_len()];
+        packet.serialize(&mut buf);
+        buf
+    }
+
+    fn new_link(index: u32, name: &str) -> Vec<u8> {
+        let mut l = LinkMessage::default();
+        l.header.index = index;
+        l.attributes.push(LinkAttribute::IfName(name.into()));
+        bytes(NetlinkPayload::from(RouteNetlinkMessage::NewLink(l)))
+    }
+
+    /// A message that names itself a new link (RTM_NEWLINK) but carries 4 bytes where a
+    /// link header needs 16: the crate cannot decode it.
+    fn bad_link() -> Vec<u8> {
+        let len: u32 = 20;
+        let mut buf = len.to_ne_bytes().to_vec();
+        buf.extend(16u16.to_ne_bytes());
+        buf.extend([0u8; 10]);
+        buf.extend([1, 2, 3, 4]);
+        assert!(NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf).is_err());
+        buf
+    }
+
+    #[test]
+    fn an_undecodable_message_is_skipped_and_counted_the_rest_kept() {
+        let mut datagram = new_link(1, "lo");
+        datagram.extend(bad_link());
+        datagram.extend(new_link(2, "eno1"));
+        datagram.extend(bytes(NetlinkPayload::Done(DoneMessage::default())));
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let done = read_datagram(&datagram, &mut out, &mut skipped).unwrap();
+        assert!(done, "the Done after the bad message was read");
+        assert_eq!(skipped, 1);
+        let names: Vec<String> = out
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link(l).name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["lo", "eno1"]);
+    }
+
+    /// A length the datagram cannot hold leaves nothing to step to: the rest of the datagram
+    /// is one skipped message, never a read past its end.
+    #[test]
+    fn a_bad_length_ends_the_datagram() {
+        let mut datagram = new_link(1, "lo");
+        let mut bad = bad_link();
+        bad[..4].copy_from_slice(&4000u32.to_ne_bytes());
+        datagram.extend(bad);
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        assert!(!read_datagram(&datagram, &mut out, &mut skipped).unwrap());
+        assert_eq!((out.len(), skipped), (1, 1));
+    }
+
+    #[test]
+    fn skipped_messages_make_one_warning() {
+        let mut d = Dump {
+            links: BTreeMap::new(),
+            default_routes: Vec::new(),
+            skipped: vec![("link", 0), ("address", 0), ("route", 0)],
+        };
+        assert_eq!(d.skipped_warning(), None);
+        d.skipped = vec![("link", 2), ("address", 0), ("route", 1)];
+        assert_eq!(
+            d.skipped_warning().unwrap(),
+            "rtnetlink: 3 undecodable message(s) skipped (2 link, 1 route); what they \
+             described is missing from links and routes"
+        );
     }
 }

@@ -284,10 +284,33 @@ fn journal_line(l: &JournalLine, w: usize, t: &Theme) -> Line<'static> {
     };
     let unit = printable(l.unit.as_deref().unwrap_or("?")).into_owned();
     let head = format!("{time} {unit}: ");
-    let msg = printable(&l.message).replace('\n', " ");
+    // A multi-line message reads on one line; `printable` would turn its line feeds into
+    // `\n` escapes, so they are spaces before it runs.
+    let msg = printable(&l.message.replace('\n', " ")).into_owned();
     let rest = w.saturating_sub(width(&head));
     Line::from(vec![
         Span::styled(fit(&head, w, t.glyphs.ellipsis), p.dim),
         Span::styled(fit(&msg, rest, t.glyphs.ellipsis), style),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_line_message_reads_on_one_line() {
+        let l = JournalLine {
+            time: Some("2026-11-30T04:47:27Z".into()),
+            unit: Some("ssh.service".into()),
+            priority: Some(6),
+            message: "first\nsecond\tthird".into(),
+        };
+        let line = journal_line(&l, 80, &Theme::new(false, true));
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert!(
+            text.ends_with("ssh.service: first second\\tthird"),
+            "{text}"
+        );
+    }
 }
