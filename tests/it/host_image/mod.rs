@@ -122,6 +122,16 @@ fn host_image_boots_into_the_console_and_runs_vms_under_systemd() {
     // On the data disk, the host's state check passes (the ISO boots, with none, see it warn).
     let state = state_check(&mut guest);
     assert_eq!(state["status"], "pass", "{state}");
+    // The console waited for that mount before it read the host: the end of its overview
+    // has the check passing on ext4, not the RAM root underneath.
+    guest.console().send(b"G").unwrap();
+    guest
+        .console()
+        .wait_screen(Duration::from_secs(30), |s| {
+            s.contains("/var/lib/phyllome is on ext4")
+        })
+        .unwrap_or_else(|e| panic!("the console read the host before the data disk: {e}"));
+    guest.console().send(b"g").unwrap();
     let root_mode = guest.run_ok("stat -c %a /").unwrap();
     assert_eq!(
         root_mode.trim(),
