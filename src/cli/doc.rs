@@ -231,28 +231,26 @@ fn encode(doc: &impl Serialize, pretty: bool) -> Result<String, OutputError> {
 /// A versioned document as one pretty JSON object: `schema_version`, then `body`'s keys.
 /// `body` must serialize as an object (a struct or map); arrays go under a plural key.
 pub fn to_text(version: u32, body: &(impl Serialize + ?Sized)) -> Result<String, OutputError> {
-    encode(
-        &Doc {
-            schema_version: version,
-            fields: Fields(&[]),
-            body,
-            error: None,
-        },
-        true,
-    )
+    versioned(version, body, true)
 }
 
 /// The same on one line, for JSON Lines streams (`top --batch --json`).
 pub fn to_line(version: u32, body: &(impl Serialize + ?Sized)) -> Result<String, OutputError> {
-    encode(
-        &Doc {
-            schema_version: version,
-            fields: Fields(&[]),
-            body,
-            error: None,
-        },
-        false,
-    )
+    versioned(version, body, false)
+}
+
+fn versioned(
+    version: u32,
+    body: &(impl Serialize + ?Sized),
+    pretty: bool,
+) -> Result<String, OutputError> {
+    let doc = Doc {
+        schema_version: version,
+        fields: Fields(&[]),
+        body,
+        error: None,
+    };
+    encode(&doc, pretty)
 }
 
 /// Prints the command's document: the pending keys (when [`begin`] was called) then `body`'s.

@@ -327,6 +327,15 @@ impl Keymap {
         &self.bindings
     }
 
+    /// The first key bound to `action`, as the hint bar writes it (`k`, `enter`).
+    pub fn first_key(&self, action: Action) -> Option<String> {
+        self.bindings
+            .iter()
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map(|k| k.to_string())
+    }
+
     pub fn action_for(&self, ev: &KeyEvent) -> Option<Action> {
         if ev.kind == KeyEventKind::Release {
             return None;

@@ -174,15 +174,9 @@ impl State {
             vms: VmsState::default(),
             host_hints: {
                 let mut h = keymap.hints_where(|a| matches!(a, Action::Back | Action::Refresh));
-                let first = |a: Action| {
-                    keymap
-                        .bindings()
-                        .iter()
-                        .find(|b| b.action == a)
-                        .and_then(|b| b.keys.first())
-                        .map(|k| k.to_string())
-                };
-                if let (Some(up), Some(down)) = (first(Action::Up), first(Action::Down)) {
+                if let (Some(up), Some(down)) =
+                    (keymap.first_key(Action::Up), keymap.first_key(Action::Down))
+                {
                     h.push(KeyHint::new(format!("{up}/{down}"), "journal", false));
                 }
                 h.extend(keymap.hints_where(|a| a.switches_view() || *a == Action::Help));
@@ -235,14 +229,7 @@ impl State {
         self.top = true;
         self.view = View::Dashboard;
         self.monitor_started = true;
-        let key = |a: Action| {
-            keymap
-                .bindings()
-                .iter()
-                .find(|b| b.action == a)
-                .and_then(|b| b.keys.first())
-                .map(|k| k.to_string())
-        };
+        let key = |a: Action| keymap.first_key(a);
         // Worded for this screen: Enter opens charts, Back leaves the program.
         self.dash_hints = [
             (key(Action::Open), "charts"),

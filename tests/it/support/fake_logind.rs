@@ -4,8 +4,8 @@
 //! call with its argument and, for PowerOff/Reboot, which of the watched processes (the VMMs
 //! of a test) were still alive at that moment: the order the tests check.
 
+use crate::support::fake_systemd::Served;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One call as logind received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +106,7 @@ impl Manager {
 /// The stand-in, served on a thread of its own until dropped.
 pub struct FakeLogind {
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _served: Served,
 }
 
 impl FakeLogind {
@@ -117,41 +116,15 @@ impl FakeLogind {
             state: state.clone(),
             answers,
         };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let address = address.to_string();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let conn = zbus::connection::Builder::address(address.as_str())
-                    .name("org.freedesktop.login1")
-                    .serve_at("/org/freedesktop/login1", manager)
-                    .build()
-                    .await;
-                match conn {
-                    Ok(conn) => {
-                        let _ = ready_tx.send(Ok(()));
-                        let _ = stop_rx.await;
-                        drop(conn);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                    }
-                }
-            });
-        });
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("fake logind cannot serve on the bus: {e}"),
-            Err(_) => panic!("fake logind did not come up within 10 s"),
-        }
+        let served = Served::start(
+            address,
+            "org.freedesktop.login1",
+            "/org/freedesktop/login1",
+            manager,
+        );
         FakeLogind {
             state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _served: served,
         }
     }
 
@@ -170,16 +143,5 @@ impl FakeLogind {
             .into_iter()
             .filter(|c| c.interactive.is_some())
             .collect()
-    }
-}
-
-impl Drop for FakeLogind {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }

@@ -163,8 +163,79 @@ pub struct UnitEnv(pub Vec<(String, String)>);
 /// unit still running is killed.
 pub struct FakeSystemd {
     state: Arc<Mutex<State>>,
+    // Dropped after the units are killed (fields drop after `drop`'s body).
+    _served: Served,
+}
+
+/// An object served under a well-known name on a private bus, on a tokio runtime of its own
+/// thread, until dropped. Panics (naming `name`) when it cannot be served within 10 s.
+pub struct Served {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    pub fn start<I: zbus::object_server::Interface>(
+        address: &str,
+        name: &'static str,
+        path: &'static str,
+        object: I,
+    ) -> Served {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let address = address.to_string();
+        let thread = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let conn = async {
+                    zbus::connection::Builder::address(address.as_str())
+                        .name(name)
+                        .serve_at(path, object)
+                        .build()
+                        .await
+                };
+                match conn.await {
+                    Ok(conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        let _ = stop_rx.await;
+                        drop(conn);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("the stand-in {name} cannot serve on the bus: {e}"),
+            Err(_) => panic!("the stand-in {name} did not come up within 10 s"),
+        }
+        Served {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// systemd's errors for the cases the fake refuses, with systemd's error names.
@@ -549,54 +620,20 @@ impl FakeSystemd {
     /// Serves the manager on `address` until dropped. `env` is the units' environment.
     pub fn serve(address: &str, env: UnitEnv, log_dir: &Path) -> FakeSystemd {
         let state = Arc::new(Mutex::new(State::default()));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let manager = Manager {
             state: state.clone(),
             env,
             log_dir: log_dir.to_path_buf(),
         };
-        let address = address.to_string();
-        let thread = std::thread::spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let conn = async {
-                    zbus::connection::Builder::address(address.as_str())
-                        .name("org.freedesktop.systemd1")
-                        .serve_at("/org/freedesktop/systemd1", manager)
-                        .build()
-                        .await
-                };
-                match conn.await {
-                    Ok(conn) => {
-                        let _ = ready_tx.send(Ok(()));
-                        let _ = stop_rx.await;
-                        drop(conn);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                    }
-                }
-            });
-        });
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("fake systemd cannot serve on the bus: {e}"),
-            Err(_) => panic!("fake systemd did not come up within 10 s"),
-        }
+        let served = Served::start(
+            address,
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            manager,
+        );
         FakeSystemd {
             state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _served: served,
         }
     }
 
@@ -645,12 +682,6 @@ impl Drop for FakeSystemd {
                     Manager::signal(u.main_pid, rustix::process::Signal::KILL);
                 }
             }
-        }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
