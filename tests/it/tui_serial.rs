@@ -255,10 +255,8 @@ fn scrollback_resize_and_the_log_view() {
     assert!(ui.state.serial.is_none());
 }
 
-/// The real loop, attached through the keeper to the double's guest: its boot banner shows,
-/// typed keys come back echoed, Ctrl+] leaves with the VM still running.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_loop_attaches_to_a_running_vm_and_detaches() {
+/// VM `web` running on the double, its guest printing.
+fn web_running() -> Cli {
     let cli = Cli::double();
     let kernel = cli.fake_kernel();
     cli.define_toml(
@@ -266,6 +264,14 @@ async fn the_loop_attaches_to_a_running_vm_and_detaches() {
         &format!("[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\nkernel = {kernel:?}\n"),
     );
     cli.ok(&["vm", "start", "web"]);
+    cli
+}
+
+/// The real loop, attached through the keeper to the double's guest: its boot banner shows,
+/// typed keys come back echoed, Ctrl+] leaves with the VM still running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_attaches_to_a_running_vm_and_detaches() {
+    let cli = web_running();
     let open = ui::paced(ui::typed("5c"), Duration::from_millis(300));
     // Typed at once, so the guest's heartbeat does not land between the echoed keys.
     let keys = ui::paced(ui::typed("echo-me<enter>"), Duration::from_millis(1));
@@ -301,13 +307,7 @@ async fn the_loop_attaches_to_a_running_vm_and_detaches() {
 /// terminal sent once the escape stage put them back together (Down, Shift-Tab).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_arrow_reaches_the_guest_as_its_bytes() {
-    let cli = Cli::double();
-    let kernel = cli.fake_kernel();
-    cli.define_toml(
-        "web",
-        &format!("[cpus]\nboot = 1\n\n[memory]\nsize = \"256M\"\n\n[boot]\nkernel = {kernel:?}\n"),
-    );
-    cli.ok(&["vm", "start", "web"]);
+    let cli = web_running();
     let open = ui::paced(ui::typed("5c"), Duration::from_millis(300));
     // crossterm's events for `x ESC [ B ESC [ Z y` when each ESC was read alone.
     let mut split = ui::typed("x");
