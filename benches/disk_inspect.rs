@@ -16,9 +16,12 @@
     clippy::exit
 )]
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+// The images the `disks` tests make.
+#[path = "../tests/it/disk_images.rs"]
+mod images;
 
 const RUNS: usize = 200;
 
@@ -27,45 +30,23 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn run(cmd: &str, args: &[&str]) {
-    let ok = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        println!("disk_inspect: `{cmd}` failed or is missing; install fdisk, e2fsprogs, dosfstools, qemu-utils");
-        std::process::exit(0);
+/// Stops with a note (not a failure) when a tool that makes the images is missing.
+fn need_tools() {
+    for tool in ["sfdisk", "mkfs.vfat", "mkfs.ext4", "qemu-img"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            println!("disk_inspect: `{tool}` is missing; install fdisk, e2fsprogs, dosfstools, qemu-utils");
+            std::process::exit(0);
+        }
     }
-}
-
-fn image(dir: &Path) -> std::path::PathBuf {
-    let img = dir.join("gpt.img");
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(96 << 20)
-        .unwrap();
-    let mut sf = Command::new("sfdisk")
-        .args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(&img)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(sf.stdin.as_mut().unwrap(), b"label: gpt\n,33M,U\n,,L\n").unwrap();
-    assert!(sf.wait().unwrap().success());
-    let i = img.to_str().unwrap();
-    run(
-        "mkfs.vfat",
-        &["-F", "32", "-n", "EFI", "--offset", "2048", i, "33792"],
-    );
-    run(
-        "mkfs.ext4",
-        &["-q", "-F", "-E", "offset=35651584", i, "61440k"],
-    );
-    img
 }
 
 fn time(label: &str, f: impl Fn()) {
@@ -85,34 +66,11 @@ fn time(label: &str, f: impl Fn()) {
 }
 
 fn main() {
+    need_tools();
     let dir = tempfile::tempdir().unwrap();
-    let raw = image(dir.path());
-    let q = dir.path().join("gpt.qcow2");
-    run(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "qcow2",
-            raw.to_str().unwrap(),
-            q.to_str().unwrap(),
-        ],
-    );
-    let over = dir.path().join("over.qcow2");
-    run(
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "gpt.qcow2",
-            "-F",
-            "qcow2",
-            over.to_str().unwrap(),
-        ],
-    );
+    let raw = images::gpt_image(dir.path());
+    let q = images::qcow2_of(&raw, "gpt.qcow2");
+    let over = images::overlay_of(&q, "over.qcow2");
     for (label, path) in [
         ("raw GPT, vfat + ext4", &raw),
         ("qcow2 of it", &q),

@@ -10,16 +10,21 @@
 mod bad_input;
 mod console;
 mod formats;
+// Shared with the disk_inspect benchmark, which includes the file.
+#[path = "disk_images.rs"]
+mod images;
 mod mount;
 
-use std::path::{Path, PathBuf};
+pub use images::{
+    blank, ext4_at, gpt_image, overlay_of, partition, qcow2_of, sfdisk_ranges, sh, vfat_at, MIB,
+};
+
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::support::cli::Cli;
-
-pub const MIB: u64 = 1 << 20;
 
 /// Whether every tool is installed; says SKIPPED (a failure under CI) when one is not.
 pub fn have(test: &str, tools: &[(&str, &str)]) -> bool {
@@ -52,80 +57,6 @@ pub fn skip(test: &str, why: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
         "{msg} — CI installs it, so this is an error here"
-    );
-}
-
-pub fn sh(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A sparse raw file of `size` bytes.
-pub fn blank(path: &Path, size: u64) {
-    let f = std::fs::File::create(path).unwrap();
-    f.set_len(size).unwrap();
-}
-
-/// `sfdisk` with a script: `label: gpt` or `label: dos`, then one line per partition.
-pub fn partition(path: &Path, script: &str) {
-    let mut child = Command::new("sfdisk")
-        .args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "sfdisk {script}");
-}
-
-/// An ext4 filesystem of `size` bytes at `offset`, holding `note.txt`, labelled `label`.
-pub fn ext4_at(path: &Path, offset: u64, size: u64, label: &str, note: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("note.txt"), note).unwrap();
-    sh(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-L",
-            label,
-            "-d",
-            dir.path().to_str().unwrap(),
-            "-E",
-            &format!("offset={offset}"),
-            path.to_str().unwrap(),
-            &format!("{}k", size / 1024),
-        ],
-    );
-}
-
-/// A FAT32 filesystem of `size` bytes at `offset`.
-pub fn vfat_at(path: &Path, offset: u64, size: u64, label: &str) {
-    sh(
-        "mkfs.vfat",
-        &[
-            "-F",
-            "32",
-            "-n",
-            label,
-            "--offset",
-            &(offset / 512).to_string(),
-            path.to_str().unwrap(),
-            &(size / 1024).to_string(),
-        ],
     );
 }
 
@@ -182,23 +113,6 @@ pub fn agrees_with_blkid(image: &Path, ins: &Value) {
     }
 }
 
-/// `sfdisk --json`'s partitions as (start, size) in bytes.
-pub fn sfdisk_ranges(image: &Path) -> Vec<(u64, u64)> {
-    let v: Value =
-        serde_json::from_str(&sh("sfdisk", &["--json", image.to_str().unwrap()])).unwrap();
-    v["partitiontable"]["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["start"].as_u64().unwrap() * 512,
-                p["size"].as_u64().unwrap() * 512,
-            )
-        })
-        .collect()
-}
-
 pub fn inspect(cli: &Cli, image: &Path) -> Value {
     let v = cli.json(&["disk", "inspect", image.to_str().unwrap(), "--json"]);
     assert_eq!(v["schema_version"], 1);
@@ -212,18 +126,6 @@ fn ranges(ins: &Value) -> Vec<(u64, u64)> {
         .iter()
         .map(|p| (p["start"].as_u64().unwrap(), p["size"].as_u64().unwrap()))
         .collect()
-}
-
-/// 64 MiB, GPT: an EFI System partition (FAT32, 33 MiB, the smallest FAT32 mkfs.vfat
-/// makes) and a Linux one (ext4 with `note.txt`).
-pub fn gpt_image(dir: &Path) -> PathBuf {
-    let img = dir.join("gpt.img");
-    blank(&img, 96 * MIB);
-    partition(&img, "label: gpt\n,33M,U\n,,L\n");
-    let r = sfdisk_ranges(&img);
-    vfat_at(&img, r[0].0, r[0].1, "EFI");
-    ext4_at(&img, r[1].0, r[1].1, "root", "hello from the guest\n");
-    img
 }
 
 #[test]

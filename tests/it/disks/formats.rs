@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{blank, blkid, ext4_at, get, gpt_image, have, inspect, sh, MIB};
+use super::{blank, blkid, ext4_at, get, gpt_image, have, inspect, overlay_of, qcow2_of, sh, MIB};
 use crate::support::cli::Cli;
 
 #[test]
@@ -20,33 +20,9 @@ fn qcow2_images_and_backing_chains_read_like_their_raw_source() {
     }
     let cli = Cli::new();
     let raw = gpt_image(cli.path());
-    let q = cli.path().join("gpt.qcow2");
-    sh(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "qcow2",
-            raw.to_str().unwrap(),
-            q.to_str().unwrap(),
-        ],
-    );
+    let q = qcow2_of(&raw, "gpt.qcow2");
     // An overlay: every cluster comes from the backing file.
-    let over = cli.path().join("over.qcow2");
-    sh(
-        "qemu-img",
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "gpt.qcow2",
-            "-F",
-            "qcow2",
-            over.to_str().unwrap(),
-        ],
-    );
+    let over = overlay_of(&q, "over.qcow2");
     // Version 2 with small clusters: more L2 tables to walk.
     let v2 = cli.path().join("v2.qcow2");
     sh(

@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 
 use serde_json::Value;
 
-use super::{gpt_image, have, sh, skip};
+use super::{gpt_image, have, qcow2_of, sh, skip};
 use crate::support::cli::Cli;
 
 fn root(test: &str) -> bool {
@@ -116,17 +116,7 @@ fn mount_qcow2_through_its_export() {
     }
     let cli = Cli::new();
     let raw = gpt_image(cli.path());
-    let q = cli.path().join("d.qcow2");
-    sh(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "qcow2",
-            raw.to_str().unwrap(),
-            q.to_str().unwrap(),
-        ],
-    );
+    let q = qcow2_of(&raw, "d.qcow2");
     let dir = cli.path().join("mnt");
     std::fs::create_dir(&dir).unwrap();
     let d = dir.to_str().unwrap();
