@@ -189,25 +189,26 @@ fn keys_go_to_the_guest_and_ctrl_bracket_detaches() {
     assert!(ui.screen().contains("web"));
 }
 
+/// Whether any key went to the guest.
+fn sent_anything(ui: &Ui) -> bool {
+    ui.all_effects
+        .iter()
+        .any(|e| matches!(e, Effect::SerialSend(_)))
+}
+
 #[test]
 fn a_watcher_and_a_read_only_console_send_nothing() {
     let mut ui = pane_ui(80, 24, false, false);
     attach(&mut ui, Role::Watch);
     ui.keys("ls<enter>");
-    assert!(!ui
-        .all_effects
-        .iter()
-        .any(|e| matches!(e, Effect::SerialSend(_))));
+    assert!(!sent_anything(&ui));
     assert!(ui.screen().contains("watching: another viewer types"));
     snap("serial_pane_watching_80x24", &ui.screen());
 
     let mut ui = pane_ui(80, 24, false, true);
     attach(&mut ui, Role::Keys);
     ui.keys("ls<enter>");
-    assert!(!ui
-        .all_effects
-        .iter()
-        .any(|e| matches!(e, Effect::SerialSend(_))));
+    assert!(!sent_anything(&ui));
     assert!(ui.screen().contains("read-only console: watching"));
 }
 

@@ -75,6 +75,15 @@ fn requests(ui: &Ui) -> Vec<VmRequest> {
         .collect()
 }
 
+/// The worker's report that `op` on VM `name` went through.
+fn succeeded(ui: &mut Ui, op: &str, name: &str) {
+    ui.act(Action::VmDone {
+        op: op.into(),
+        name: name.into(),
+        result: Ok(None),
+    });
+}
+
 fn snap(name: &str, screen: &str) {
     support::snap(&format!("tui_{name}"), screen);
 }
@@ -92,11 +101,7 @@ fn nmi_unlock_and_rescue_ask_then_send() {
     assert_eq!(requests(&ui), [VmRequest::Nmi("desktop".into())]);
 
     // A running VM is neither unlocked nor rescued; a stopped one is, after a yes.
-    ui.act(Action::VmDone {
-        op: "nmi".into(),
-        name: "desktop".into(),
-        result: Ok(None),
-    });
+    succeeded(&mut ui, "nmi", "desktop");
     ui.keys("U");
     assert!(ui.state.vms.confirm.is_none());
     assert!(ui
@@ -132,11 +137,7 @@ fn nmi_unlock_and_rescue_ask_then_send() {
         .as_deref()
         .unwrap()
         .contains("wait for it"));
-    ui.act(Action::VmDone {
-        op: "rescue".into(),
-        name: "web".into(),
-        result: Ok(None),
-    });
+    succeeded(&mut ui, "rescue", "web");
     ui.keys("Uy");
     assert_eq!(
         requests(&ui),
@@ -174,11 +175,7 @@ fn the_detail_lists_snapshots_and_restores_or_deletes_the_selected_one() {
     // Snapshot the running VM: a yes, then the request.
     ui.keys("Sy");
     assert_eq!(requests(&ui), [VmRequest::SnapshotCreate("desktop".into())]);
-    ui.act(Action::VmDone {
-        op: "snapshot".into(),
-        name: "desktop".into(),
-        result: Ok(None),
-    });
+    succeeded(&mut ui, "snapshot", "desktop");
     // Restoring wants the VM stopped.
     ui.keys("]]]T");
     assert_eq!(
@@ -204,11 +201,7 @@ fn the_detail_lists_snapshots_and_restores_or_deletes_the_selected_one() {
     );
     snap("vm_snapshot_restore_confirm_80x24", &ui.screen());
     ui.keys("y");
-    ui.act(Action::VmDone {
-        op: "restore".into(),
-        name: "desktop".into(),
-        result: Ok(None),
-    });
+    succeeded(&mut ui, "restore", "desktop");
     // Deleting wants the snapshot's ID typed.
     ui.keys("[d");
     assert_eq!(
