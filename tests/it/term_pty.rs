@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -19,8 +19,6 @@ use phyllome::term::{
     ensure_size, ensure_size_on, requery_size, SizeOutcome, SizeSource, TermSize, QUERY,
     QUERY_TIMEOUT,
 };
-use rustix::fs::{Mode, OFlags};
-use rustix::pty::OpenptFlags;
 use rustix::termios::{self, LocalModes, SpecialCodeIndex, Winsize};
 
 const CHILD_ENV: &str = "PHYLLOME_TERM_CHILD";
@@ -70,18 +68,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// A pty pair: the terminal (master, with a reader thread) and the tty (slave).
 fn pty(cols: u16, rows: u16) -> (Terminal, File) {
-    let master =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-            .unwrap();
-    rustix::pty::grantpt(&master).unwrap();
-    rustix::pty::unlockpt(&master).unwrap();
-    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-    let slave: OwnedFd = rustix::fs::open(
-        name.as_c_str(),
-        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .unwrap();
+    let (master, slave) = crate::support::pty::open_pair();
     let slave = File::from(slave);
     set_winsize(&slave, cols, rows);
     let mut reader = File::from(master.try_clone().unwrap());

@@ -12,7 +12,7 @@ use phyllome::vmm::manager::RunState;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-use super::{blank, ext4_at, gpt_image, have, sh, MIB};
+use super::{blank, ext4_at, gpt_image, have, qcow2_of, MIB};
 use crate::support::ui::{self, Ui};
 
 const DEF: &str = "[cpus]\nboot = 2\n\n[memory]\nsize = \"4G\"\n\n[boot]\n\
@@ -55,17 +55,7 @@ fn shown_as(image: &Path, path: &str) -> DiskView {
 
 fn disks(dir: &Path) -> VmDisks {
     let raw = gpt_image(dir);
-    let q = dir.join("desktop.qcow2");
-    sh(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "qcow2",
-            raw.to_str().unwrap(),
-            q.to_str().unwrap(),
-        ],
-    );
+    let q = qcow2_of(&raw, "desktop.qcow2");
     let data = dir.join("data.img");
     blank(&data, 40 * MIB);
     ext4_at(&data, 0, 40 * MIB, "data", "d");
